@@ -62,7 +62,9 @@ def validate_weights(raw: Mapping[str, object]) -> dict[Control, float]:
     for name, value in raw.items():
         control = parse_control(str(name))
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InvalidInput(f"weight of {name!r} must be a number, got {value!r}", field="weights")
+            raise InvalidInput(
+                f"weight of {name!r} must be a number, got {value!r}", field="weights"
+            )
         try:
             number = float(value)
         except ValueError:
@@ -101,3 +103,14 @@ def parse_weights_text(text: str) -> dict[Control, float]:
             raise InvalidInput(f"control {name.strip()!r} is given twice", field="weights")
         raw[name.strip()] = value.strip()
     return validate_weights(raw)
+
+
+def effective_weights(batch_controls: Iterable[Control], weights: Weights) -> dict[Control, float]:
+    """The weights a run gets inside a process loaded with `batch_controls`.
+
+    Every control of the process that the run did not ask for gets weight 0, so the run renders
+    exactly what it asked for (a control at weight 0 contributes nothing)."""
+    missing = set(weights) - set(batch_controls)
+    if missing:
+        raise ValueError(f"run asks for controls the batch lacks: {control_set_key(missing)}")
+    return {control: float(weights.get(control, 0.0)) for control in batch_controls}

@@ -78,7 +78,17 @@ def default_params(backend: Backend) -> ExecutionParams:
     return ExecutionParams(backend=backend)
 
 
-PARAM_NAMES = ("backend", "steps", "guidance", "seed", "sigma_max", "fps", "blur", "canny", "distilled")
+PARAM_NAMES = (
+    "backend",
+    "steps",
+    "guidance",
+    "seed",
+    "sigma_max",
+    "fps",
+    "blur",
+    "canny",
+    "distilled",
+)
 
 
 def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
@@ -178,7 +188,9 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     except (TypeError, ValueError):
         raise InvalidInput(f"{name} must be a number, got {value!r}", field=name) from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise InvalidInput(f"{name} must be between {low:g} and {high:g}, got {value!r}", field=name)
+        raise InvalidInput(
+            f"{name} must be between {low:g} and {high:g}, got {value!r}", field=name
+        )
     return number
 
 

@@ -40,6 +40,7 @@ class QueuedRun:
     negative_prompt: str
     video: VideoInfo
     kind: JobKind = JobKind.INFERENCE
+    job_gpu_batch_size: int = 1  # the --batch_size its current job would run with
 
     @property
     def controls(self) -> ControlSet:
@@ -77,6 +78,7 @@ class JobWork:
     backend: Backend
     runs: tuple[RunWork, ...]
     gpu_batch_size: int = 1  # Transfer1 --batch_size; 1 means items run one after another
+    upscale_weight: float = 0.5  # control weight of the upscale control (kind upscale only)
 
 
 @dataclass(frozen=True, slots=True)
