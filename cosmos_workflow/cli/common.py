@@ -1,0 +1,80 @@
+"""What every command shares: the context, `--json` output, Rich tables, error mapping."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from click import Context as ClickContext
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from cosmos_workflow.domain.errors import CosmosError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class CosmosGroup(TyperGroup):
+    """Maps domain errors to a message on stderr and an exit code, once for every command."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CosmosError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        cls=CosmosGroup,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+    )
+
+
+def context() -> Any:
+    from cosmos_workflow.services.context import Context
+
+    return Context()
+
+
+def print_json(data: Any) -> None:
+    if hasattr(data, "model_dump"):
+        data = data.model_dump(mode="json")
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        render(data)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    result = Table(title=title, title_justify="left")
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    for row in rows:
+        result.add_row(*("" if cell is None else str(cell) for cell in row))
+    return result
+
+
+def when(stamp: float | None) -> str:
+    return "" if stamp is None else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def weights_text(weights: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in sorted(weights.items())) or "-"

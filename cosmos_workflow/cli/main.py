@@ -1,0 +1,38 @@
+"""The `cosmos` command: assembles the command groups; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from cosmos_workflow import __version__
+from cosmos_workflow.cli import inputs, prompts, queue
+from cosmos_workflow.cli.common import new_app
+
+app = new_app("cosmos-workflow: a durable queue with smart batching for NVIDIA Cosmos Transfer.")
+app.add_typer(inputs.app, name="input")
+app.add_typer(prompts.app, name="prompt")
+app.add_typer(queue.app, name="queue")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cosmos-workflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens to stderr."),
+) -> None:
+    level = logging.INFO if verbose else os.environ.get("COSMOS_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run() -> None:
+    app()

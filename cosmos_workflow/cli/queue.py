@@ -1,0 +1,234 @@
+"""`cosmos queue ...`: enqueue work and manage the queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cosmos_workflow.cli.common import (
+    JsonOption,
+    console,
+    context,
+    emit,
+    new_app,
+    table,
+    weights_text,
+)
+
+app = new_app("Queue inference and manage the queue: list, pause, cancel, move, retry.")
+
+
+@app.command("add")
+def add(
+    prompt_ids: Annotated[list[str], typer.Argument(help="One run per prompt, in one job.")],
+    weights: Annotated[str, typer.Option(help="Control weights, e.g. vis=0.3,edge=0.5.")] = (
+        "edge=1.0"
+    ),
+    steps: Annotated[int | None, typer.Option(help="Sampling steps (default 35).")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Guidance (CFG) scale.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    sigma_max: Annotated[float | None, typer.Option(help="Input-video noise level.")] = None,
+    fps: Annotated[int | None, typer.Option(help="Output frames per second.")] = None,
+    blur: Annotated[str | None, typer.Option(help="vis blur preset: very_low..very_high.")] = None,
+    canny: Annotated[
+        str | None, typer.Option(help="edge Canny preset: very_low..very_high.")
+    ] = None,
+    distilled: Annotated[bool, typer.Option(help="Distilled edge model.")] = False,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    backend: Annotated[str, typer.Option(help="transfer1 or transfer2.5.")] = "transfer1",
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Resubmitting the same key returns the same job.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue one job holding one run per prompt."""
+    from cosmos_workflow.domain.controls import parse_weights_text
+    from cosmos_workflow.services import queue
+
+    params = {
+        "backend": backend,
+        "steps": steps,
+        "guidance": guidance,
+        "seed": seed,
+        "sigma_max": sigma_max,
+        "fps": fps,
+        "blur": blur,
+        "canny": canny,
+        "distilled": distilled or None,
+    }
+    request = queue.build_request(
+        prompt_ids,
+        {c.value: w for c, w in parse_weights_text(weights).items()},
+        {k: v for k, v in params.items() if v is not None},
+        priority=priority,
+        idempotency_key=idempotency_key,
+    )
+    result = queue.enqueue(context(), request)
+    data = {"job_id": result.job_id, "run_ids": result.run_ids, "created": result.created}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"{'queued' if d['created'] else 'already queued'} job [bold]{d['job_id']}[/bold] "
+            f"with {len(d['run_ids'])} run(s)"
+        ),
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSONL: one job per line.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Bulk enqueue: every line valid or nothing is queued."""
+    from cosmos_workflow.services import queue
+
+    result = queue.import_jobs(context(), file)
+    emit(
+        result,
+        as_json,
+        lambda r: console.print(f"queued {len(r.job_ids)} job(s) with {r.runs} run(s)"),
+    )
+
+
+def render_jobs(jobs: list[Any]) -> None:
+    rows = []
+    for job in jobs:
+        first = job.runs[0] if job.runs else None
+        rows.append(
+            [
+                job.position or "",
+                job.id,
+                job.status,
+                job.priority,
+                job.kind,
+                len(job.runs),
+                weights_text(first.weights) if first else "",
+                f"{job.predicted_seconds:.0f}s" if job.predicted_seconds else "",
+            ]
+        )
+    console.print(
+        table(
+            "Queue", ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted"], rows
+        )
+    )
+
+
+@app.command("list")
+def list_(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include finished, failed, cancelled.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many jobs.")] = 100,
+    offset: Annotated[int, typer.Option(help="Skip this many jobs.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Jobs in execution order."""
+    from cosmos_workflow.services import queue
+
+    result = queue.list_queue(context(), include_history=all_, limit=limit, offset=offset)
+    emit(result, as_json, lambda r: render_jobs(r.jobs))
+
+
+@app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """Counts of jobs per status and whether the queue is paused."""
+    from cosmos_workflow.services import queue
+
+    result = queue.queue_status(context())
+    emit(
+        result,
+        as_json,
+        lambda s: console.print(
+            f"{'PAUSED' if s.paused else 'running'}: {s.queued} queued, {s.running} running, "
+            f"{s.succeeded} succeeded, {s.failed} failed, {s.cancelled} cancelled "
+            f"({s.runs_queued} runs queued)"
+        ),
+    )
+
+
+@app.command("pause")
+def pause(as_json: JsonOption = False) -> None:
+    """Claim nothing new until resumed (a running job finishes); survives restarts."""
+    from cosmos_workflow.services import queue
+
+    emit(queue.set_paused(context(), True), as_json, lambda _: console.print("queue paused"))
+
+
+@app.command("resume")
+def resume(as_json: JsonOption = False) -> None:
+    """Let workers claim jobs again."""
+    from cosmos_workflow.services import queue
+
+    emit(queue.set_paused(context(), False), as_json, lambda _: console.print("queue resumed"))
+
+
+@app.command("cancel")
+def cancel(job_id: str, as_json: JsonOption = False) -> None:
+    """Cancel a queued job, or stop a running one (its process is killed)."""
+    from cosmos_workflow.services import queue
+
+    view = queue.cancel_job(context(), job_id)
+    emit(
+        view,
+        as_json,
+        lambda v: console.print(
+            f"job {v.id}: {'cancel requested' if v.cancel_requested else v.status}"
+        ),
+    )
+
+
+@app.command("move")
+def move(
+    job_id: str,
+    top: Annotated[bool, typer.Option("--top", help="Run it next.")] = False,
+    bottom: Annotated[bool, typer.Option("--bottom", help="Run it last.")] = False,
+    before: Annotated[str | None, typer.Option(help="Run it right before this job.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reorder a queued job (within its priority)."""
+    from cosmos_workflow.services import queue
+
+    if [top, bottom, before is not None].count(True) != 1:
+        raise typer.BadParameter("give exactly one of --top, --bottom, --before JOB_ID")
+    where = "top" if top else "bottom" if bottom else "before"
+    view = queue.move_job(context(), job_id, where, before)
+    emit(view, as_json, lambda v: console.print(f"job {v.id} is now #{v.position}"))
+
+
+@app.command("retry")
+def retry(job_id: str, as_json: JsonOption = False) -> None:
+    """Queue a new job, linked to the failed or cancelled one."""
+    from cosmos_workflow.services import queue
+
+    result = queue.retry_job(context(), job_id)
+    emit(result, as_json, lambda r: console.print(f"queued retry job {r.job_id}"))
+
+
+@app.command("upscale")
+def upscale(
+    run_id: str,
+    weight: Annotated[float, typer.Option(help="Upscale control weight.")] = 0.5,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a 4K upscale of a finished run (never batched)."""
+    from cosmos_workflow.services import queue
+
+    result = queue.enqueue_upscale(context(), run_id, weight=weight, priority=priority)
+    emit(result, as_json, lambda r: console.print(f"queued upscale job {r.job_id}"))
+
+
+@app.command("enhance")
+def enhance(
+    prompt_id: str,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue prompt enhancement; the result is a new prompt linked to this one."""
+    from cosmos_workflow.services import queue
+
+    result = queue.enqueue_enhance(context(), prompt_id, priority=priority)
+    emit(result, as_json, lambda r: console.print(f"queued enhance job {r.job_id}"))

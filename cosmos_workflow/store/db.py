@@ -1,0 +1,136 @@
+"""Engines, sessions and first-use migrations for SQLite and PostgreSQL.
+
+SQLite: WAL journal, a busy timeout and foreign keys on every connection. Write transactions
+start with `BEGIN IMMEDIATE`, so two writers never both read and then both write (the claim race
+the prior system lost); reads use a plain deferred `BEGIN`. PostgreSQL needs neither trick: its
+row locks and `READ COMMITTED` re-checks do the same job."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from cosmos_workflow import defaults
+from cosmos_workflow.domain.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
+
+
+class Database:
+    """One database: a write engine and a read engine (the same engine on PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self._prepare_sqlite_file(parsed.database)
+            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            self.read_engine = _sqlite_engine(url, "BEGIN")
+        elif parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                url = str(parsed.set(drivername="postgresql+psycopg"))
+            self.write_engine = create_engine(url, pool_pre_ping=True, pool_size=5)
+            self.read_engine = self.write_engine
+        else:
+            raise ConfigError(
+                f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql"
+            )
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        self._migrated = False
+
+    @staticmethod
+    def _prepare_sqlite_file(database: str | None) -> None:
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A short write transaction: commits on success, rolls back on any error."""
+        self.migrate()
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        self.migrate()
+        with self._read() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision once per process (cheap when it already is)."""
+        if self._migrated:
+            return
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        with self.write_engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            if _current_revision(conn) != head:
+                _upgrade(conn)
+                log.info("database schema migrated to %s (%s)", head, self.safe_url)
+        self._migrated = True
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def _sqlite_engine(url: str, begin_statement: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": defaults.SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={defaults.SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin_statement)
+
+    return engine
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+
+    config = _alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

@@ -1,0 +1,283 @@
+"""Queue mechanics: ordering, positions, claims with leases, heartbeats, recovery.
+
+The only module that changes a job's status. A claim is one conditional UPDATE that filters on the
+expected status and checks the row count: exactly-once on SQLite (writes serialised by
+`BEGIN IMMEDIATE`) and on PostgreSQL (the UPDATE re-checks `status` after waiting for a row lock),
+with no dialect branches and no process-local locks."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from cosmos_workflow import defaults
+from cosmos_workflow.domain.errors import Conflict
+from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus, can_move
+from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.models import EventRow, JobRow, QueueStateRow, RunRow
+
+log = logging.getLogger(__name__)
+
+QUEUE_ORDER = (JobRow.priority.desc(), JobRow.position.asc(), JobRow.created_at.asc(), JobRow.id)
+
+
+def now() -> float:
+    return time.time()
+
+
+def record_event(
+    session: Session,
+    kind: str,
+    *,
+    job_id: str | None = None,
+    run_id: str | None = None,
+    **data: Any,
+) -> None:
+    session.add(EventRow(created_at=now(), kind=kind, job_id=job_id, run_id=run_id, data=data))
+
+
+def queued_jobs_query() -> Select[tuple[JobRow]]:
+    return select(JobRow).where(JobRow.status == JobStatus.QUEUED.value).order_by(*QUEUE_ORDER)
+
+
+def position_at_bottom(session: Session) -> int:
+    highest = session.scalar(select(func.max(JobRow.position)))
+    return (highest or 0) + defaults.POSITION_GAP
+
+
+def position_at_top(session: Session) -> int:
+    lowest = session.scalar(select(func.min(JobRow.position)))
+    return (lowest or 0) - defaults.POSITION_GAP
+
+
+def position_before(session: Session, other: JobRow) -> int:
+    """A position just before `other` among jobs of its priority; renumbers when no gap is left."""
+    previous = session.scalar(
+        select(func.max(JobRow.position)).where(
+            JobRow.status == JobStatus.QUEUED.value,
+            JobRow.priority == other.priority,
+            JobRow.position < other.position,
+        )
+    )
+    if previous is None:
+        return other.position - defaults.POSITION_GAP
+    if other.position - previous >= 2:
+        return (previous + other.position) // 2
+    _renumber(session)
+    session.refresh(other)
+    return other.position - defaults.POSITION_GAP // 2
+
+
+def _renumber(session: Session) -> None:
+    ids = session.scalars(select(JobRow.id).order_by(JobRow.position, JobRow.created_at)).all()
+    for index, job_id in enumerate(ids, start=1):
+        session.execute(
+            update(JobRow).where(JobRow.id == job_id).values(position=index * defaults.POSITION_GAP)
+        )
+
+
+def set_job_status(
+    session: Session, job: JobRow, target: JobStatus, *, reason: str | None = None, **values: Any
+) -> None:
+    """The one gate for job status changes: refuses illegal moves and records an event."""
+    current = JobStatus(job.status)
+    if not can_move(current, target):
+        raise Conflict(f"job {job.id} is {current.value}; it cannot become {target.value}")
+    job.status = target.value
+    job.updated_at = now()
+    for key, value in values.items():
+        setattr(job, key, value)
+    record_event(
+        session,
+        "job.status",
+        job_id=job.id,
+        status=target.value,
+        previous=current.value,
+        reason=reason,
+    )
+
+
+def set_runs_status(
+    session: Session,
+    job_id: str,
+    target: RunStatus,
+    *,
+    only: Iterable[RunStatus] = (),
+    **values: Any,
+) -> None:
+    statement = update(RunRow).where(RunRow.job_id == job_id)
+    allowed = [status.value for status in only]
+    if allowed:
+        statement = statement.where(RunRow.status.in_(allowed))
+    session.execute(statement.values(status=target.value, **values))
+    record_event(session, "runs.status", job_id=job_id, status=target.value)
+
+
+def is_paused(session: Session) -> bool:
+    state = session.get(QueueStateRow, 1)
+    return bool(state and state.paused)
+
+
+def set_paused(session: Session, paused: bool) -> None:
+    state = session.get(QueueStateRow, 1)
+    if state is None:
+        session.add(QueueStateRow(id=1, paused=paused, updated_at=now()))
+    else:
+        state.paused = paused
+        state.updated_at = now()
+    record_event(session, "queue.paused" if paused else "queue.resumed")
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    lease_token: str
+    attempt: int
+
+
+def claim_next_job(
+    db: Database,
+    worker_id: str,
+    *,
+    lease_seconds: float,
+    backends: Sequence[str] | None = None,
+    host_name: str | None = None,
+) -> Claim | None:
+    """Take the next claimable job with a lease, or None when the queue is empty or paused."""
+    reap_expired_leases(db)
+    for _ in range(defaults.CLAIM_RETRIES):
+        with db.write() as session:
+            if is_paused(session):
+                return None
+            query = queued_jobs_query().with_only_columns(JobRow.id).limit(1)
+            if backends is not None:
+                query = query.where(JobRow.backend.in_(list(backends)))
+            candidate = session.scalar(query)
+            if candidate is None:
+                return None
+            token = uuid.uuid4().hex
+            stamp = now()
+            claimed = session.execute(
+                update(JobRow)
+                .where(JobRow.id == candidate, JobRow.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    lease_token=token,
+                    lease_expires_at=stamp + lease_seconds,
+                    worker_id=worker_id,
+                    host_name=host_name,
+                    attempts=JobRow.attempts + 1,
+                    started_at=stamp,
+                    updated_at=stamp,
+                )
+            ).rowcount
+            if claimed != 1:
+                continue  # another worker won this one; try the next candidate
+            session.execute(
+                update(RunRow)
+                .where(RunRow.job_id == candidate, RunRow.status == RunStatus.QUEUED.value)
+                .values(
+                    status=RunStatus.RUNNING.value, started_at=stamp, attempts=RunRow.attempts + 1
+                )
+            )
+            attempt = session.scalar(select(JobRow.attempts).where(JobRow.id == candidate)) or 1
+            record_event(
+                session,
+                "job.status",
+                job_id=candidate,
+                status=JobStatus.RUNNING.value,
+                previous=JobStatus.QUEUED.value,
+                worker_id=worker_id,
+                attempt=attempt,
+            )
+            log.info("claimed job=%s worker=%s attempt=%d", candidate, worker_id, attempt)
+            return Claim(job_id=candidate, lease_token=token, attempt=attempt)
+    return None
+
+
+def renew_lease(db: Database, job_id: str, token: str, lease_seconds: float) -> tuple[bool, bool]:
+    """Extend a lease held with `token`. Returns (still held, cancel requested)."""
+    with db.write() as session:
+        renewed = session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                JobRow.lease_token == token,
+                JobRow.status == JobStatus.RUNNING.value,
+            )
+            .values(lease_expires_at=now() + lease_seconds)
+        ).rowcount
+        cancel = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
+    return renewed == 1, bool(cancel)
+
+
+def held_job(session: Session, job_id: str, token: str) -> JobRow | None:
+    """The job if this lease token still holds it; final writes go through this guard."""
+    return session.scalar(
+        select(JobRow).where(
+            JobRow.id == job_id,
+            JobRow.lease_token == token,
+            JobRow.status == JobStatus.RUNNING.value,
+        )
+    )
+
+
+def reap_expired_leases(db: Database) -> list[str]:
+    """Return jobs whose worker stopped renewing to the queue, or quarantine them as failed."""
+    stamp = now()
+    with db.read() as session:
+        expired = session.scalars(
+            select(JobRow.id).where(
+                JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < stamp
+            )
+        ).all()
+    if not expired:
+        return []
+    reaped = []
+    with db.write() as session:
+        for job_id in expired:
+            job = session.get(JobRow, job_id, with_for_update=not db.is_sqlite)
+            if job is None or job.status != JobStatus.RUNNING.value:
+                continue
+            if job.lease_expires_at is None or job.lease_expires_at >= stamp:
+                continue
+            _requeue_or_quarantine(session, job)
+            reaped.append(job_id)
+    return reaped
+
+
+def _requeue_or_quarantine(session: Session, job: JobRow) -> None:
+    lease = {"lease_token": None, "lease_expires_at": None, "worker_id": None}
+    if job.attempts >= job.max_attempts:
+        message = f"worker stopped renewing its lease {job.attempts} times; quarantined"
+        set_job_status(
+            session,
+            job,
+            JobStatus.FAILED,
+            reason="lease expired",
+            error=message,
+            failure_class=FailureClass.LEASE_EXPIRED.value,
+            finished_at=now(),
+            **lease,
+        )
+        set_runs_status(
+            session,
+            job.id,
+            RunStatus.FAILED,
+            only=[RunStatus.RUNNING, RunStatus.QUEUED],
+            error=message,
+            failure_class=FailureClass.LEASE_EXPIRED.value,
+            finished_at=now(),
+        )
+        log.warning("quarantined job=%s after %d attempts", job.id, job.attempts)
+        return
+    set_job_status(session, job, JobStatus.QUEUED, reason="lease expired", **lease)
+    set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+    log.warning("requeued job=%s after its lease expired (attempt %d)", job.id, job.attempts)
