@@ -208,7 +208,7 @@ def _insert_jobs(
                 "created_at": stamp + index * 1e-6,
                 "updated_at": stamp,
                 "attempts": 0,
-                "max_attempts": 0,
+                "max_attempts": max_attempts,
                 "cancel_requested": False,
                 "idempotency_key": request.idempotency_key,
             }

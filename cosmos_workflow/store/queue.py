@@ -281,3 +281,59 @@ def _requeue_or_quarantine(session: Session, job: JobRow) -> None:
     set_job_status(session, job, JobStatus.QUEUED, reason="lease expired", **lease)
     set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
     log.warning("requeued job=%s after its lease expired (attempt %d)", job.id, job.attempts)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run of a finished job ended."""
+
+    status: RunStatus
+    output_path: str | None = None
+    thumbnail_path: str | None = None
+    log_path: str | None = None
+    error: str | None = None
+    failure_class: FailureClass | None = None
+    compute_seconds: float | None = None
+    result_prompt_id: str | None = None
+
+
+def finish_job(
+    db: Database,
+    job_id: str,
+    token: str,
+    status: JobStatus,
+    *,
+    runs: dict[str, RunResult] | None = None,
+    error: str | None = None,
+    failure_class: FailureClass | None = None,
+) -> bool:
+    """Record a job's end, only while `token` still holds its lease. False: the lease was lost,
+    nothing was written (another worker owns the job now)."""
+    stamp = now()
+    with db.write() as session:
+        job = held_job(session, job_id, token)
+        if job is None:
+            log.warning("lease lost for job=%s; its result is dropped", job_id)
+            return False
+        for run_id, result in (runs or {}).items():
+            session.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.job_id == job_id)
+                .values(
+                    status=result.status.value, output_path=result.output_path,
+                    thumbnail_path=result.thumbnail_path, log_path=result.log_path,
+                    error=result.error,
+                    failure_class=result.failure_class.value if result.failure_class else None,
+                    compute_seconds=result.compute_seconds, finished_at=stamp,
+                    result_prompt_id=result.result_prompt_id,
+                )
+            )
+            record_event(session, "run.status", job_id=job_id, run_id=run_id,
+                         status=result.status.value, error=result.error)
+        set_job_status(
+            session, job, status, reason=error, error=error,
+            failure_class=failure_class.value if failure_class else None, finished_at=stamp,
+            lease_token=None, lease_expires_at=None,
+        )
+    log.info("finished job=%s status=%s", job_id, status.value)
+    return True
