@@ -320,20 +320,35 @@ def finish_job(
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.job_id == job_id)
                 .values(
-                    status=result.status.value, output_path=result.output_path,
-                    thumbnail_path=result.thumbnail_path, log_path=result.log_path,
+                    status=result.status.value,
+                    output_path=result.output_path,
+                    thumbnail_path=result.thumbnail_path,
+                    log_path=result.log_path,
                     error=result.error,
                     failure_class=result.failure_class.value if result.failure_class else None,
-                    compute_seconds=result.compute_seconds, finished_at=stamp,
+                    compute_seconds=result.compute_seconds,
+                    finished_at=stamp,
                     result_prompt_id=result.result_prompt_id,
                 )
             )
-            record_event(session, "run.status", job_id=job_id, run_id=run_id,
-                         status=result.status.value, error=result.error)
+            record_event(
+                session,
+                "run.status",
+                job_id=job_id,
+                run_id=run_id,
+                status=result.status.value,
+                error=result.error,
+            )
         set_job_status(
-            session, job, status, reason=error, error=error,
-            failure_class=failure_class.value if failure_class else None, finished_at=stamp,
-            lease_token=None, lease_expires_at=None,
+            session,
+            job,
+            status,
+            reason=error,
+            error=error,
+            failure_class=failure_class.value if failure_class else None,
+            finished_at=stamp,
+            lease_token=None,
+            lease_expires_at=None,
         )
     log.info("finished job=%s status=%s", job_id, status.value)
     return True

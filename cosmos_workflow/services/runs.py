@@ -1,0 +1,112 @@
+"""Runs as users look at them: list with filters, show, rate, and a job's log."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from cosmos_workflow.domain.controls import parse_control_set_key
+from cosmos_workflow.domain.errors import InvalidInput, NotFound
+from cosmos_workflow.domain.states import RunStatus
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.views import RunView
+from cosmos_workflow.store.models import JobRow, RunRow
+from cosmos_workflow.store.queue import record_event
+
+MAX_LOG_LINES = 100_000
+
+
+class RunList(BaseModel):
+    runs: list[RunView]
+    total: int
+
+
+def list_runs(
+    ctx: Context,
+    *,
+    status: str | None = None,
+    job_id: str | None = None,
+    prompt_id: str | None = None,
+    controls: str | None = None,
+    rating: int | None = None,
+    since: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> RunList:
+    """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set)."""
+    if not 1 <= limit <= 10_000 or offset < 0:
+        raise InvalidInput("limit must be 1 to 10000 and offset 0 or more", field="limit")
+    query = select(RunRow)
+    if status is not None:
+        try:
+            query = query.where(RunRow.status == RunStatus(status).value)
+        except ValueError:
+            known = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(
+                f"unknown status {status!r}; known: {known}", field="status"
+            ) from None
+    if job_id:
+        query = query.where(RunRow.job_id == job_id)
+    if prompt_id:
+        query = query.where(RunRow.prompt_id == prompt_id)
+    if rating is not None:
+        _check_rating(rating)
+        query = query.where(RunRow.rating == rating)
+    if since is not None:
+        query = query.where(RunRow.created_at >= since)
+    wanted = parse_control_set_key(controls) if controls else None
+    with ctx.db.read() as session:
+        rows = session.scalars(query.order_by(RunRow.created_at.desc(), RunRow.id)).all()
+    if wanted is not None:
+        rows = [r for r in rows if parse_control_set_key("+".join(r.weights)) == wanted]
+    page = rows[offset : offset + limit]
+    return RunList(runs=[RunView.of(r) for r in page], total=len(rows))
+
+
+def get_run(ctx: Context, run_id: str) -> RunView:
+    with ctx.db.read() as session:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        return RunView.of(row)
+
+
+def rate_run(ctx: Context, run_id: str, rating: int) -> RunView:
+    _check_rating(rating)
+    with ctx.db.write() as session:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        row.rating = rating
+        record_event(session, "run.rated", job_id=row.job_id, run_id=run_id, rating=rating)
+        return RunView.of(row)
+
+
+def _check_rating(rating: int) -> None:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidInput(
+            f"rating must be a whole number from 1 to 5, got {rating!r}", field="rating"
+        )
+
+
+def job_log_path(ctx: Context, job_id: str) -> Path:
+    with ctx.db.read() as session:
+        if session.scalar(select(func.count()).select_from(JobRow).where(JobRow.id == job_id)) == 0:
+            raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")
+    return ctx.settings.logs_dir / f"{job_id}.log"
+
+
+def job_log(ctx: Context, job_id: str, tail_lines: int | None = None) -> str:
+    """The job's log (every attempt, appended), or its last `tail_lines` lines."""
+    if tail_lines is not None and not 1 <= tail_lines <= MAX_LOG_LINES:
+        raise InvalidInput(f"tail must be 1 to {MAX_LOG_LINES} lines", field="tail")
+    path = job_log_path(ctx, job_id)
+    if not path.is_file():
+        return ""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        if tail_lines is None:
+            return handle.read()
+        return "".join(deque(handle, maxlen=tail_lines))

@@ -1,0 +1,53 @@
+"""Worker registrations: who is running, on which host, with what job, last seen when."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from sqlalchemy import update
+
+from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.models import WorkerRow
+from cosmos_workflow.store.queue import now, record_event
+
+
+def register_worker(db: Database, host_name: str, *, simulate: bool) -> str:
+    worker_id = new_id("wk")
+    stamp = now()
+    with db.write() as session:
+        session.add(
+            WorkerRow(
+                id=worker_id,
+                host_name=host_name,
+                machine=socket.gethostname(),
+                pid=os.getpid(),
+                simulate=simulate,
+                started_at=stamp,
+                heartbeat_at=stamp,
+            )
+        )
+        record_event(
+            session, "worker.started", worker_id=worker_id, host=host_name, simulate=simulate
+        )
+    return worker_id
+
+
+def worker_heartbeat(db: Database, worker_id: str, current_job_id: str | None) -> None:
+    with db.write() as session:
+        session.execute(
+            update(WorkerRow)
+            .where(WorkerRow.id == worker_id)
+            .values(heartbeat_at=now(), current_job_id=current_job_id)
+        )
+
+
+def stop_worker(db: Database, worker_id: str) -> None:
+    with db.write() as session:
+        session.execute(
+            update(WorkerRow)
+            .where(WorkerRow.id == worker_id)
+            .values(stopped_at=now(), current_job_id=None)
+        )
+        record_event(session, "worker.stopped", worker_id=worker_id)
