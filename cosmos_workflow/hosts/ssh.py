@@ -1,0 +1,588 @@
+"""A remote machine over SSH (paramiko): SFTP staging, a detached command, a followed log.
+
+The command is started detached on the remote side (`nohup setsid`), writing its combined output
+to `<workdir>/.cosmos/output.log`, its process group id to `.cosmos/pid` and its exit code to
+`.cosmos/exit_code`. The host then follows the log from an offset. A dropped connection therefore
+loses nothing: the host reconnects with backoff and resumes from the last offset. If the machine
+stays unreachable past `reconnect_within_s`, `run` fails with ExecutionError naming the host, and
+the remote process, which could not be reached to kill, is left running (logged).
+
+Host keys: with `known_hosts`, only that file is trusted; without it, the user's system
+known_hosts is. An unknown key is refused unless `accept_new_host_keys=True`, which trusts a key
+on first use and saves it to `known_hosts` when given (OpenSSH's `StrictHostKeyChecking
+accept-new`); a changed key is always refused. Refusing by default is the safe choice: a worker
+ships prompts, inputs and commands to that machine.
+
+Every remote shell command is built from fixed text plus `shlex.quote`d tokens and run as
+`sh -c <script>`, so the remote login shell's syntax does not matter and user text never becomes
+shell syntax. The remote side needs a POSIX `sh`, `setsid`, `nohup` and `kill` (Linux hosts);
+`ps` is used to tell a live process from a zombie when present."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import posixpath
+import shlex
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import paramiko
+
+from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
+from cosmos_workflow.hosts.base import (
+    DEFAULT_KILL_GRACE_S,
+    HOST_STATE_DIR,
+    ContainerRef,
+    Host,
+    LineCallback,
+    LineSink,
+    LineSplitter,
+    ProcessResult,
+    check_relpath,
+    process_env,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Defaults, and how they were chosen:
+# - connect: 10 s to open TCP, exchange banners and authenticate; a healthy host answers in well
+#   under a second, a dead one should be noticed within one reconnect attempt.
+# - reconnect: 120 s covers an sshd restart or a short network blip; past it a job is better
+#   failed and retried than left waiting.
+# - keepalive: 15 s, so a silently dropped connection is noticed within a few poll cycles.
+# - poll: 0.25 s between log reads when the log is quiet; output lines of a GPU job come seconds
+#   apart, so this keeps the stream live at a few small SFTP reads per second.
+# - backoff: doubling from 0.5 s and capped at 8 s, so a host that comes back is noticed quickly.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_RECONNECT_WITHIN_S = 120.0
+KEEPALIVE_S = 15
+POLL_INTERVAL_S = 0.25
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 8.0
+# Check that the process is still alive this often when it prints nothing and has no exit code:
+# a process killed from outside (or a rebooted machine) never writes one.
+LIVENESS_INTERVAL_S = 5.0
+_READ_CHUNK = 1 << 20
+_KILL_STEP_S = 0.2
+
+_LOG = "output.log"
+_PID = "pid"
+_EXIT = "exit_code"
+_TOKEN = "launch_token"
+_COMMAND = "command.sh"
+
+
+class UnknownHostKey(paramiko.SSHException):
+    """The server's key is in no trusted known_hosts file and new keys are not accepted."""
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise UnknownHostKey(f"host key of {hostname} ({key.get_name()}) is not trusted")
+
+
+# Errors that reconnecting cannot fix: wrong key, changed or unknown host key.
+_PERMANENT = (paramiko.AuthenticationException, paramiko.BadHostKeyException, UnknownHostKey)
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class SSHHost(Host):
+    """Runs commands on a remote machine under `root/<job id>`."""
+
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        *,
+        root: str,
+        port: int = 22,
+        key_path: Path | None = None,
+        known_hosts: Path | None = None,
+        accept_new_host_keys: bool = False,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        reconnect_within_s: float = DEFAULT_RECONNECT_WITHIN_S,
+        kill_grace_s: float = DEFAULT_KILL_GRACE_S,
+        poll_interval_s: float = POLL_INTERVAL_S,
+    ) -> None:
+        super().__init__(name, root)
+        user, _, hostname = target.rpartition("@")
+        if not hostname:
+            raise InvalidInput(f"invalid ssh target {target!r}", field="target")
+        self.hostname = hostname
+        self.username = user or None
+        self.port = port
+        self.key_path = key_path
+        self.known_hosts = known_hosts
+        self.accept_new_host_keys = accept_new_host_keys
+        self.connect_timeout_s = connect_timeout_s
+        self.reconnect_within_s = reconnect_within_s
+        self.kill_grace_s = kill_grace_s
+        self.poll_interval_s = poll_interval_s
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._lock = threading.RLock()
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def _connection(self) -> tuple[paramiko.SSHClient, paramiko.SFTPClient]:
+        if self._client is None or self._sftp is None:
+            self._client, self._sftp = self._connect()
+        return self._client, self._sftp
+
+    def _connect(self) -> tuple[paramiko.SSHClient, paramiko.SFTPClient]:
+        client = paramiko.SSHClient()
+        self._load_host_keys(client)
+        try:
+            client.connect(
+                self.hostname,
+                port=self.port,
+                username=self.username,
+                key_filename=None if self.key_path is None else str(self.key_path),
+                look_for_keys=self.key_path is None,
+                allow_agent=self.key_path is None,
+                timeout=self.connect_timeout_s,
+                banner_timeout=self.connect_timeout_s,
+                auth_timeout=self.connect_timeout_s,
+            )
+            transport = client.get_transport()
+            assert transport is not None
+            transport.set_keepalive(KEEPALIVE_S)
+            sftp = client.open_sftp()
+            # A read on a connection that died silently must fail rather than wait forever.
+            sftp.get_channel().settimeout(max(self.connect_timeout_s, 3 * KEEPALIVE_S))
+        except BaseException:
+            client.close()
+            raise
+        logger.info("host %s: connected to %s:%d", self.name, self.hostname, self.port)
+        return client, sftp
+
+    def _load_host_keys(self, client: paramiko.SSHClient) -> None:
+        if self.known_hosts is None:
+            client.load_system_host_keys()
+        else:
+            if self.accept_new_host_keys and not self.known_hosts.exists():
+                self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+                self.known_hosts.touch(mode=0o600)
+            client.load_host_keys(str(self.known_hosts))
+        policy = paramiko.AutoAddPolicy() if self.accept_new_host_keys else _RejectUnknown()
+        client.set_missing_host_key_policy(policy)
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            client, self._client, self._sftp = self._client, None, None
+        if client is not None:
+            client.close()
+
+    def close(self) -> None:
+        self._disconnect()
+
+    def _alive(self) -> bool:
+        transport = None if self._client is None else self._client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def _retry(self, operation: Callable[[paramiko.SFTPClient], T], doing: str) -> T:
+        """Runs `operation`, reconnecting with backoff while the host is unreachable. An error on
+        a live connection (a missing remote file, a refused key) is not retried."""
+        deadline: float | None = None
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                with self._lock:
+                    return operation(self._connection()[1])
+            except _PERMANENT as exc:
+                self._disconnect()
+                raise ExecutionError(f"host {self.name}: {doing}: {exc}") from exc
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                if self._alive() and not isinstance(exc, TimeoutError):
+                    raise ExecutionError(f"host {self.name}: {doing} failed: {exc}") from exc
+                self._disconnect()
+                now = time.monotonic()
+                deadline = now + self.reconnect_within_s if deadline is None else deadline
+                if now >= deadline:
+                    raise ExecutionError(
+                        f"host {self.name} unreachable for {self.reconnect_within_s:g}s "
+                        f"while {doing}: {exc}"
+                    ) from exc
+                logger.warning(
+                    "host %s: %s: %s; reconnecting in %.1fs", self.name, doing, exc, delay
+                )
+                time.sleep(min(delay, max(0.0, deadline - now)))
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _exec(self, script: str, doing: str, timeout_s: float | None = None) -> _Output:
+        """Runs a short shell script on the host and returns its exit code and output."""
+
+        def attempt(_sftp: paramiko.SFTPClient) -> _Output:
+            client, _ = self._connection()
+            transport = client.get_transport()
+            assert transport is not None
+            channel = transport.open_session(timeout=self.connect_timeout_s)
+            try:
+                channel.settimeout(timeout_s or self.connect_timeout_s)
+                channel.exec_command(shlex.join(["sh", "-c", script]))
+                stdout = channel.makefile("rb").read().decode("utf-8", "replace")
+                stderr = channel.makefile_stderr("rb").read().decode("utf-8", "replace")
+                return _Output(channel.recv_exit_status(), stdout, stderr)
+            finally:
+                channel.close()
+
+        return self._retry(attempt, doing)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def stage(self, workdir: str, files: Mapping[str, str], copies: Mapping[str, Path]) -> None:
+        workdir = self.check_workdir(workdir)
+        texts = {check_relpath(rel): text for rel, text in files.items()}
+        sources = {check_relpath(rel): source for rel, source in copies.items()}
+        for source in sources.values():
+            if not source.is_file():
+                raise ExecutionError(f"host {self.name}: file to stage not found: {source}")
+
+        def upload(sftp: paramiko.SFTPClient) -> None:
+            _makedirs(sftp, workdir)
+            for rel, text in texts.items():
+                _write(sftp, workdir, rel, text.encode("utf-8"))
+            for rel, source in sources.items():
+                remote = posixpath.join(workdir, rel)
+                _makedirs(sftp, posixpath.dirname(remote))
+                sftp.put(str(source), remote)
+
+        self._retry(upload, f"staging {workdir}")
+
+    def list_files(self, workdir: str) -> set[str]:
+        workdir = self.check_workdir(workdir)
+
+        def walk(sftp: paramiko.SFTPClient) -> set[str]:
+            if _stat(sftp, workdir) is None:
+                return set()
+            files = _walk(sftp, workdir, "")
+            return {rel for rel in files if rel.split("/")[0] != HOST_STATE_DIR}
+
+        return self._retry(walk, f"listing {workdir}")
+
+    def fetch(self, workdir: str, relpaths: Iterable[str], dest: Path) -> dict[str, Path]:
+        workdir = self.check_workdir(workdir)
+        wanted = {rel: check_relpath(rel) for rel in relpaths}
+
+        def download(sftp: paramiko.SFTPClient) -> dict[str, Path]:
+            fetched: dict[str, Path] = {}
+            for rel, normal in wanted.items():
+                remote = posixpath.join(workdir, normal)
+                attrs = _stat(sftp, remote)
+                if attrs is None or attrs.st_mode is None:
+                    continue
+                names = _walk(sftp, remote, "") if stat.S_ISDIR(attrs.st_mode) else [""]
+                for name in names:
+                    local = dest / normal / name if name else dest / normal
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    sftp.get(posixpath.join(remote, name) if name else remote, str(local))
+                fetched[rel] = dest / normal
+            return fetched
+
+        return self._retry(download, f"fetching from {workdir}")
+
+    def remove(self, workdir: str) -> None:
+        workdir = self.check_workdir(workdir)
+        done = self._exec(f"rm -rf -- {shlex.quote(workdir)}", f"removing {workdir}")
+        if done.code != 0:
+            raise ExecutionError(
+                f"host {self.name}: cannot remove {workdir}: {done.stderr.strip()}"
+            )
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: str,
+        cwd: str | None,
+        env: Mapping[str, str],
+        on_line: LineCallback,
+        cancel: threading.Event,
+        timeout_s: float | None,
+        log_path: Path | None,
+        container: ContainerRef | None = None,
+    ) -> ProcessResult:
+        workdir = self.check_workdir(workdir)
+        if not argv:
+            raise InvalidInput("empty command", field="argv")
+        cwd = cwd or workdir
+        if not posixpath.isabs(cwd):
+            raise InvalidInput(f"cwd {cwd!r} must be an absolute path", field="cwd")
+        script = _command_script(argv, cwd, process_env(env))
+        sink = LineSink(on_line, log_path)
+        started_at = datetime.now(UTC)
+        try:
+            self._launch(workdir, script)
+            return self.follow(
+                workdir,
+                sink=sink,
+                cancel=cancel,
+                timeout_s=timeout_s,
+                container=container,
+                started_at=started_at,
+            )
+        finally:
+            sink.close()
+
+    def _launch(self, workdir: str, script: str) -> None:
+        state = posixpath.join(workdir, HOST_STATE_DIR)
+        token = os.urandom(8).hex()
+
+        def write_script(sftp: paramiko.SFTPClient) -> None:
+            _makedirs(sftp, state)
+            _write(sftp, state, _COMMAND, script.encode("utf-8"))
+
+        self._retry(write_script, "writing the command")
+        done = self._exec(_launch_script(state, token), "starting the command")
+        if done.code != 0:
+            raise ExecutionError(
+                f"host {self.name}: cannot start the command: {done.stderr.strip()}"
+            )
+        logger.info("host %s: started the command in %s", self.name, workdir)
+
+    def follow(
+        self,
+        workdir: str,
+        *,
+        sink: LineSink,
+        cancel: threading.Event,
+        timeout_s: float | None,
+        container: ContainerRef | None = None,
+        started_at: datetime | None = None,
+        offset: int = 0,
+    ) -> ProcessResult:
+        """Follows a started command's log from `offset` until it ends, is cancelled or times
+        out. Also usable to re-attach to a command started earlier in `workdir`."""
+        state = posixpath.join(self.check_workdir(workdir), HOST_STATE_DIR)
+        follower = _Follower(self, state, sink, offset)
+        started_at = started_at or datetime.now(UTC)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        next_liveness = time.monotonic() + LIVENESS_INTERVAL_S
+        while True:
+            stopped = _stop_reason(cancel, deadline)
+            if stopped is not None:
+                self._kill(state, container)
+                follower.drain()
+                return _result(None, stopped, started_at)
+            if follower.read():
+                continue
+            code = self._read_exit_code(state)
+            if code is not None:
+                follower.drain()
+                return _result(code, None, started_at)
+            if time.monotonic() >= next_liveness:
+                self._check_still_running(state)
+                next_liveness = time.monotonic() + LIVENESS_INTERVAL_S
+            cancel.wait(self.poll_interval_s)
+
+    def _read_exit_code(self, state: str) -> int | None:
+        text = self._retry(lambda sftp: _read_text(sftp, posixpath.join(state, _EXIT)), "polling")
+        return None if text is None or not text.strip() else int(text.strip())
+
+    def _check_still_running(self, state: str) -> None:
+        pgid = self._read_pid(state, wait_s=0.0)
+        if pgid is not None and self._group_alive(pgid):
+            return
+        if self._read_exit_code(state) is not None:
+            return  # it ended between the two reads
+        raise ExecutionError(f"host {self.name}: the command ended without an exit code")
+
+    def _read_pid(self, state: str, wait_s: float) -> int | None:
+        """The remote process group id; the detached shell writes it first thing after start."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            text = self._retry(lambda sftp: _read_text(sftp, posixpath.join(state, _PID)), "pid")
+            if text and text.strip():
+                return int(text.strip())
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(_KILL_STEP_S)
+
+    def _group_alive(self, pgid: int) -> bool:
+        return self._exec(_alive_script(pgid), "checking the command").code == 0
+
+    def _kill(self, state: str, container: ContainerRef | None) -> None:
+        """`kill -TERM -PGID` (and the container by name), SIGKILL after the grace period."""
+        if container is not None:
+            done = self._exec(shlex.join(container.kill_argv()), "killing the container")
+            if done.code != 0:
+                logger.info(
+                    "host %s: %s: %s", self.name, container.kill_argv(), done.stderr.strip()
+                )
+        pgid = self._read_pid(state, wait_s=self.kill_grace_s)
+        if pgid is None:
+            logger.warning("host %s: no pid in %s; nothing to kill", self.name, state)
+            return
+        steps = math.ceil(self.kill_grace_s / _KILL_STEP_S)
+        # The script waits up to the grace period itself; allow one connect timeout on top of it.
+        wait_s = self.kill_grace_s + self.connect_timeout_s
+        self._exec(_kill_script(pgid, steps), "killing the command", wait_s)
+        logger.info("host %s: killed process group %d", self.name, pgid)
+
+
+class _Follower:
+    """Reads the remote log incrementally; the offset survives reconnections."""
+
+    def __init__(self, host: SSHHost, state: str, sink: LineSink, offset: int) -> None:
+        self._host = host
+        self._path = posixpath.join(state, _LOG)
+        self._sink = sink
+        self._splitter = LineSplitter()
+        self.offset = offset
+
+    def read(self) -> bool:
+        """Reads what was appended since the last read; False when nothing was."""
+        chunk = self._host._retry(self._read_chunk, "following the output")
+        if not chunk:
+            return False
+        self.offset += len(chunk)
+        self._sink.emit(self._splitter.feed(chunk))
+        return True
+
+    def drain(self) -> None:
+        while self.read():
+            pass
+        self._sink.emit(self._splitter.flush())
+
+    def _read_chunk(self, sftp: paramiko.SFTPClient) -> bytes:
+        try:
+            with sftp.open(self._path, "rb") as log:
+                log.seek(self.offset)
+                return bytes(log.read(_READ_CHUNK))
+        except FileNotFoundError:
+            return b""
+
+
+def _stop_reason(cancel: threading.Event, deadline: float | None) -> str | None:
+    if cancel.is_set():
+        return "cancelled"
+    if deadline is not None and time.monotonic() >= deadline:
+        return "timed_out"
+    return None
+
+
+def _result(code: int | None, stopped: str | None, started_at: datetime) -> ProcessResult:
+    # The remote shell reports death by signal N as exit status 128 + N.
+    signum = code - 128 if code is not None and 128 < code < 128 + 65 else None
+    return ProcessResult(
+        exit_code=None if signum is not None else code,
+        signal=signum,
+        cancelled=stopped == "cancelled",
+        timed_out=stopped == "timed_out",
+        started_at=started_at,
+        ended_at=datetime.now(UTC),
+    )
+
+
+def _command_script(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
+    where = shlex.quote(cwd)
+    lines = [f"cd {where} || {{ echo cannot enter {where} >&2; exit 1; }}"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    lines.append("exec " + shlex.join(argv))
+    return "\n".join(lines) + "\n"
+
+
+def _launch_script(state: str, token: str) -> str:
+    """Starts command.sh detached, unless this very launch already happened (a retried start
+    after a dropped connection must not start the command twice)."""
+    inner = (
+        f"echo $$ > {_PID}; sh ./{_COMMAND} > {_LOG} 2>&1; "
+        f"echo $? > {_EXIT}.tmp; mv {_EXIT}.tmp {_EXIT}"
+    )
+    return "\n".join(
+        [
+            f"cd {shlex.quote(state)} || exit 1",
+            f'if [ -f {_TOKEN} ] && [ "$(cat {_TOKEN})" = {token} ]; then exit 0; fi',
+            f"rm -f {_LOG} {_PID} {_EXIT} {_EXIT}.tmp",
+            f"echo {token} > {_TOKEN}",
+            f"nohup setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &",
+        ]
+    )
+
+
+def _alive_script(pgid: int) -> str:
+    """Exit 0 while the group has a live (non-zombie) member."""
+    return (
+        "if command -v ps >/dev/null 2>&1; then "
+        f"ps -e -o pgid= -o stat= | awk -v g={pgid} "
+        "'$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; "
+        f"else kill -0 -{pgid} 2>/dev/null; fi"
+    )
+
+
+def _kill_script(pgid: int, steps: int) -> str:
+    alive = _alive_script(pgid)
+    return "\n".join(
+        [
+            f"kill -TERM -{pgid} 2>/dev/null || exit 0",
+            "i=0",
+            f"while [ $i -lt {steps} ] && {{ {alive}; }}; do",
+            f"  sleep {_KILL_STEP_S}; i=$((i+1))",
+            "done",
+            f"{{ {alive}; }} && kill -KILL -{pgid} 2>/dev/null",
+            "exit 0",
+        ]
+    )
+
+
+def _stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    current = "/"
+    for part in path.strip("/").split("/"):
+        current = posixpath.join(current, part)
+        if _stat(sftp, current) is None:
+            sftp.mkdir(current)
+
+
+def _write(sftp: paramiko.SFTPClient, base: str, rel: str, data: bytes) -> None:
+    remote = posixpath.join(base, rel)
+    _makedirs(sftp, posixpath.dirname(remote))
+    with sftp.open(remote, "wb") as handle:
+        handle.write(data)
+
+
+def _read_text(sftp: paramiko.SFTPClient, path: str) -> str | None:
+    try:
+        with sftp.open(path, "rb") as handle:
+            return bytes(handle.read()).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+
+
+def _walk(sftp: paramiko.SFTPClient, base: str, prefix: str) -> list[str]:
+    """Relative paths of the regular files under `base` (symbolic links are not followed)."""
+    found: list[str] = []
+    for entry in sftp.listdir_attr(posixpath.join(base, prefix) if prefix else base):
+        rel = posixpath.join(prefix, entry.filename) if prefix else entry.filename
+        mode = entry.st_mode or 0
+        if stat.S_ISDIR(mode):
+            found += _walk(sftp, base, rel)
+        elif stat.S_ISREG(mode):
+            found.append(rel)
+    return found
