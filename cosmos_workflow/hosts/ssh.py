@@ -556,8 +556,14 @@ def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
     current = "/"
     for part in path.strip("/").split("/"):
         current = posixpath.join(current, part)
-        if _stat(sftp, current) is None:
+        if _stat(sftp, current) is not None:
+            continue
+        try:
             sftp.mkdir(current)
+        except OSError:
+            # Another job on this host may have created the same parent (the root) meanwhile.
+            if _stat(sftp, current) is None:
+                raise
 
 
 def _write(sftp: paramiko.SFTPClient, base: str, rel: str, data: bytes) -> None:
