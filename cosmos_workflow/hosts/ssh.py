@@ -121,6 +121,7 @@ class SSHHost(Host):
         reconnect_within_s: float = DEFAULT_RECONNECT_WITHIN_S,
         kill_grace_s: float = DEFAULT_KILL_GRACE_S,
         poll_interval_s: float = POLL_INTERVAL_S,
+        liveness_interval_s: float = LIVENESS_INTERVAL_S,
     ) -> None:
         super().__init__(name, root)
         user, _, hostname = target.rpartition("@")
@@ -136,6 +137,7 @@ class SSHHost(Host):
         self.reconnect_within_s = reconnect_within_s
         self.kill_grace_s = kill_grace_s
         self.poll_interval_s = poll_interval_s
+        self.liveness_interval_s = liveness_interval_s
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.RLock()
@@ -377,7 +379,7 @@ class SSHHost(Host):
         follower = _Follower(self, state, sink, offset)
         started_at = started_at or datetime.now(UTC)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        next_liveness = time.monotonic() + LIVENESS_INTERVAL_S
+        next_liveness = time.monotonic() + self.liveness_interval_s
         while True:
             stopped = _stop_reason(cancel, deadline)
             if stopped is not None:
@@ -392,7 +394,7 @@ class SSHHost(Host):
                 return _result(code, None, started_at)
             if time.monotonic() >= next_liveness:
                 self._check_still_running(state)
-                next_liveness = time.monotonic() + LIVENESS_INTERVAL_S
+                next_liveness = time.monotonic() + self.liveness_interval_s
             cancel.wait(self.poll_interval_s)
 
     def _read_exit_code(self, state: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -212,7 +213,24 @@ def test_unknown_host_keys_are_refused_unless_accepted(sshd: SSHServer, tmp_path
 
 def test_a_wrong_client_key_is_refused(sshd: SSHServer, tmp_path: Path) -> None:
     other = tmp_path / "other_key"
-    os.system(f"ssh-keygen -q -t ed25519 -N '' -f {other}")  # noqa: S605
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)]
+    subprocess.run(keygen, check=True, capture_output=True)
     host = make_host(sshd, tmp_path / "remote", key_path=other)
     with pytest.raises(ExecutionError, match="gpu-box"):
         host.stage(host.job_dir("job_a"), {}, {})
+
+
+def test_a_command_killed_from_outside_is_an_error(sshd: SSHServer, tmp_path: Path) -> None:
+    """Killed with its wrapper, it never writes an exit code: the liveness check notices."""
+    host = make_host(sshd, tmp_path / "remote", liveness_interval_s=0.2)
+    workdir = host.job_dir("job_a")
+    host.stage(workdir, {}, {})
+
+    def kill_everything() -> None:
+        os.killpg(int(Path(workdir, ".cosmos/pid").read_text()), signal.SIGKILL)
+
+    lines = Lines()
+    lines.on("started", kill_everything)
+    with pytest.raises(ExecutionError, match="without an exit code"):
+        run(host, ["sh", "-c", "echo started; exec sleep 30"], workdir, lines)
+    host.close()
