@@ -1,0 +1,1 @@
+"""The REST API and live event stream: thin routes over the service layer."""

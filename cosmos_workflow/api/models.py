@@ -1,0 +1,74 @@
+"""Request bodies. Shapes only: the services validate meaning (weights, parameters, ids) and
+answer with the field at fault, so the API and the CLI accept and refuse the same things."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputCreate(Body):
+    path: str = Field(description="The input folder, under a configured input root.")
+    name: str | None = Field(None, description="Defaults to the folder's name.")
+    video: str | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
+
+
+class PromptCreate(Body):
+    input: str = Field(description="Input name or id.")
+    text: str
+    name: str | None = None
+    negative: str = ""
+
+
+class JobCreate(Body):
+    prompt_ids: list[str] = Field(description="One run per prompt, all in one job.")
+    weights: dict[str, Any] = Field(
+        default_factory=lambda: {"edge": 1.0},
+        description='Control weights, e.g. {"edge": 0.5, "depth": 0.3} (as `cosmos queue add`).',
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Execution parameters: backend, steps, guidance, seed, sigma_max, fps, ...",
+    )
+    priority: int = 0
+    idempotency_key: str | None = None
+
+
+class BulkCreate(Body):
+    jobs: list[JobCreate]
+
+
+class MoveRequest(Body):
+    where: Literal["top", "bottom", "before"]
+    before: str | None = Field(None, description="With where=before: the other job's id.")
+
+
+class UpscaleRequest(Body):
+    weight: float = 0.5
+    priority: int = 0
+
+
+class PriorityRequest(Body):
+    priority: int = 0
+
+
+class AnalyzeRequest(Body):
+    mode: str | None = Field(None, description="strict, mixed or auto (default: configuration).")
+    max_batch_size: int | None = None
+
+
+class ApplyRequest(Body):
+    plan_id: str | None = Field(None, description="Default: the newest plan.")
+
+
+class UndoRequest(Body):
+    batch_job_id: str
+
+
+class RatingRequest(Body):
+    rating: int = Field(description="1 to 5.")

@@ -1,0 +1,334 @@
+"""The REST routes. Each one calls the same service function the CLI calls, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+
+from cosmos_workflow import __version__
+from cosmos_workflow.api import models
+from cosmos_workflow.api.files import confined_file, media_type_of
+from cosmos_workflow.api.stream import event_stream
+from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.services import bulk, events, inputs, prompts, queue, workers
+from cosmos_workflow.services.context import Context
+
+Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, description="Skip this many items.")]
+
+
+def build_router(ctx: Context) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    _system_routes(router, ctx)
+    _input_routes(router, ctx)
+    _prompt_routes(router, ctx)
+    _queue_routes(router, ctx)
+    _batch_routes(router, ctx)
+    _run_routes(router, ctx)
+    _event_routes(router, ctx)
+    return router
+
+
+def _system_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/health", tags=["system"])
+    def health() -> dict[str, Any]:
+        """Liveness plus what a user must know: is work real or simulated, is a worker alive."""
+        alive = [w for w in workers.list_workers(ctx) if w.alive]
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": "sqlite" if ctx.db.is_sqlite else "postgresql",
+            "paused": queue.queue_status(ctx).paused,
+            "workers_alive": len(alive),
+            "simulated": any(w.simulate for w in alive),
+        }
+
+    @router.get("/workers", tags=["system"])
+    def list_workers(include_stopped: bool = False) -> list[workers.WorkerView]:
+        return workers.list_workers(ctx, include_stopped=include_stopped)
+
+
+def _input_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/inputs", tags=["inputs"])
+    def list_inputs() -> list[Any]:
+        return inputs.list_inputs(ctx)
+
+    @router.post("/inputs", status_code=201, tags=["inputs"])
+    def add_input(body: models.InputCreate) -> Any:
+        """Register an input folder; it must lie under a configured input root."""
+        return inputs.add_input(
+            ctx,
+            Path(body.path),
+            name=body.name,
+            video=Path(body.video) if body.video else None,
+        )
+
+    @router.get("/inputs/{name_or_id}", tags=["inputs"])
+    def show_input(name_or_id: str) -> Any:
+        return inputs.show_input(ctx, name_or_id)
+
+    @router.get("/inputs/{name_or_id}/thumbnail", tags=["inputs"])
+    def input_thumbnail(name_or_id: str) -> FileResponse:
+        view = inputs.show_input(ctx, name_or_id)
+        path = confined_file(ctx, view.thumbnail_path, f"thumbnail of input {view.id}")
+        return FileResponse(path, media_type=media_type_of(path))
+
+
+def _prompt_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/prompts", tags=["prompts"])
+    def list_prompts(
+        input: str | None = None, limit: Limit = 1000, offset: Offset = 0
+    ) -> list[Any]:
+        return prompts.list_prompts(ctx, input_name_or_id=input, limit=limit, offset=offset)
+
+    @router.get("/prompts/search", tags=["prompts"])
+    def search_prompts(
+        q: Annotated[str, Query(description="Words to look for.")], limit: Limit = 100
+    ) -> list[Any]:
+        return prompts.search_prompts(ctx, q, limit=limit)
+
+    @router.post("/prompts", status_code=201, tags=["prompts"])
+    def create_prompt(body: models.PromptCreate) -> Any:
+        return prompts.create_prompt(
+            ctx, body.input, body.text, name=body.name, negative=body.negative
+        )
+
+    @router.get("/prompts/{prompt_id}", tags=["prompts"])
+    def show_prompt(prompt_id: str) -> Any:
+        return prompts.get_prompt(ctx, prompt_id)
+
+    @router.delete("/prompts/{prompt_id}", tags=["prompts"])
+    def delete_prompt(prompt_id: str, force: bool = False, dry_run: bool = False) -> Any:
+        """Refused (409) while the prompt has queued or running work, unless force."""
+        return prompts.delete_prompt(ctx, prompt_id, force=force, dry_run=dry_run)
+
+    @router.post("/prompts/{prompt_id}/enhance", status_code=201, tags=["prompts"])
+    def enhance_prompt(prompt_id: str, body: models.PriorityRequest | None = None) -> Any:
+        """Queue prompt enhancement; it produces a new prompt linked to this one."""
+        priority = body.priority if body else 0
+        return queue.enqueue_enhance(ctx, prompt_id, priority=priority)
+
+
+def _request_of(job: models.JobCreate) -> queue.JobRequest:
+    return queue.build_request(
+        job.prompt_ids,
+        job.weights,
+        job.params,
+        priority=job.priority,
+        idempotency_key=job.idempotency_key,
+    )
+
+
+def _queue_routes(router: APIRouter, ctx: Context) -> None:
+    @router.post("/queue", status_code=201, tags=["queue"])
+    def add_job(body: models.JobCreate) -> Any:
+        """Queue one job holding one run per prompt (as `cosmos queue add`)."""
+        return queue.enqueue(ctx, _request_of(body))
+
+    @router.post("/queue/bulk", status_code=201, tags=["queue"])
+    def add_jobs(body: models.BulkCreate) -> Any:
+        """Queue many jobs in one transaction: every job valid or nothing is queued."""
+        requests = []
+        for index, job in enumerate(body.jobs):
+            try:
+                requests.append(_request_of(job))
+            except InvalidInput as exc:
+                field = f"jobs.{index}.{exc.field}" if exc.field else f"jobs.{index}"
+                raise InvalidInput(f"job {index}: {exc.message}", field=field) from None
+        return bulk.enqueue_many(ctx, requests)
+
+    @router.get("/queue", tags=["queue"])
+    def list_queue(history: bool = False, limit: Limit = 100, offset: Offset = 0) -> Any:
+        """Jobs in execution order with their 1-based position; `history` adds finished ones."""
+        return queue.list_queue(ctx, include_history=history, limit=limit, offset=offset)
+
+    @router.get("/queue/status", tags=["queue"])
+    def queue_status() -> Any:
+        return queue.queue_status(ctx)
+
+    @router.post("/queue/pause", tags=["queue"])
+    def pause() -> Any:
+        """Claim nothing new until resumed; stored, so it survives restarts."""
+        return queue.set_paused(ctx, True)
+
+    @router.post("/queue/resume", tags=["queue"])
+    def resume() -> Any:
+        return queue.set_paused(ctx, False)
+
+    @router.get("/jobs/{job_id}", tags=["queue"])
+    def show_job(job_id: str) -> Any:
+        return queue.get_job(ctx, job_id)
+
+    @router.post("/jobs/{job_id}/cancel", tags=["queue"])
+    def cancel_job(job_id: str) -> Any:
+        return queue.cancel_job(ctx, job_id)
+
+    @router.post("/jobs/{job_id}/move", tags=["queue"])
+    def move_job(job_id: str, body: models.MoveRequest) -> Any:
+        return queue.move_job(ctx, job_id, body.where, body.before)
+
+    @router.post("/jobs/{job_id}/retry", status_code=201, tags=["queue"])
+    def retry_job(job_id: str) -> Any:
+        return queue.retry_job(ctx, job_id)
+
+    @router.get("/jobs/{job_id}/log", tags=["queue"], response_class=PlainTextResponse)
+    def job_log(
+        job_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
+    ) -> PlainTextResponse:
+        from cosmos_workflow.services import runs
+
+        return PlainTextResponse(runs.job_log(ctx, job_id, tail))
+
+
+def _batch_routes(router: APIRouter, ctx: Context) -> None:
+    @router.post("/batch/analyze", tags=["batching"])
+    def analyze(body: models.AnalyzeRequest | None = None) -> Any:
+        """Plan the queued runs into batches and store the plan; nothing else changes."""
+        from cosmos_workflow.services import batching
+
+        body = body or models.AnalyzeRequest()
+        return batching.analyze(ctx, mode=body.mode, max_batch_size=body.max_batch_size)
+
+    @router.get("/batch/plan", tags=["batching"])
+    def show_plan(plan_id: str | None = None) -> Any:
+        """A stored plan; the newest when no id is given."""
+        from cosmos_workflow.services import batching
+
+        return batching.get_plan(ctx, plan_id)
+
+    @router.post("/batch/apply", tags=["batching"])
+    def apply(body: models.ApplyRequest | None = None) -> Any:
+        """Apply a plan atomically; 409 when the queue changed since it was analysed."""
+        from cosmos_workflow.services import batching
+
+        return batching.apply_plan(ctx, body.plan_id if body else None)
+
+    @router.post("/batch/undo", tags=["batching"])
+    def undo(body: models.UndoRequest) -> Any:
+        from cosmos_workflow.services import batching
+
+        return batching.undo_batch(ctx, body.batch_job_id)
+
+
+def _run_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/runs", tags=["runs"])
+    def list_runs(
+        status: str | None = None,
+        job_id: str | None = None,
+        prompt_id: str | None = None,
+        controls: Annotated[str | None, Query(description="A control set like depth+edge.")] = None,
+        rating: Annotated[int | None, Query(ge=1, le=5)] = None,
+        since: Annotated[float | None, Query(description="UNIX time: created at or after.")] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Any:
+        from cosmos_workflow.services import runs
+
+        return runs.list_runs(
+            ctx,
+            status=status,
+            job_id=job_id,
+            prompt_id=prompt_id,
+            controls=controls,
+            rating=rating,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+
+    @router.get("/runs/{run_id}", tags=["runs"])
+    def show_run(run_id: str) -> Any:
+        from cosmos_workflow.services import runs
+
+        return runs.get_run(ctx, run_id)
+
+    @router.post("/runs/{run_id}/rating", tags=["runs"])
+    def rate_run(run_id: str, body: models.RatingRequest) -> Any:
+        from cosmos_workflow.services import runs
+
+        return runs.rate_run(ctx, run_id, body.rating)
+
+    @router.post("/runs/{run_id}/upscale", status_code=201, tags=["runs"])
+    def upscale_run(run_id: str, body: models.UpscaleRequest | None = None) -> Any:
+        """Queue a 4K upscale of a finished run (never batched)."""
+        body = body or models.UpscaleRequest()
+        return queue.enqueue_upscale(ctx, run_id, weight=body.weight, priority=body.priority)
+
+    @router.get("/runs/{run_id}/video", tags=["runs"])
+    def run_video(run_id: str) -> FileResponse:
+        """The output video; served only from under COSMOS_HOME."""
+        from cosmos_workflow.services import runs
+
+        view = runs.get_run(ctx, run_id)
+        path = confined_file(ctx, view.output_path, f"output video of run {run_id}")
+        return FileResponse(path, media_type=media_type_of(path), filename=path.name)
+
+    @router.get("/runs/{run_id}/thumbnail", tags=["runs"])
+    def run_thumbnail(run_id: str) -> FileResponse:
+        from cosmos_workflow.services import runs
+
+        view = runs.get_run(ctx, run_id)
+        path = confined_file(ctx, view.thumbnail_path, f"thumbnail of run {run_id}")
+        return FileResponse(path, media_type=media_type_of(path))
+
+    @router.get("/runs/{run_id}/log", tags=["runs"], response_class=PlainTextResponse)
+    def run_log(
+        run_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
+    ) -> PlainTextResponse:
+        """The log of the job that ran (or runs) this run."""
+        from cosmos_workflow.services import runs
+
+        view = runs.get_run(ctx, run_id)
+        return PlainTextResponse(runs.job_log(ctx, view.job_id, tail))
+
+
+def _event_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/events", tags=["events"], response_class=StreamingResponse)
+    async def stream_events(
+        request: Request,
+        after: Annotated[int | None, Query(ge=0, description="Send events after this id.")] = None,
+        follow: Annotated[bool, Query(description="Keep the stream open for new events.")] = True,
+        job_id: str | None = None,
+        kinds: Annotated[
+            str | None, Query(description="Comma-separated kinds, e.g. job.log")
+        ] = None,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    ) -> StreamingResponse:
+        """Server-sent events (job and run state changes, progress, log lines), each with its
+        monotonic id. Reconnecting with `Last-Event-ID` (or `?after=`) sends what was missed;
+        with neither, the stream starts at the newest event."""
+        start = _start_id(last_event_id, after)
+        if start is None:
+            start = events.latest_event_id(ctx)
+        wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
+        frames = event_stream(
+            ctx,
+            start,
+            follow=follow,
+            job_id=job_id,
+            kinds=wanted,
+            disconnected=request.is_disconnected,
+        )
+        return StreamingResponse(
+            frames,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+def _start_id(last_event_id: str | None, after: int | None) -> int | None:
+    """The header wins: a reconnecting EventSource sends it while its URL keeps the old `after`."""
+    if last_event_id is None or not last_event_id.strip():
+        return after
+    try:
+        value = int(last_event_id.strip())
+    except ValueError:
+        raise InvalidInput(
+            "Last-Event-ID must be an event id (a whole number)", field="Last-Event-ID"
+        ) from None
+    if value < 0:
+        raise InvalidInput("Last-Event-ID must be 0 or more", field="Last-Event-ID")
+    return value

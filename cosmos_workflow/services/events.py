@@ -1,0 +1,63 @@
+"""The events table as readers see it: state changes, progress and log lines in id order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.store.models import EventRow
+
+MAX_EVENTS_PER_READ = 5_000
+
+
+class EventView(BaseModel):
+    id: int
+    created_at: float
+    kind: str
+    job_id: str | None
+    run_id: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: EventRow) -> EventView:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            kind=row.kind,
+            job_id=row.job_id,
+            run_id=row.run_id,
+            data=dict(row.data or {}),
+        )
+
+
+def events_since(
+    ctx: Context,
+    after_id: int,
+    limit: int = 500,
+    *,
+    job_id: str | None = None,
+    kinds: frozenset[str] | None = None,
+) -> list[EventView]:
+    """Events with an id above `after_id`, oldest first, optionally of one job or some kinds."""
+    if not 1 <= limit <= MAX_EVENTS_PER_READ:
+        raise InvalidInput(f"limit must be 1 to {MAX_EVENTS_PER_READ}", field="limit")
+    if after_id < 0:
+        raise InvalidInput("after must be 0 or more", field="after")
+    query = select(EventRow).where(EventRow.id > after_id)
+    if job_id:
+        query = query.where(EventRow.job_id == job_id)
+    if kinds:
+        query = query.where(EventRow.kind.in_(sorted(kinds)))
+    with ctx.db.read() as session:
+        rows = session.scalars(query.order_by(EventRow.id).limit(limit)).all()
+        return [EventView.of(row) for row in rows]
+
+
+def latest_event_id(ctx: Context) -> int:
+    """The highest event id now visible (0 when there is none): where a live view starts."""
+    with ctx.db.read() as session:
+        return int(session.scalar(select(func.max(EventRow.id))) or 0)

@@ -1,0 +1,47 @@
+"""The API against a real SQLite database in a temporary COSMOS_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cosmos_workflow.api.app import create_app
+from cosmos_workflow.services.context import Context
+from tests.videos import make_input_folder
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """The API is a thin layer over services already tested on both databases: SQLite here."""
+    return sqlite_url
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx, token=None, with_ui=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    return make_input_folder(tmp_path / "scene", controls=("depth", "edge"))
+
+
+@pytest.fixture
+def input_id(client: TestClient, scene: Path) -> str:
+    response = client.post("/api/inputs", json={"path": str(scene), "name": "scene"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+@pytest.fixture
+def prompt_ids(client: TestClient, input_id: str) -> list[str]:
+    ids = []
+    for text in ("a red car at dusk", "a snowy street", "a harbour at dawn"):
+        response = client.post("/api/prompts", json={"input": "scene", "text": text})
+        assert response.status_code == 201, response.text
+        ids.append(str(response.json()["id"]))
+    return ids

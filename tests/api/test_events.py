@@ -1,0 +1,127 @@
+"""The live event stream: ids, resuming with Last-Event-ID or ?after=, live delivery over a
+real server, and the ordering rule for ids that become visible out of order."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from cosmos_workflow.api.app import create_app
+from cosmos_workflow.api.stream import GAP_GRACE_SECONDS, Cursor
+from cosmos_workflow.services import prompts
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.events import EventView
+
+
+def parse_frames(text: str) -> list[tuple[int, dict[str, object]]]:
+    events = []
+    for frame in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
+        if "id" in fields:
+            events.append((int(fields["id"]), json.loads(fields["data"])))
+    return events
+
+
+def test_catch_up_with_after_and_last_event_id(
+    client: TestClient, ctx: Context, prompt_ids: list[str]
+) -> None:
+    everything = parse_frames(client.get("/api/events", params={"after": 0, "follow": False}).text)
+    ids = [event_id for event_id, _ in everything]
+    assert ids == sorted(ids) and len(ids) >= 4
+    assert [d["kind"] for _, d in everything].count("prompt.created") == 3
+    assert all(d["id"] == i for i, d in everything)
+    resumed = client.get(
+        "/api/events", params={"after": 0, "follow": False}, headers={"Last-Event-ID": str(ids[1])}
+    )
+    assert [i for i, _ in parse_frames(resumed.text)] == ids[2:]
+    created = client.get(
+        "/api/events", params={"after": 0, "follow": False, "kinds": "prompt.created"}
+    ).text
+    assert [d["data"] for _, d in parse_frames(created)] == [{"prompt_id": p} for p in prompt_ids]
+    assert [d["kind"] for _, d in parse_frames(created)] == ["prompt.created"] * 3
+    assert client.get("/api/events", params={"follow": False}).text.strip() == "retry: 2000"
+    bad = client.get("/api/events", headers={"Last-Event-ID": "abc"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "Last-Event-ID"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(ctx: Context) -> Iterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx, token=None, with_ui=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_live_events_arrive_and_resume(live_server: str, ctx: Context, input_id: str) -> None:
+    seen: list[tuple[int, dict[str, object]]] = []
+    with httpx.stream("GET", f"{live_server}/api/events", timeout=20) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        made = prompts.create_prompt(ctx, "scene", "made while listening")
+        buffer = ""
+        for chunk in response.iter_text():
+            buffer += chunk
+            seen = parse_frames(buffer)
+            if any(d["kind"] == "prompt.created" for _, d in seen):
+                break
+    assert [d["kind"] for _, d in seen] == ["prompt.created"]
+    first_id = seen[0][0]
+    missed = prompts.create_prompt(ctx, "scene", "made while disconnected")
+    with httpx.stream(
+        "GET", f"{live_server}/api/events", timeout=20, headers={"Last-Event-ID": str(first_id)}
+    ) as response:
+        buffer = ""
+        for chunk in response.iter_text():
+            buffer += chunk
+            if parse_frames(buffer):
+                break
+    resumed = parse_frames(buffer)
+    assert resumed[0][0] == first_id + 1 and resumed[0][1]["kind"] == "prompt.created"
+    assert made.id != missed.id
+
+
+def _event(event_id: int) -> EventView:
+    return EventView(id=event_id, created_at=0.0, kind="job.log", job_id=None, run_id=None, data={})
+
+
+def test_out_of_order_ids_wait_for_the_gap_then_skip_it() -> None:
+    cursor = Cursor(last_id=10)
+    sent = cursor.advance([_event(11), _event(13)], clock=100.0, contiguous=True)
+    assert [e.id for e in sent] == [11]
+    assert [e.id for e in cursor.advance([_event(13)], clock=101.0, contiguous=True)] == []
+    late = cursor.advance([_event(12), _event(13)], clock=102.0, contiguous=True)
+    assert [e.id for e in late] == [12, 13] and cursor.last_id == 13
+    assert [e.id for e in cursor.advance([_event(15)], clock=200.0, contiguous=True)] == []
+    skipped = cursor.advance([_event(15)], clock=200.0 + GAP_GRACE_SECONDS, contiguous=True)
+    assert [e.id for e in skipped] == [15] and cursor.last_id == 15
+
+
+def test_sqlite_needs_no_gap_wait() -> None:
+    cursor = Cursor(last_id=0)
+    assert [e.id for e in cursor.advance([_event(2), _event(5)], 0.0, contiguous=False)] == [2, 5]
