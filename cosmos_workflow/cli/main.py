@@ -8,13 +8,19 @@ import os
 import typer
 
 from cosmos_workflow import __version__
-from cosmos_workflow.cli import inputs, prompts, queue
+from cosmos_workflow.cli import batch, inputs, prompts, queue, runs, worker
 from cosmos_workflow.cli.common import new_app
 
 app = new_app("cosmos-workflow: a durable queue with smart batching for NVIDIA Cosmos Transfer.")
 app.add_typer(inputs.app, name="input")
 app.add_typer(prompts.app, name="prompt")
 app.add_typer(queue.app, name="queue")
+app.add_typer(batch.app, name="batch")
+app.add_typer(runs.runs_app, name="runs")
+app.add_typer(runs.job_app, name="job")
+app.command("logs")(runs.logs)
+app.command("worker")(worker.worker)
+app.command("calibrate")(worker.calibrate)
 
 
 def _version(value: bool) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict
+from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus, can_move
 from cosmos_workflow.store.db import Database
 from cosmos_workflow.store.models import EventRow, JobRow, QueueStateRow, RunRow
@@ -352,3 +353,100 @@ def finish_job(
         )
     log.info("finished job=%s status=%s", job_id, status.value)
     return True
+
+
+def release_job(db: Database, job_id: str, token: str, error: str) -> JobStatus | None:
+    """Give a job whose process crashed back to the queue (its unfinished runs only), or
+    quarantine it when its attempts are used up. None when the lease was lost."""
+    with db.write() as session:
+        job = held_job(session, job_id, token)
+        if job is None:
+            return None
+        if job.attempts >= job.max_attempts:
+            set_job_status(
+                session,
+                job,
+                JobStatus.FAILED,
+                reason=error,
+                error=f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)",
+                failure_class=FailureClass.CRASH.value,
+                finished_at=now(),
+                lease_token=None,
+                lease_expires_at=None,
+            )
+            set_runs_status(
+                session,
+                job_id,
+                RunStatus.FAILED,
+                only=[RunStatus.RUNNING],
+                error=error,
+                failure_class=FailureClass.CRASH.value,
+                finished_at=now(),
+            )
+            return JobStatus.FAILED
+        set_job_status(
+            session,
+            job,
+            JobStatus.QUEUED,
+            reason=error,
+            error=error,
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        set_runs_status(session, job_id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+        return JobStatus.QUEUED
+
+
+def split_job(
+    db: Database,
+    job_id: str,
+    token: str,
+    halves: Sequence[Sequence[str]],
+    gpu_batch_size: int,
+    error: str,
+) -> list[str]:
+    """After an out-of-memory failure: move the job's unfinished runs into new queued jobs (one
+    per half, in the job's queue place, with a smaller GPU batch) and end the job as failed."""
+    with db.write() as session:
+        job = held_job(session, job_id, token)
+        if job is None:
+            return []
+        created = []
+        for half in halves:
+            new_job = JobRow(
+                id=new_id("job"),
+                kind=job.kind,
+                status=JobStatus.QUEUED.value,
+                priority=job.priority,
+                position=job.position,
+                backend=job.backend,
+                gpu_batch_size=max(1, min(gpu_batch_size, len(half))),
+                created_at=job.created_at,
+                updated_at=now(),
+                attempts=0,
+                max_attempts=job.max_attempts,
+                cancel_requested=False,
+                plan_id=job.plan_id,
+            )
+            session.add(new_job)
+            session.flush()
+            for index, run_id in enumerate(half):
+                session.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.job_id == job_id)
+                    .values(job_id=new_job.id, batch_index=index, status=RunStatus.QUEUED.value)
+                )
+            created.append(new_job.id)
+        set_job_status(
+            session,
+            job,
+            JobStatus.FAILED,
+            reason=error,
+            error=f"{error}; split into {', '.join(created)}",
+            failure_class=FailureClass.OUT_OF_MEMORY.value,
+            finished_at=now(),
+            lease_token=None,
+            lease_expires_at=None,
+        )
+        return created

@@ -1,0 +1,143 @@
+"""`cosmos runs ...`, `cosmos job ...`, `cosmos logs`: what ran, how it went, and its log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cosmos_workflow.cli.common import (
+    JsonOption,
+    console,
+    context,
+    emit,
+    new_app,
+    table,
+    weights_text,
+)
+
+runs_app = new_app("Runs: one output video each.")
+job_app = new_app("Jobs: one model process each.")
+
+
+def _render_runs(runs: list[Any]) -> None:
+    console.print(
+        table(
+            "Runs",
+            ["run", "status", "job", "controls", "attempts", "compute", "output / error"],
+            (
+                [
+                    r.id,
+                    r.status,
+                    r.job_id,
+                    weights_text(r.weights),
+                    r.attempts,
+                    f"{r.compute_seconds:.1f}s" if r.compute_seconds else "",
+                    r.output_path or r.error or "",
+                ]
+                for r in runs
+            ),
+        )
+    )
+
+
+@runs_app.command("list")
+def list_(
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed, cancelled.")
+    ] = None,
+    job: Annotated[str | None, typer.Option(help="Only this job's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Runs, newest first."""
+    from cosmos_workflow.services import runs
+
+    result = runs.list_runs(context(), status=status, job_id=job, limit=limit)
+    emit(result, as_json, lambda r: _render_runs(r.runs))
+
+
+@runs_app.command("show")
+def show(run_id: str, as_json: JsonOption = False) -> None:
+    """One run with its parameters, timings, output and error."""
+    from cosmos_workflow.services import runs
+
+    emit(
+        runs.get_run(context(), run_id), as_json, lambda r: console.print_json(r.model_dump_json())
+    )
+
+
+@runs_app.command("rate")
+def rate(
+    run_id: str, rating: Annotated[int, typer.Argument(help="1 to 5.")], as_json: JsonOption = False
+) -> None:
+    """Rate a run's output from 1 to 5."""
+    from cosmos_workflow.services import runs
+
+    emit(
+        runs.rate_run(context(), run_id, rating),
+        as_json,
+        lambda r: console.print(f"run {r.id} rated {r.rating}"),
+    )
+
+
+@job_app.command("show")
+def job_show(job_id: str, as_json: JsonOption = False) -> None:
+    """One job with its runs."""
+    from cosmos_workflow.services import queue
+
+    view = queue.get_job(context(), job_id)
+
+    def render(v: Any) -> None:
+        console.print(
+            f"[bold]{v.id}[/bold] {v.kind} {v.status} priority={v.priority} "
+            f"attempts={v.attempts} gpu_batch={v.gpu_batch_size}"
+        )
+        if v.error:
+            console.print(f"error: {v.error}")
+        _render_runs(v.runs)
+
+    emit(view, as_json, render)
+
+
+@job_app.command("render")
+def job_render(
+    job_id: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
+    host: Annotated[str | None, typer.Option(help="Render for this configured host.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write exactly what would be sent for a job: spec/JSONL files, argv.json, command.sh."""
+    from cosmos_workflow.services import rendering
+
+    result = rendering.render_job(context(), job_id, out, host_name=host)
+    emit(result, as_json, lambda r: console.print(f"wrote {len(r.files)} file(s) to {r.out}"))
+
+
+def logs(
+    job_id: str,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+) -> None:
+    """Print a job's log (every attempt)."""
+    from cosmos_workflow.services import queue, runs
+
+    ctx = context()
+    typer.echo(runs.job_log(ctx, job_id, tail), nl=False)
+    if not follow:
+        return
+    path = runs.job_log_path(ctx, job_id)
+    offset = path.stat().st_size if path.exists() else 0
+    while True:
+        if path.exists() and path.stat().st_size > offset:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                handle.seek(offset)
+                typer.echo(handle.read(), nl=False)
+                offset = handle.tell()
+        if queue.get_job(ctx, job_id).status not in ("queued", "running"):
+            return
+        time.sleep(0.5)

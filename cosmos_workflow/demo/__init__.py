@@ -1,0 +1,1 @@
+"""`cosmos demo`: sample data, a realistic queue, and both executions on the simulator."""

@@ -1,0 +1,213 @@
+"""The demo flow: sample data, a realistic queue, three plans, two simulated executions,
+calibration, and measured against predicted GPU time.
+
+Everything goes through the same services and worker a user drives; only the GPU program is the
+simulator. GPU seconds are read from the timings the worker measured (the simulator's own log
+clock), so the speedup is measured, not computed from the plan."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from cosmos_workflow.demo.samples import SCENES, make_scene
+from cosmos_workflow.services import batching, calibration, inputs, prompts, queue
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.store.models import RunRow, TimingRow
+from cosmos_workflow.worker.loop import run_worker
+
+PROMPTS = {
+    "warehouse": [
+        "a sunlit warehouse with forklifts moving pallets, photorealistic",
+        "the same warehouse at night under flickering sodium lamps",
+        "an abandoned warehouse overgrown with ivy, morning fog",
+    ],
+    "street": [
+        "a rainy city street at dusk, neon reflections on wet asphalt",
+        "a snowy village street with warm lit windows",
+        "a desert town main street at noon, heat haze",
+    ],
+    "orchard": [
+        "an apple orchard in autumn, golden light",
+        "the orchard in spring bloom, soft overcast",
+    ],
+}
+
+# (scene, weights, extra parameters, priority): 12 jobs, 26 runs over several control sets.
+WORKLOAD: tuple[tuple[str, dict[str, float], dict[str, object], int], ...] = (
+    ("warehouse", {"edge": 0.8}, {}, 0),
+    ("street", {"edge": 0.6}, {}, 0),
+    ("warehouse", {"depth": 0.7}, {}, 0),
+    ("orchard", {"edge": 1.0}, {}, 0),
+    ("street", {"depth": 0.5, "seg": 0.5}, {}, 0),
+    ("warehouse", {"depth": 0.4, "seg": 0.4}, {}, 0),
+    ("street", {"vis": 0.3, "edge": 0.5}, {}, 0),
+    ("orchard", {"depth": 0.9}, {}, 0),
+    ("warehouse", {"edge": 0.5}, {"steps": 20}, 0),
+    ("street", {"seg": 0.8}, {}, 5),
+    ("warehouse", {"seg": 0.6}, {}, 5),
+    ("orchard", {"edge": 0.7, "depth": 0.3}, {}, 0),
+)
+
+
+class Execution(BaseModel):
+    label: str
+    jobs: int
+    runs_succeeded: int
+    predicted_seconds: float
+    measured_seconds: float  # simulated GPU seconds measured from the process logs
+    wall_seconds: float
+
+
+class DemoResult(BaseModel):
+    home: str
+    runs: int
+    plans: dict[str, dict[str, float]]
+    unbatched: Execution
+    batched: Execution
+    predicted_speedup: float
+    measured_speedup: float
+    measured_seconds_unbatched: float
+    measured_seconds_batched: float
+    calibration_error_pct: float
+    prediction_error_pct: float
+
+
+@dataclass
+class Hooks:
+    """How the CLI shows progress; the flow itself prints nothing."""
+
+    step: Callable[[str], None] = lambda _text: None
+    plans: Callable[[dict[str, batching.PlanView]], None] = lambda _plans: None
+    run_queue: Callable[[Callable[[], tuple[int, int]], threading.Thread], None] | None = None
+
+
+def prepare(ctx: Context) -> list[str]:
+    """Sample inputs and prompts; returns the prompt ids per workload line's scene."""
+    scenes = ctx.settings.home / "samples"
+    by_scene: dict[str, list[str]] = {}
+    for scene in SCENES:
+        folder = make_scene(scenes / scene.name, scene)
+        inputs.add_input(ctx, folder, name=scene.name)
+        by_scene[scene.name] = [
+            prompts.create_prompt(ctx, scene.name, text).id for text in PROMPTS[scene.name]
+        ]
+    return [pid for name in PROMPTS for pid in by_scene[name]]
+
+
+def enqueue_workload(ctx: Context) -> int:
+    by_scene: dict[str, list[str]] = {}
+    for prompt in prompts.list_prompts(ctx):
+        by_scene.setdefault(inputs.show_input(ctx, prompt.input_id).name, []).append(prompt.id)
+    total = 0
+    for scene, weights, params, priority in WORKLOAD:
+        ids = by_scene[scene][:2] if params else by_scene[scene]
+        result = queue.enqueue(ctx, queue.build_request(ids, weights, params, priority=priority))
+        total += len(result.run_ids)
+    return total
+
+
+def _measured(ctx: Context, since: float) -> tuple[int, float, float]:
+    with ctx.db.read() as session:
+        jobs, seconds, predicted = session.execute(
+            select(
+                func.count(TimingRow.id),
+                func.coalesce(func.sum(TimingRow.load_seconds + TimingRow.compute_seconds), 0.0),
+                func.coalesce(func.sum(TimingRow.predicted_seconds), 0.0),
+            ).where(TimingRow.created_at >= since)
+        ).one()
+    return int(jobs), float(seconds), float(predicted)
+
+
+def _succeeded(ctx: Context) -> int:
+    with ctx.db.read() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(RunRow).where(RunRow.status == "succeeded")
+            )
+            or 0
+        )
+
+
+def execute(ctx: Context, label: str, predicted: float, hooks: Hooks) -> Execution:
+    import time
+
+    started = time.time()
+    before = _succeeded(ctx)
+    total = queue.queue_status(ctx).runs_queued
+    worker = threading.Thread(
+        target=run_worker,
+        args=(ctx,),
+        kwargs={"simulate": True, "exit_when_idle": True},
+        name=f"demo-worker-{label}",
+    )
+    worker.start()
+    if hooks.run_queue is not None:
+        hooks.run_queue(lambda: (_succeeded(ctx) - before, total), worker)
+    worker.join()
+    jobs, measured, _ = _measured(ctx, started)
+    return Execution(
+        label=label,
+        jobs=jobs,
+        runs_succeeded=_succeeded(ctx) - before,
+        predicted_seconds=round(predicted, 1),
+        measured_seconds=round(measured, 1),
+        wall_seconds=round(time.time() - started, 2),
+    )
+
+
+def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
+    os.environ.setdefault("COSMOS_SIM_TIME_SCALE", "0.001")
+    hooks.step("making sample inputs, prompts and a queue")
+    prepare(ctx)
+    runs = enqueue_workload(ctx)
+    hooks.step("planning the queue three ways")
+    plans = {mode: batching.analyze(ctx, mode=mode) for mode in ("strict", "mixed", "auto")}
+    hooks.plans(plans)
+    baseline = plans["auto"].predicted_seconds_before
+    hooks.step("running the queue as it stands (one model process per job)")
+    unbatched = execute(ctx, "unbatched", baseline, hooks)
+    hooks.step("calibrating the cost model on the measured timings")
+    fitted = calibration.calibrate(ctx)
+    hooks.step("queueing the same work again and applying the auto plan")
+    enqueue_workload(ctx)
+    plan = batching.analyze(ctx, mode="auto")
+    batching.apply_plan(ctx, plan.plan_id)
+    hooks.step("running the batched queue")
+    batched = execute(ctx, "batched (auto plan)", plan.predicted_seconds_after, hooks)
+    measured_speedup = unbatched.measured_seconds / batched.measured_seconds
+    error = abs(plan.predicted_seconds_after - batched.measured_seconds) / batched.measured_seconds
+    return DemoResult(
+        home=str(ctx.settings.home),
+        runs=runs,
+        plans={
+            m: {
+                "speedup": p.speedup,
+                "predicted_seconds_before": p.predicted_seconds_before,
+                "predicted_seconds_after": p.predicted_seconds_after,
+                "batches": len(p.batches),
+                "loads_avoided": p.loads_avoided,
+            }
+            for m, p in plans.items()
+        },
+        unbatched=unbatched,
+        batched=batched,
+        predicted_speedup=round(plan.predicted_seconds_before / plan.predicted_seconds_after, 3),
+        measured_speedup=round(measured_speedup, 3),
+        measured_seconds_unbatched=unbatched.measured_seconds,
+        measured_seconds_batched=batched.measured_seconds,
+        calibration_error_pct=round(fitted.mean_abs_error_pct, 2),
+        prediction_error_pct=round(100 * error, 2),
+    )
+
+
+def demo_home(explicit: Path | None) -> Path:
+    from cosmos_workflow.config import default_home
+
+    return explicit or default_home().parent / "cosmos-workflow-demo"

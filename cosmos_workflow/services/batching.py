@@ -1,0 +1,374 @@
+"""Smart batching as a user drives it: analyse the queue into a stored plan, apply it atomically
+(refusing a stale one), undo a batch, and batch continuously at claim time when enabled.
+
+A plan only ever moves queued runs between jobs: new batch jobs are created, runs move into them,
+and emptied source jobs become `merged` with a pointer to their batch, so nothing is lost and
+undo can give every run back to the job it was queued in (`runs.origin_job_id`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
+from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
+from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.planner.fingerprint import queue_fingerprint
+from cosmos_workflow.planner.plan import Plan, PlanMode, plan_batches
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.estimates import planning_target
+from cosmos_workflow.store import queue as store
+from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
+from cosmos_workflow.store.timings import learned_limits
+
+log = logging.getLogger(__name__)
+
+
+class BatchView(BaseModel):
+    run_ids: list[str]
+    source_job_ids: list[str]
+    controls: list[str]
+    backend: str
+    priority: int
+    gpu_batch_size: int
+    predicted_seconds: float
+    predicted_load_seconds: float
+    predicted_memory_gb: float
+    changes_outputs: bool
+    unchanged: bool  # the batch is exactly one job as it stands: applying leaves it alone
+
+
+class PlanView(BaseModel):
+    plan_id: str
+    mode: str
+    fingerprint: str
+    created_at: float
+    applied_at: float | None
+    gpu_profile: str
+    runs: int
+    batches: list[BatchView]
+    predicted_seconds_before: float
+    predicted_seconds_after: float
+    loads_avoided: int
+    speedup: float
+    calibrated: bool  # predictions use parameters fitted to measured timings
+
+
+class ApplyResult(BaseModel):
+    plan_id: str
+    created_job_ids: list[str]
+    merged_job_ids: list[str]
+
+
+class UndoResult(BaseModel):
+    batch_job_id: str
+    restored_job_ids: list[str]
+
+
+def load_queued_runs(session: Session) -> list[QueuedRun]:
+    """Every queued run of a queued inference job, in execution order, as the planner sees it."""
+    rows = session.execute(
+        select(
+            RunRow.id,
+            RunRow.job_id,
+            RunRow.weights,
+            RunRow.params,
+            JobRow.priority,
+            JobRow.gpu_batch_size,
+            PromptRow.negative,
+            InputRow.frames,
+            InputRow.fps,
+            InputRow.width,
+            InputRow.height,
+        )
+        .join(JobRow, RunRow.job_id == JobRow.id)
+        .join(PromptRow, RunRow.prompt_id == PromptRow.id)
+        .join(InputRow, PromptRow.input_id == InputRow.id)
+        .where(
+            JobRow.status == JobStatus.QUEUED.value,
+            JobRow.kind == JobKind.INFERENCE.value,
+            RunRow.status == RunStatus.QUEUED.value,
+        )
+        .order_by(*store.QUEUE_ORDER, RunRow.batch_index, RunRow.id)
+    ).all()
+    params_cache: dict[str, ExecutionParams] = {}
+    job_index: dict[str, int] = {}
+    runs = []
+    for row in rows:
+        key = json.dumps(row.params, sort_keys=True)
+        params = params_cache.get(key) or params_cache.setdefault(key, params_from_dict(row.params))
+        runs.append(
+            QueuedRun(
+                run_id=row.id,
+                job_id=row.job_id,
+                priority=row.priority,
+                queue_index=job_index.setdefault(row.job_id, len(job_index)),
+                weights={Control(k): float(v) for k, v in row.weights.items()},
+                params=params,
+                negative_prompt=row.negative,
+                video=VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height),
+                job_gpu_batch_size=row.gpu_batch_size,
+            )
+        )
+    return runs
+
+
+def analyze(ctx: Context, mode: str | None = None, max_batch_size: int | None = None) -> PlanView:
+    """Plan the queued runs and store the plan, so any process can show or apply it."""
+    chosen = _mode(mode or ctx.settings.planner.mode)
+    if max_batch_size is not None and not 1 <= max_batch_size <= 10_000:
+        raise InvalidInput("max batch size must be between 1 and 10000", field="max_batch_size")
+    target = planning_target(ctx)
+    with ctx.db.read() as session:
+        runs = load_queued_runs(session)
+        limits = learned_limits(session, target.gpu_profile)
+        cost, calibrated = target.cost_model(session)
+    planner = ctx.settings.planner
+    plan = plan_batches(
+        runs,
+        mode=chosen,
+        cost=cost,
+        gpu_profile=target.gpu_profile,
+        gpu_memory_gb=target.gpu_memory_gb,
+        max_batch_size=max_batch_size or planner.max_batch_size,
+        max_gpu_batch_size=planner.max_gpu_batch_size,
+        gpu_batching=planner.gpu_batching,
+        strict_fifo=planner.strict_fifo,
+        allow_output_changes=chosen is PlanMode.MIXED,
+        learned_limits=limits,
+    )
+    view = _plan_view(new_id("plan"), plan, runs, target.gpu_profile, calibrated)
+    with ctx.db.write() as session:
+        session.add(
+            PlanRow(
+                id=view.plan_id,
+                created_at=view.created_at,
+                mode=view.mode,
+                fingerprint=view.fingerprint,
+                body=view.model_dump(mode="json"),
+            )
+        )
+        store.record_event(
+            session, "plan.created", plan_id=view.plan_id, mode=view.mode, speedup=view.speedup
+        )
+    log.info(
+        "plan=%s mode=%s runs=%d batches=%d speedup=%.3f",
+        view.plan_id,
+        view.mode,
+        view.runs,
+        len(view.batches),
+        view.speedup,
+    )
+    return view
+
+
+def _mode(value: str) -> PlanMode:
+    try:
+        return PlanMode(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown mode {value!r}; use strict, mixed or auto", field="mode"
+        ) from None
+
+
+def _plan_view(
+    plan_id: str, plan: Plan, runs: Sequence[QueuedRun], gpu_profile: str, calibrated: bool
+) -> PlanView:
+    jobs: dict[str, set[str]] = {}
+    for run in runs:
+        jobs.setdefault(run.job_id, set()).add(run.run_id)
+    batches = []
+    for batch in plan.batches:
+        sources = list(batch.source_job_ids)
+        unchanged = len(sources) == 1 and jobs.get(sources[0]) == set(batch.run_ids)
+        batches.append(
+            BatchView(
+                run_ids=list(batch.run_ids),
+                source_job_ids=sources,
+                controls=sorted(c.value for c in batch.controls),
+                backend=batch.backend.value,
+                priority=batch.priority,
+                gpu_batch_size=batch.gpu_batch_size,
+                predicted_seconds=round(batch.predicted_seconds, 3),
+                predicted_load_seconds=round(batch.predicted_load_seconds, 3),
+                predicted_memory_gb=round(batch.predicted_memory_gb, 2),
+                changes_outputs=batch.changes_outputs,
+                unchanged=unchanged,
+            )
+        )
+    return PlanView(
+        plan_id=plan_id,
+        mode=plan.mode.value,
+        fingerprint=plan.fingerprint,
+        created_at=store.now(),
+        applied_at=None,
+        gpu_profile=gpu_profile,
+        runs=len(runs),
+        batches=batches,
+        predicted_seconds_before=round(plan.predicted_seconds_before, 3),
+        predicted_seconds_after=round(plan.predicted_seconds_after, 3),
+        loads_avoided=plan.loads_avoided,
+        speedup=round(plan.speedup, 4),
+        calibrated=calibrated,
+    )
+
+
+def get_plan(ctx: Context, plan_id: str | None = None) -> PlanView:
+    """A stored plan (the newest when no id is given)."""
+    with ctx.db.read() as session:
+        row = _plan_row(session, plan_id)
+        return PlanView.model_validate(row.body).model_copy(update={"applied_at": row.applied_at})
+
+
+def _plan_row(session: Session, plan_id: str | None) -> PlanRow:
+    if plan_id:
+        row = session.get(PlanRow, plan_id)
+    else:
+        row = session.scalar(select(PlanRow).order_by(PlanRow.created_at.desc()).limit(1))
+    if row is None:
+        raise NotFound(
+            f"no plan {plan_id!r}" if plan_id else "no plan yet; run `cosmos batch analyze`"
+        )
+    return row
+
+
+def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
+    """Apply a stored plan in one transaction, or refuse it as stale and change nothing."""
+    with ctx.db.write() as session:
+        row = _plan_row(session, plan_id)
+        if row.applied_at is not None:
+            raise Conflict(f"plan {row.id} was applied already; run `cosmos batch analyze` again")
+        runs = load_queued_runs(session)
+        if queue_fingerprint(runs) != row.fingerprint:
+            raise Conflict(
+                f"plan {row.id} is stale: the queue changed since it was analysed (a job was "
+                "added, cancelled, claimed, moved or edited); run `cosmos batch analyze` again"
+            )
+        view = PlanView.model_validate(row.body)
+        created, merged = _apply_batches(session, view, ctx.settings.max_attempts, row.id)
+        row.applied_at = store.now()
+        store.record_event(session, "plan.applied", plan_id=row.id, created=created, merged=merged)
+    log.info("applied plan=%s created=%d merged=%d", row.id, len(created), len(merged))
+    return ApplyResult(plan_id=row.id, created_job_ids=created, merged_job_ids=merged)
+
+
+def _apply_batches(
+    session: Session, view: PlanView, max_attempts: int, plan_id: str
+) -> tuple[list[str], list[str]]:
+    created: list[str] = []
+    sources: dict[str, str] = {}
+    for batch in view.batches:
+        if batch.unchanged:
+            continue
+        batch_id = create_batch_job(session, batch, max_attempts, plan_id)
+        created.append(batch_id)
+        for job_id in batch.source_job_ids:
+            sources.setdefault(job_id, batch_id)
+    merged = []
+    for job_id, batch_id in sources.items():
+        left = session.scalar(
+            select(func.count()).select_from(RunRow).where(RunRow.job_id == job_id)
+        )
+        if left:
+            continue
+        job = session.get(JobRow, job_id)
+        assert job is not None
+        store.set_job_status(
+            session,
+            job,
+            JobStatus.MERGED,
+            reason=f"batched into {batch_id}",
+            merged_into_job_id=batch_id,
+        )
+        merged.append(job_id)
+    return created, merged
+
+
+def create_batch_job(
+    session: Session, batch: BatchView, max_attempts: int, plan_id: str | None
+) -> str:
+    """A new queued job holding the batch's runs, in the queue place of its earliest member."""
+    first = session.scalar(
+        select(JobRow).where(JobRow.id.in_(batch.source_job_ids)).order_by(*store.QUEUE_ORDER)
+    )
+    assert first is not None
+    stamp = store.now()
+    job = JobRow(
+        id=new_id("job"),
+        kind=JobKind.INFERENCE.value,
+        status=JobStatus.QUEUED.value,
+        priority=batch.priority,
+        position=first.position,
+        backend=batch.backend,
+        gpu_batch_size=batch.gpu_batch_size,
+        created_at=first.created_at,
+        updated_at=stamp,
+        attempts=0,
+        max_attempts=max_attempts,
+        cancel_requested=False,
+        plan_id=plan_id,
+        predicted_seconds=batch.predicted_seconds,
+    )
+    session.add(job)
+    session.flush()
+    for index, run_id in enumerate(batch.run_ids):
+        session.execute(
+            update(RunRow).where(RunRow.id == run_id).values(job_id=job.id, batch_index=index)
+        )
+    store.record_event(
+        session,
+        "batch.created",
+        job_id=job.id,
+        runs=len(batch.run_ids),
+        sources=batch.source_job_ids,
+    )
+    return job.id
+
+
+def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
+    """Give a not-yet-started batch's runs back to the jobs they were queued in."""
+    with ctx.db.write() as session:
+        batch = session.get(JobRow, batch_job_id)
+        if batch is None:
+            raise NotFound(f"no job with id {batch_job_id!r}; see `cosmos queue list`")
+        if batch.plan_id is None:
+            raise Conflict(f"job {batch_job_id} was not made by a plan; there is nothing to undo")
+        if batch.status != JobStatus.QUEUED.value:
+            raise Conflict(
+                f"batch {batch_job_id} is {batch.status}; only a queued batch can be undone"
+            )
+        runs = session.scalars(select(RunRow).where(RunRow.job_id == batch_job_id)).all()
+        restored = sorted({run.origin_job_id for run in runs})
+        for run in runs:
+            run.job_id = run.origin_job_id
+        session.flush()
+        for job_id in restored:
+            _renumber_runs(session, job_id)
+            job = session.get(JobRow, job_id)
+            assert job is not None
+            if job.status == JobStatus.MERGED.value:
+                store.set_job_status(
+                    session, job, JobStatus.QUEUED, reason="batch undone", merged_into_job_id=None
+                )
+        session.execute(
+            update(JobRow)
+            .where(JobRow.merged_into_job_id == batch_job_id)
+            .values(merged_into_job_id=None)
+        )
+        session.execute(delete(JobRow).where(JobRow.id == batch_job_id))
+        store.record_event(session, "batch.undone", job_id=batch_job_id, restored=restored)
+    return UndoResult(batch_job_id=batch_job_id, restored_job_ids=restored)
+
+
+def _renumber_runs(session: Session, job_id: str) -> None:
+    runs = session.scalars(select(RunRow).where(RunRow.job_id == job_id).order_by(RunRow.id)).all()
+    for index, run in enumerate(runs):
+        run.batch_index = index
