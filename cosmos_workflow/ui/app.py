@@ -1,0 +1,94 @@
+"""The Gradio UI, mounted at / in the API's FastAPI app. Every action calls the same service
+functions as the CLI and the REST API. With a token, Gradio's login page asks for it (any user
+name, the token as password)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from cosmos_workflow.api.auth import token_matches
+from cosmos_workflow.services import queue, workers
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.ui import inputs_tab, jobs_tab, prompts_tab, runs_tab
+
+log = logging.getLogger(__name__)
+
+TITLE = "Cosmos Workflow"
+
+
+def banner(ctx: Context) -> str:
+    """What a user must know before anything else: is work real, simulated, or not running."""
+    alive = [w for w in workers.list_workers(ctx) if w.alive]
+    paused = queue.queue_status(ctx).paused
+    parts = []
+    if not alive:
+        parts.append(
+            "**No worker is running**: queued work will wait until one starts "
+            "(`cosmos serve` without `--no-worker`, or `cosmos worker`)."
+        )
+    elif any(w.simulate for w in alive):
+        hosts = ", ".join(sorted({w.host_name for w in alive if w.simulate}))
+        parts.append(
+            f"**SIMULATED work** on {hosts}: no GPU is used and outputs are synthetic "
+            "videos. Declare hosts in cosmos.toml to run NVIDIA's models."
+        )
+    else:
+        parts.append(
+            f"{len(alive)} worker(s) on " + ", ".join(sorted({w.host_name for w in alive})) + "."
+        )
+    if paused:
+        parts.append("The queue is **PAUSED** (Jobs tab: Resume queue).")
+    return " ".join(parts)
+
+
+def build_ui(ctx: Context) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as blocks:
+        gr.Markdown(f"# {TITLE}")
+        status = gr.Markdown(elem_id="banner")
+        with gr.Tabs():
+            with gr.Tab("Inputs", id="inputs", elem_id="tab-inputs"):
+                inputs_parts = inputs_tab.build(ctx)
+            with gr.Tab("Prompts", id="prompts", elem_id="tab-prompts"):
+                prompts_parts = prompts_tab.build(ctx)
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
+                runs_parts = runs_tab.build(ctx)
+            with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
+                jobs_parts = jobs_tab.build(ctx)
+        blocks.load(lambda: banner(ctx), outputs=[status])
+        gr.Timer(5.0).tick(lambda: banner(ctx), outputs=[status], show_progress="hidden")
+        _on_load(blocks, inputs_parts)
+        _on_load(blocks, prompts_parts)
+        _on_load(blocks, runs_parts)
+        _on_load(blocks, jobs_parts)
+    return blocks
+
+
+def _on_load(blocks: gr.Blocks, parts: dict[str, Any]) -> None:
+    load, outputs = parts["load"]
+    blocks.load(load, inputs=parts.get("load_inputs"), outputs=outputs)
+
+
+def login_check(token: str) -> Any:
+    def check(_username: str, password: str) -> bool:
+        return token_matches(token, password)
+
+    return check
+
+
+def mount_ui(app: FastAPI, ctx: Context, *, token: str | None) -> FastAPI:
+    home = ctx.settings.home.expanduser().resolve()
+    (home / "previews").mkdir(parents=True, exist_ok=True)
+    return gr.mount_gradio_app(
+        app,
+        build_ui(ctx),
+        path="/",
+        auth=login_check(token) if token else None,
+        auth_message="Sign in with any user name and the server's token as the password.",
+        allowed_paths=[str(home)],
+        ssr_mode=False,
+        footer_links=["api"],
+    )

@@ -1,0 +1,293 @@
+"""Jobs: the queue (paginated, with ETA), pause/resume, cancel and move, the running job's live
+progress and log, and the smart-batching panel.
+
+The live log is per browser session: each session keeps its own cursor into the events table in
+a gr.State, so two browsers never share or steal each other's lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from cosmos_workflow.services import events, queue
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.views import JobView
+from cosmos_workflow.ui.common import controls_text, seconds_text, shown_errors
+
+QUEUE_HEADERS = ["#", "job", "status", "kind", "priority", "runs", "controls", "predicted", "ETA"]
+PLAN_HEADERS = [
+    "batch",
+    "runs",
+    "from jobs",
+    "controls",
+    "backend",
+    "GPU batch",
+    "predicted",
+    "change",
+]
+PAGE_SIZES = [10, 25, 50, 100]
+LOG_KEEP_LINES = 400  # lines of the running job's log a session keeps on screen
+LIVE_KINDS = frozenset({"job.log", "job.progress", "job.status", "run.status"})
+LIVE_SECONDS = 1.0  # how often a session looks for new progress and log lines
+
+
+def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]:
+    """ETA: the sum of predicted seconds of the jobs ahead, while every one of them is known."""
+    rows = []
+    ahead = eta_start
+    for job in jobs:
+        predicted = job.predicted_seconds
+        if predicted is None and job.runs and all(r.predicted_seconds for r in job.runs):
+            predicted = sum(r.predicted_seconds or 0.0 for r in job.runs)
+        eta = seconds_text(ahead) if ahead is not None and job.status == "queued" else ""
+        if ahead is not None and job.status == "queued":
+            ahead = ahead + predicted if predicted is not None else None
+        first = job.runs[0] if job.runs else None
+        rows.append(
+            [
+                job.position or "",
+                job.id,
+                job.status,
+                job.kind,
+                job.priority,
+                len(job.runs),
+                controls_text(first.weights) if first else "",
+                seconds_text(predicted),
+                eta or ("-" if job.status == "queued" else ""),
+            ]
+        )
+    return rows
+
+
+def _plan_rows(plan: Any) -> list[list[Any]]:
+    rows = []
+    for index, batch in enumerate(plan.batches, start=1):
+        change = (
+            "unchanged"
+            if batch.unchanged
+            else ("CHANGES OUTPUTS" if batch.changes_outputs else "new batch")
+        )
+        rows.append(
+            [
+                index,
+                len(batch.run_ids),
+                len(batch.source_job_ids),
+                "+".join(batch.controls),
+                batch.backend,
+                batch.gpu_batch_size,
+                seconds_text(batch.predicted_seconds),
+                change,
+            ]
+        )
+    return rows
+
+
+def plan_summary(plan: Any) -> str:
+    if not plan.batches:
+        return "The queue holds no batchable runs: **there is nothing to batch**."
+    source = "calibrated on measured timings" if plan.calibrated else "default cost model"
+    return (
+        f"Plan `{plan.plan_id}` ({plan.mode}): {plan.runs} run(s) in {len(plan.batches)} "
+        f"batch(es). Predicted GPU time: **{seconds_text(plan.predicted_seconds_before)}** now "
+        f"-> **{seconds_text(plan.predicted_seconds_after)}** with the plan; "
+        f"**speedup {plan.speedup:.2f}x**, {plan.loads_avoided} model load(s) avoided "
+        f"({source}). Upscale and enhance jobs are never batched."
+        + (" Applied." if plan.applied_at else "")
+    )
+
+
+def build(ctx: Context) -> dict[str, Any]:
+    with gr.Row():
+        status_text = gr.Markdown(elem_id="jobs-status")
+        pause = gr.Button("Pause queue", elem_id="jobs-pause", size="sm")
+        resume = gr.Button("Resume queue", elem_id="jobs-resume", size="sm")
+    with gr.Row():
+        page_size = gr.Dropdown(PAGE_SIZES, value=25, label="Jobs per page", elem_id="jobs-size")
+        page = gr.Number(1, precision=0, minimum=1, label="Page", elem_id="jobs-page")
+        history = gr.Checkbox(False, label="Show finished jobs", elem_id="jobs-history")
+        refresh = gr.Button("Refresh", elem_id="jobs-refresh")
+    table = gr.Dataframe(
+        headers=QUEUE_HEADERS,
+        label="Queue (click a row to select a job)",
+        interactive=False,
+        elem_id="jobs-table",
+    )
+    with gr.Row():
+        selected = gr.Textbox(label="Selected job id", elem_id="jobs-selected", scale=3)
+        cancel = gr.Button("Cancel job", variant="stop", elem_id="jobs-cancel")
+        top = gr.Button("Move to top", elem_id="jobs-top")
+        bottom = gr.Button("Move to bottom", elem_id="jobs-bottom")
+    with gr.Accordion("Running job: live progress and log", open=True):
+        running = gr.Markdown("Nothing is running.", elem_id="jobs-running")
+        live_log = gr.Textbox(
+            label="Log", lines=12, max_lines=12, autoscroll=True, elem_id="jobs-log"
+        )
+    with gr.Accordion("Smart batching", open=True):
+        gr.Markdown(
+            "Regroup queued runs that can share one model process. **strict**: only runs with "
+            "the same controls, outputs unchanged. **mixed**: also different controls in one "
+            "batch (may change outputs). **auto**: mixed only where outputs stay the same."
+        )
+        with gr.Row():
+            mode = gr.Radio(
+                ["strict", "mixed", "auto"],
+                value=ctx.settings.planner.mode,
+                label="Mode",
+                elem_id="batch-mode",
+            )
+            analyze = gr.Button("Analyze", variant="primary", elem_id="batch-analyze")
+            apply = gr.Button("Apply plan", elem_id="batch-apply")
+        summary = gr.Markdown(elem_id="batch-summary")
+        plan_table = gr.Dataframe(
+            headers=PLAN_HEADERS, label="Plan", interactive=False, elem_id="batch-table"
+        )
+        with gr.Row():
+            undo_id = gr.Textbox(label="Batch job id to undo", elem_id="batch-undo-id", scale=3)
+            undo = gr.Button("Undo batch", elem_id="batch-undo")
+    plan_id = gr.State(None)
+    live = gr.State({"job_id": None, "after": 0, "lines": []})
+    timer = gr.Timer(LIVE_SECONDS)
+
+    def load(size: float, number: float | None, with_history: bool) -> tuple[Any, ...]:
+        per_page = int(size or 25)
+        offset = (max(int(number or 1), 1) - 1) * per_page
+        found = queue.list_queue(ctx, include_history=with_history, limit=per_page, offset=offset)
+        status = queue.queue_status(ctx)
+        pages = max(1, -(-found.total // per_page))
+        state = "**PAUSED**: no new job starts until you resume" if status.paused else "running"
+        text = (
+            f"Queue {state}. {status.queued} queued, {status.running} running, "
+            f"{status.succeeded} succeeded, {status.failed} failed; page "
+            f"{max(int(number or 1), 1)} of {pages}."
+        )
+        return _queue_rows(found.jobs, 0.0 if offset == 0 else None), text
+
+    def pick(event: gr.SelectData) -> str:
+        return str(event.row_value[1]) if event.row_value else ""
+
+    def need(job_id: str) -> str:
+        if not job_id.strip():
+            raise gr.Error("Selected job id: click a job row first.")
+        return job_id.strip()
+
+    def set_paused(paused: bool) -> Any:
+        def handler(size: float, number: float | None, with_history: bool) -> tuple[Any, ...]:
+            queue.set_paused(ctx, paused)
+            gr.Info("Queue paused." if paused else "Queue resumed.")
+            return load(size, number, with_history)
+
+        return shown_errors(handler)
+
+    def act(action: str) -> Any:
+        def handler(
+            job_id: str, size: float, number: float | None, with_history: bool
+        ) -> tuple[Any, ...]:
+            target = need(job_id)
+            if action == "cancel":
+                view = queue.cancel_job(ctx, target)
+                gr.Info(
+                    f"Job {view.id}: "
+                    + ("cancel requested" if view.cancel_requested else view.status)
+                )
+            else:
+                view = queue.move_job(ctx, target, "top" if action == "top" else "bottom")
+                gr.Info(f"Job {view.id} is now #{view.position}.")
+            return load(size, number, with_history)
+
+        return shown_errors(handler)
+
+    def analyze_queue(chosen: str) -> tuple[Any, ...]:
+        from cosmos_workflow.services import batching
+
+        plan = batching.analyze(ctx, mode=chosen)
+        return plan_summary(plan), _plan_rows(plan), plan.plan_id
+
+    def apply_plan(
+        current: str | None, size: float, number: float | None, with_history: bool
+    ) -> tuple[Any, ...]:
+        from cosmos_workflow.services import batching
+
+        if not current:
+            raise gr.Error("Analyze the queue first; then apply the plan you see.")
+        plan = batching.get_plan(ctx, current)
+        if not plan.batches:
+            raise gr.Error("There is nothing to batch: the plan is empty.")
+        result = batching.apply_plan(ctx, current)
+        gr.Info(
+            f"Applied: {len(result.created_job_ids)} batch job(s), "
+            f"{len(result.merged_job_ids)} job(s) merged into them."
+        )
+        rows, text = load(size, number, with_history)
+        return rows, text, plan_summary(batching.get_plan(ctx, current))
+
+    def undo_batch(
+        job_id: str, size: float, number: float | None, with_history: bool
+    ) -> tuple[Any, ...]:
+        from cosmos_workflow.services import batching
+
+        result = batching.undo_batch(ctx, need(job_id))
+        gr.Info(f"Undone: {len(result.restored_job_ids)} job(s) restored.")
+        return load(size, number, with_history)
+
+    view_inputs = [page_size, page, history]
+    queue_outputs = [table, status_text]
+    for trigger in (refresh.click, page.submit, page_size.change, history.change):
+        trigger(shown_errors(load), inputs=view_inputs, outputs=queue_outputs)
+    table.select(pick, outputs=[selected])
+    pause.click(set_paused(True), inputs=view_inputs, outputs=queue_outputs)
+    resume.click(set_paused(False), inputs=view_inputs, outputs=queue_outputs)
+    cancel.click(act("cancel"), inputs=[selected, *view_inputs], outputs=queue_outputs)
+    top.click(act("top"), inputs=[selected, *view_inputs], outputs=queue_outputs)
+    bottom.click(act("bottom"), inputs=[selected, *view_inputs], outputs=queue_outputs)
+    analyze.click(
+        shown_errors(analyze_queue), inputs=[mode], outputs=[summary, plan_table, plan_id]
+    )
+    apply.click(
+        shown_errors(apply_plan), inputs=[plan_id, *view_inputs], outputs=[*queue_outputs, summary]
+    )
+    undo.click(shown_errors(undo_batch), inputs=[undo_id, *view_inputs], outputs=queue_outputs)
+    timer.tick(
+        lambda state: follow_running(ctx, state),
+        inputs=[live],
+        outputs=[live, running, live_log],
+        show_progress="hidden",
+    )
+    return {"load": (load, queue_outputs), "load_inputs": view_inputs}
+
+
+def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
+    """One tick of this session's live view: the running job, its progress, new log lines."""
+    found = queue.list_queue(ctx, limit=1)
+    job = found.jobs[0] if found.jobs and found.jobs[0].status == "running" else None
+    if job is None:
+        text = (
+            "Nothing is running."
+            if not state.get("job_id")
+            else (f"Job `{state['job_id']}` finished; nothing is running now.")
+        )
+        return state, text, "\n".join(state.get("lines", []))
+    if job.id != state.get("job_id"):
+        state = {"job_id": job.id, "after": 0, "lines": [], "progress": {}}
+    new = events.events_since(ctx, state["after"], 500, job_id=job.id, kinds=LIVE_KINDS)
+    lines = list(state["lines"])
+    progress = dict(state.get("progress") or {})
+    for event in new:
+        if event.kind == "job.log":
+            lines.extend(str(line) for line in event.data.get("lines", []))
+        elif event.kind == "job.progress":
+            progress = event.data
+    after = new[-1].id if new else state["after"]
+    state = {
+        "job_id": job.id,
+        "after": after,
+        "lines": lines[-LOG_KEEP_LINES:],
+        "progress": progress,
+    }
+    described = ", ".join(f"{k} {v}" for k, v in progress.items()) or "starting"
+    text = (
+        f"Running job `{job.id}` ({len(job.runs)} run(s), "
+        f"{controls_text(job.runs[0].weights) if job.runs else '-'}) on "
+        f"{job.host_name or 'a worker'}: {described}."
+    )
+    return state, text, "\n".join(state["lines"])

@@ -1,0 +1,174 @@
+"""Runs: finished outputs in a gallery with a video player, filters, details (parameters,
+predicted vs measured time, log tail, error), rating, retry and upscale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from cosmos_workflow.domain.states import RunStatus
+from cosmos_workflow.services import queue
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.views import RunView
+from cosmos_workflow.ui.common import (
+    controls_text,
+    parse_date,
+    seconds_text,
+    shown_errors,
+    weights_text,
+    when_text,
+)
+from cosmos_workflow.ui.media import playable_video
+
+HEADERS = [
+    "run",
+    "status",
+    "kind",
+    "prompt",
+    "controls",
+    "predicted",
+    "measured",
+    "rating",
+    "created",
+]
+LOG_TAIL_LINES = 60
+
+
+def _row(run: RunView) -> list[Any]:
+    return [
+        run.id,
+        run.status,
+        run.kind,
+        run.prompt_id,
+        weights_text(run.weights),
+        seconds_text(run.predicted_seconds),
+        seconds_text(run.compute_seconds),
+        run.rating or "",
+        when_text(run.created_at),
+    ]
+
+
+def _details(run: RunView) -> str:
+    lines = [
+        f"### Run `{run.id}`: {run.status}",
+        f"- job `{run.job_id}` (queued in `{run.origin_job_id}`), prompt `{run.prompt_id}`, "
+        f"kind {run.kind}",
+        f"- controls: {weights_text(run.weights)}",
+        f"- time: predicted {seconds_text(run.predicted_seconds)}, measured "
+        f"{seconds_text(run.compute_seconds)}",
+        f"- started {when_text(run.started_at) or '-'}, "
+        f"finished {when_text(run.finished_at) or '-'}, attempts {run.attempts}",
+        f"- parameters: `{json.dumps(run.params, sort_keys=True)}`",
+    ]
+    if run.error:
+        lines.append(f"- **error** ({run.failure_class or 'unclassified'}): {run.error}")
+    return "\n".join(lines)
+
+
+def build(ctx: Context) -> dict[str, Any]:
+    from cosmos_workflow.services import runs
+
+    previews = ctx.settings.home / "previews"
+    with gr.Row():
+        status = gr.Dropdown(
+            ["", *[s.value for s in RunStatus]],
+            value="succeeded",
+            label="Status",
+            elem_id="runs-status",
+        )
+        prompt = gr.Textbox(label="Prompt id", elem_id="runs-prompt")
+        controls = gr.Textbox(label="Control set (e.g. depth+edge)", elem_id="runs-controls")
+        rating = gr.Dropdown(
+            ["", "1", "2", "3", "4", "5"], value="", label="Rating", elem_id="runs-rating-filter"
+        )
+        since = gr.Textbox(label="Created since (YYYY-MM-DD)", elem_id="runs-since")
+        refresh = gr.Button("Apply filters", elem_id="runs-refresh")
+    summary = gr.Markdown(elem_id="runs-summary")
+    gallery = gr.Gallery(
+        label="Finished outputs (click one to play it)",
+        columns=5,
+        height=300,
+        allow_preview=False,
+        elem_id="runs-gallery",
+    )
+    table = gr.Dataframe(headers=HEADERS, label="Runs", interactive=False, elem_id="runs-table")
+    with gr.Row():
+        with gr.Column(scale=3):
+            video = gr.Video(label="Output", interactive=False, elem_id="runs-video")
+        with gr.Column(scale=2):
+            details = gr.Markdown("Select a run to see its details.", elem_id="runs-details")
+            stars = gr.Slider(1, 5, value=3, step=1, label="Rating", elem_id="runs-stars")
+            with gr.Row():
+                rate = gr.Button("Rate", elem_id="runs-rate")
+                retry = gr.Button("Retry its job", elem_id="runs-retry")
+                upscale = gr.Button("Upscale to 4K", elem_id="runs-upscale")
+    log_tail = gr.Textbox(label="Log tail", lines=10, max_lines=20, elem_id="runs-log")
+    listed = gr.State([])
+    current = gr.State(None)
+
+    def load(
+        state: str, prompt_id: str, control_set: str, stars_filter: str, date: str
+    ) -> tuple[Any, ...]:
+        found = runs.list_runs(
+            ctx,
+            status=state or None,
+            prompt_id=prompt_id.strip() or None,
+            controls=control_set.strip() or None,
+            rating=int(stars_filter) if stars_filter else None,
+            since=parse_date(date, "Created since"),
+            limit=500,
+        )
+        with_thumbs = [
+            r for r in found.runs if r.thumbnail_path and Path(r.thumbnail_path).is_file()
+        ]
+        items = [(r.thumbnail_path, f"{controls_text(r.weights)} · {r.id}") for r in with_thumbs]
+        text = f"{found.total} run(s) match; {len(with_thumbs)} with an output shown below."
+        return items, [r.id for r in with_thumbs], [_row(r) for r in found.runs], text
+
+    def show(run_id: str) -> tuple[Any, ...]:
+        run = runs.get_run(ctx, run_id)
+        playable = playable_video(Path(run.output_path), previews) if run.output_path else None
+        tail = runs.job_log(ctx, run.job_id, LOG_TAIL_LINES)
+        return str(playable) if playable else None, _details(run), tail, run.id, run.rating or 3
+
+    def pick_gallery(ids: list[str], event: gr.SelectData) -> tuple[Any, ...]:
+        return show(ids[event.index])
+
+    def pick_table(event: gr.SelectData) -> tuple[Any, ...]:
+        row = event.row_value if event.row_value else None
+        if not row:
+            raise gr.Error("Select a run row.")
+        return show(str(row[0]))
+
+    def need(run_id: str | None) -> str:
+        if not run_id:
+            raise gr.Error("Select a run first (click an output or a table row).")
+        return run_id
+
+    def rate_it(run_id: str | None, value: float) -> str:
+        run = runs.rate_run(ctx, need(run_id), int(value))
+        gr.Info(f"Rated run {run.id}: {run.rating}/5.")
+        return _details(run)
+
+    def retry_it(run_id: str | None) -> None:
+        run = runs.get_run(ctx, need(run_id))
+        result = queue.retry_job(ctx, run.job_id)
+        gr.Info(f"Queued retry job {result.job_id} for job {run.job_id}.")
+
+    def upscale_it(run_id: str | None) -> None:
+        result = queue.enqueue_upscale(ctx, need(run_id))
+        gr.Info(f"Queued upscale job {result.job_id}.")
+
+    filters = [status, prompt, controls, rating, since]
+    outputs = [gallery, listed, table, summary]
+    refresh.click(shown_errors(load), inputs=filters, outputs=outputs)
+    shown = [video, details, log_tail, current, stars]
+    gallery.select(shown_errors(pick_gallery), inputs=[listed], outputs=shown)
+    table.select(shown_errors(pick_table), outputs=shown)
+    rate.click(shown_errors(rate_it), inputs=[current, stars], outputs=[details])
+    retry.click(shown_errors(retry_it), inputs=[current])
+    upscale.click(shown_errors(upscale_it), inputs=[current])
+    return {"load": (load, outputs), "load_inputs": filters}
