@@ -45,6 +45,7 @@ def build(ctx: Context) -> dict[str, Any]:
                 columns=4,
                 height=320,
                 allow_preview=False,
+                object_fit="contain",
                 elem_id="inputs-gallery",
             )
             refresh = gr.Button("Refresh", size="sm", elem_id="inputs-refresh")
@@ -85,10 +86,13 @@ def build(ctx: Context) -> dict[str, Any]:
         return _details(view), str(playable) if playable else None
 
     @shown_errors
-    def add(path: str, given_name: str) -> tuple[list[tuple[str, str]], list[str], str]:
-        if not path.strip():
+    def add(
+        path: str | None, given_name: str | None
+    ) -> tuple[list[tuple[str, str]], list[str], str]:
+        path = (path or "").strip()
+        if not path:
             raise gr.Error("Folder path is empty: type the folder that holds the input videos.")
-        view = inputs.add_input(ctx, Path(path.strip()), name=given_name.strip() or None)
+        view = inputs.add_input(ctx, Path(path), name=(given_name or "").strip() or None)
         gr.Info(f"Registered input {view.name} ({view.frames} frames).")
         items, ids = load()
         return items, ids, _details(view)

@@ -166,10 +166,10 @@ def build(ctx: Context) -> dict[str, Any]:
     def pick(event: gr.SelectData) -> str:
         return str(event.row_value[1]) if event.row_value else ""
 
-    def need(job_id: str) -> str:
-        if not job_id.strip():
+    def need(job_id: str | None) -> str:
+        if not (job_id or "").strip():
             raise gr.Error("Selected job id: click a job row first.")
-        return job_id.strip()
+        return str(job_id).strip()
 
     def set_paused(paused: bool) -> Any:
         def handler(size: float, number: float | None, with_history: bool) -> tuple[Any, ...]:

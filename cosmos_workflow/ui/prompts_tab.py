@@ -91,9 +91,10 @@ def build(ctx: Context) -> dict[str, Any]:
         enqueue = gr.Button("Queue inference", variant="primary", elem_id="prompts-queue")
         confirmation = gr.Markdown(elem_id="prompts-confirmation")
 
-    def load(words: str = "") -> tuple[Any, ...]:
+    def load(words: str | None = "") -> tuple[Any, ...]:
         names = {v.id: v.name for v in inputs.list_inputs(ctx)}
-        views = prompts.search_prompts(ctx, words) if words.strip() else prompts.list_prompts(ctx)
+        words = (words or "").strip()
+        views = prompts.search_prompts(ctx, words) if words else prompts.list_prompts(ctx)
         every = prompts.list_prompts(ctx)
         return (
             _rows(views, names),
@@ -102,7 +103,9 @@ def build(ctx: Context) -> dict[str, Any]:
         )
 
     @shown_errors
-    def add(input_id: str | None, body: str, neg: str, given: str) -> tuple[Any, ...]:
+    def add(
+        input_id: str | None, body: str | None, neg: str | None, given: str | None
+    ) -> tuple[Any, ...]:
         if not input_id:
             raise gr.Error("Input: choose the input this prompt is for.")
         view = prompts.create_prompt(ctx, input_id, body, name=given.strip() or None, negative=neg)

@@ -115,8 +115,8 @@ def build(ctx: Context) -> dict[str, Any]:
         found = runs.list_runs(
             ctx,
             status=state or None,
-            prompt_id=prompt_id.strip() or None,
-            controls=control_set.strip() or None,
+            prompt_id=(prompt_id or "").strip() or None,
+            controls=(control_set or "").strip() or None,
             rating=int(stars_filter) if stars_filter else None,
             since=parse_date(date, "Created since"),
             limit=500,
