@@ -67,7 +67,7 @@ def _start_worker(
     settings: Settings, stop: threading.Event, kill: threading.Event
 ) -> threading.Thread:
     from cosmos_workflow.services.context import Context
-    from cosmos_workflow.worker.hosts import choose_host
+    from cosmos_workflow.services.targets import choose_host
     from cosmos_workflow.worker.loop import run_worker
 
     worker_ctx = Context(settings)
