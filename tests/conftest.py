@@ -35,7 +35,9 @@ def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped at the end."""
     admin_url = make_url(POSTGRES_URL)
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means: no server here
@@ -83,7 +85,9 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(home: Path, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(
+    home: Path, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Environment for CLI commands and child processes, also applied to this process."""
     values = {
         "COSMOS_HOME": str(home),

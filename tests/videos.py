@@ -9,7 +9,9 @@ import av
 import numpy as np
 
 
-def make_video(path: Path, frames: int = 12, width: int = 64, height: int = 48, fps: int = 24) -> Path:
+def make_video(
+    path: Path, frames: int = 12, width: int = 64, height: int = 48, fps: int = 24
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=fps)

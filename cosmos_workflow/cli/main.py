@@ -8,7 +8,7 @@ import os
 import typer
 
 from cosmos_workflow import __version__
-from cosmos_workflow.cli import batch, inputs, prompts, queue, runs, worker
+from cosmos_workflow.cli import batch, demo, inputs, prompts, queue, runs, serve, worker
 from cosmos_workflow.cli.common import new_app
 
 app = new_app("cosmos-workflow: a durable queue with smart batching for NVIDIA Cosmos Transfer.")
@@ -21,6 +21,8 @@ app.add_typer(runs.job_app, name="job")
 app.command("logs")(runs.logs)
 app.command("worker")(worker.worker)
 app.command("calibrate")(worker.calibrate)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 
 
 def _version(value: bool) -> None:
@@ -38,6 +40,7 @@ def main(
 ) -> None:
     level = logging.INFO if verbose else os.environ.get("COSMOS_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def run() -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WORKER_STOP_GRACE_SECONDS = 30.0  # after the server stops, how long a running job may finish
+SHUTDOWN_GRACE_SECONDS = 5  # open browser streams (live updates) are closed after this long
 
 
 def serve(
@@ -108,4 +109,11 @@ def _run_server(ctx: Context, host: str, port: int, token: str | None) -> None:
         f"cosmos-workflow serving on http://{shown}:{port}/ (REST API under /api, docs at /docs)"
         + ("; API and UI require the token" if token else "")
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )

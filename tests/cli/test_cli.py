@@ -49,8 +49,10 @@ def test_idempotent_resubmission(ctx: Context, prompt_id: str) -> None:
 def test_import_cancel_move_retry(ctx: Context, prompt_id: str, tmp_path: Path) -> None:
     jsonl = tmp_path / "jobs.jsonl"
     jsonl.write_text(
-        "\n".join(json.dumps({"prompt_ids": [prompt_id], "weights": {"depth": 0.5}, "seed": i})
-                  for i in range(3))
+        "\n".join(
+            json.dumps({"prompt_ids": [prompt_id], "weights": {"depth": 0.5}, "seed": i})
+            for i in range(3)
+        )
     )
     ids = cosmos_json("queue", "import", str(jsonl))["job_ids"]
     assert len(ids) == 3

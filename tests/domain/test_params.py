@@ -13,13 +13,24 @@ from cosmos_workflow.domain.controls import (
     validate_weights,
 )
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.domain.params import Backend, Preset, default_params, params_from_dict, validate_params
+from cosmos_workflow.domain.params import (
+    Backend,
+    Preset,
+    default_params,
+    params_from_dict,
+    validate_params,
+)
 
 
 def test_defaults_follow_each_entry_point() -> None:
     t1 = validate_params({})
     assert (t1.backend, t1.steps, t1.guidance, t1.seed, t1.sigma_max, t1.fps) == (
-        Backend.TRANSFER1, 35, 5.0, 1, 70.0, 24,
+        Backend.TRANSFER1,
+        35,
+        5.0,
+        1,
+        70.0,
+        24,
     )
     t25 = validate_params({"backend": "transfer2.5"})
     assert (t25.guidance, t25.seed) == (3, 2025)
@@ -61,7 +72,17 @@ def test_transfer25_accepts_its_wider_sigma_range() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["edge=1.5", "edge=-0.1", "edge=nan", "edge=inf", "fog=0.5", "edge", "edge=0", "edge=0.5,edge=0.2", "edge=x"],
+    [
+        "edge=1.5",
+        "edge=-0.1",
+        "edge=nan",
+        "edge=inf",
+        "fog=0.5",
+        "edge",
+        "edge=0",
+        "edge=0.5,edge=0.2",
+        "edge=x",
+    ],
 )
 def test_bad_weights_are_refused(text: str) -> None:
     with pytest.raises(InvalidInput):

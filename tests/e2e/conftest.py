@@ -21,13 +21,21 @@ class Cosmos:
     """Runs `cosmos ...` as a child process with the test's environment."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = {**os.environ, **env, "COSMOS_SIM_TIME_SCALE": env.get("COSMOS_SIM_TIME_SCALE", "0.0005")}
+        self.env = {
+            **os.environ,
+            **env,
+            "COSMOS_SIM_TIME_SCALE": env.get("COSMOS_SIM_TIME_SCALE", "0.0005"),
+        }
         self.processes: list[subprocess.Popen[str]] = []
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "cosmos_workflow.cli.main", *args], env=self.env, cwd=ROOT,
-            capture_output=True, text=True, timeout=300,
+            [sys.executable, "-m", "cosmos_workflow.cli.main", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"cosmos {' '.join(args)} -> {result.returncode}\n{result.stderr}")
@@ -39,8 +47,11 @@ class Cosmos:
     def start(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "cosmos_workflow.cli.main", *args],
-            env={**self.env, **(extra_env or {})}, cwd=ROOT, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**self.env, **(extra_env or {})},
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         self.processes.append(process)
         return process

@@ -55,14 +55,18 @@ def test_mixed_controls_auto_plan_two_workers(ctx: Context, cosmos: Cosmos, scen
     assert len(weights) == 5, "every run kept its own weights through batching"
 
 
-def test_three_workers_run_thirty_jobs_exactly_once(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+def test_three_workers_run_thirty_jobs_exactly_once(
+    ctx: Context, cosmos: Cosmos, scene: str
+) -> None:
     (prompt_id,) = _prompts(cosmos, scene, 1)
     jobs = [cosmos.json("queue", "add", prompt_id, "--seed", str(i))["job_id"] for i in range(30)]
     workers = [cosmos.start("worker", "--simulate", "--exit-when-idle") for _ in range(3)]
     _wait(workers)
     with ctx.db.read() as session:
         attempts = dict(
-            session.execute(select(AttemptRow.job_id, func.count()).group_by(AttemptRow.job_id)).all()
+            session.execute(
+                select(AttemptRow.job_id, func.count()).group_by(AttemptRow.job_id)
+            ).all()
         )
         statuses = dict(session.execute(select(JobRow.id, JobRow.status)).all())
         hosts = set(session.scalars(select(AttemptRow.worker_id)).all())
@@ -72,7 +76,9 @@ def test_three_workers_run_thirty_jobs_exactly_once(ctx: Context, cosmos: Cosmos
     assert len(hosts) >= 2
 
 
-def test_killed_worker_loses_nothing(ctx: Context, cosmos: Cosmos, scene: str, env: dict[str, str]) -> None:
+def test_killed_worker_loses_nothing(
+    ctx: Context, cosmos: Cosmos, scene: str, env: dict[str, str]
+) -> None:
     prompt_ids = _prompts(cosmos, scene, 4)
     cosmos.json("queue", "add", *prompt_ids, "--weights", "edge=0.5")
     cosmos.json("queue", "add", *prompt_ids, "--weights", "edge=0.7")
@@ -83,26 +89,33 @@ def test_killed_worker_loses_nothing(ctx: Context, cosmos: Cosmos, scene: str, e
     deadline = time.time() + 60
     while time.time() < deadline:
         with ctx.db.read() as session:
-            if session.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == "running")):
+            if session.scalar(
+                select(func.count()).select_from(JobRow).where(JobRow.status == "running")
+            ):
                 break
         time.sleep(0.1)
     time.sleep(0.5)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     time.sleep(2.5)  # the lease (2 s) lapses
-    rescuer = cosmos.start("worker", "--simulate", "--exit-when-idle",
-                           extra_env={"COSMOS_LEASE_SECONDS": "2"})
+    rescuer = cosmos.start(
+        "worker", "--simulate", "--exit-when-idle", extra_env={"COSMOS_LEASE_SECONDS": "2"}
+    )
     _wait([rescuer])
     runs = _all_runs(ctx)
     assert len(runs) == 8
     assert {r.status for r in runs} == {"succeeded"}, [(r.id, r.status, r.error) for r in runs]
     assert all(media.video_decodes(Path(r.output_path)) for r in runs if r.output_path)
     with ctx.db.read() as session:
-        job_attempts = session.scalars(select(JobRow.attempts).where(JobRow.status == "succeeded")).all()
+        job_attempts = session.scalars(
+            select(JobRow.attempts).where(JobRow.status == "succeeded")
+        ).all()
     assert max(job_attempts) == 2, "the killed job ran again exactly once more"
 
 
-def test_out_of_memory_splits_the_batch_and_learns(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+def test_out_of_memory_splits_the_batch_and_learns(
+    ctx: Context, cosmos: Cosmos, scene: str
+) -> None:
     prompt_ids = _prompts(cosmos, scene, 4)
     cosmos.json("queue", "add", *prompt_ids[:2], "--weights", "edge=0.5")
     cosmos.json("queue", "add", *prompt_ids[2:], "--weights", "edge=0.5")
@@ -110,8 +123,9 @@ def test_out_of_memory_splits_the_batch_and_learns(ctx: Context, cosmos: Cosmos,
     assert any(b["gpu_batch_size"] > 1 for b in plan["batches"]), plan
     cosmos.json("batch", "apply", plan["plan_id"])
     faults = json.dumps({"oom_above_batch_size": 1})
-    worker = cosmos.start("worker", "--simulate", "--exit-when-idle",
-                          extra_env={"COSMOS_SIM_FAULTS": faults})
+    worker = cosmos.start(
+        "worker", "--simulate", "--exit-when-idle", extra_env={"COSMOS_SIM_FAULTS": faults}
+    )
     _wait([worker])
     with ctx.db.read() as session:
         failed = session.scalars(select(JobRow).where(JobRow.status == "failed")).all()
@@ -125,8 +139,12 @@ def test_out_of_memory_splits_the_batch_and_learns(ctx: Context, cosmos: Cosmos,
 def test_cancel_kills_a_running_job(ctx: Context, cosmos: Cosmos, scene: str) -> None:
     (prompt_id,) = _prompts(cosmos, scene, 1)
     job_id = cosmos.json("queue", "add", prompt_id, "--weights", "edge=0.5")["job_id"]
-    worker = cosmos.start("worker", "--simulate", "--once",
-                          extra_env={"COSMOS_SIM_TIME_SCALE": "0.05", "COSMOS_LEASE_SECONDS": "3"})
+    worker = cosmos.start(
+        "worker",
+        "--simulate",
+        "--once",
+        extra_env={"COSMOS_SIM_TIME_SCALE": "0.05", "COSMOS_LEASE_SECONDS": "3"},
+    )
     deadline = time.time() + 60
     while cosmos.json("job", "show", job_id)["status"] != "running" and time.time() < deadline:
         time.sleep(0.1)

@@ -9,7 +9,9 @@ from cosmos_workflow.services.context import Context
 from tests.videos import make_input_folder
 
 
-def seed_input(ctx: Context, name: str = "scene", controls: tuple[str, ...] = ("depth", "seg")) -> str:
+def seed_input(
+    ctx: Context, name: str = "scene", controls: tuple[str, ...] = ("depth", "seg")
+) -> str:
     folder = make_input_folder(Path(ctx.settings.home).parent / f"in-{name}", controls=controls)
     return inputs.add_input(ctx, folder, name=name).id
 
@@ -19,6 +21,4 @@ def seed_prompts(ctx: Context, count: int, input_name: str = "scene") -> list[st
         inputs.show_input(ctx, input_name)
     except Exception:
         seed_input(ctx, input_name)
-    return [
-        prompts.create_prompt(ctx, input_name, f"prompt number {i}").id for i in range(count)
-    ]
+    return [prompts.create_prompt(ctx, input_name, f"prompt number {i}").id for i in range(count)]

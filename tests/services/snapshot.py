@@ -15,5 +15,5 @@ def database_snapshot(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
     with ctx.db.read() as session:
         for table in Base.metadata.sorted_tables:
             rows = session.execute(select(table)).all()
-            dump[table.name] = sorted((tuple(map(repr, row)) for row in rows))
+            dump[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return dump

@@ -137,7 +137,9 @@ def test_undo_refuses_a_started_batch_and_plain_jobs(ctx: Context) -> None:
     _queue(ctx, [prompt_ids[1]], {"edge": 1})
     with pytest.raises(Conflict, match="not made by a plan"):
         batching.undo_batch(ctx, plain)
-    (batch_id,) = batching.apply_plan(ctx, batching.analyze(ctx, mode="strict").plan_id).created_job_ids
+    (batch_id,) = batching.apply_plan(
+        ctx, batching.analyze(ctx, mode="strict").plan_id
+    ).created_job_ids
     assert store.claim_next_job(ctx.db, "w", lease_seconds=60) is not None
     with pytest.raises(Conflict, match="only a queued batch"):
         batching.undo_batch(ctx, batch_id)

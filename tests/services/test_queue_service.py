@@ -17,7 +17,9 @@ from tests.services.snapshot import database_snapshot
 from tests.videos import make_input_folder, make_video
 
 
-def test_input_registration_probes_videos_and_finds_controls(ctx: Context, input_folder: Path) -> None:
+def test_input_registration_probes_videos_and_finds_controls(
+    ctx: Context, input_folder: Path
+) -> None:
     view = inputs.add_input(ctx, input_folder)
     assert (view.frames, view.width, view.height) == (12, 64, 48)
     assert view.fps == pytest.approx(24)
@@ -45,7 +47,9 @@ def test_input_refuses_a_control_of_another_length(ctx: Context, tmp_path: Path)
         ("outside", "outside the allowed input roots"),
     ],
 )
-def test_input_refusals_change_nothing(ctx: Context, tmp_path: Path, setup: str, message: str) -> None:
+def test_input_refusals_change_nothing(
+    ctx: Context, tmp_path: Path, setup: str, message: str
+) -> None:
     folder = tmp_path / setup
     if setup == "empty":
         folder.mkdir()
