@@ -46,6 +46,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cosmos_script() -> str:
+    """The `cosmos` console script installed next to this interpreter."""
+    script = Path(sys.executable).parent / "cosmos"
+    return str(script) if script.exists() else shutil.which("cosmos") or "cosmos"
+
+
 class Server:
     """`cosmos serve` as a child process; restartable on the same port and database."""
 
@@ -61,15 +67,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self, *args: str) -> Server:
-        argv = [
-            sys.executable,
-            "-m",
-            "cosmos_workflow.cli.main",
-            "serve",
-            "--port",
-            str(self.port),
-            *args,
-        ]
+        argv = [cosmos_script(), "serve", "--port", str(self.port), *args]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
