@@ -1,0 +1,56 @@
+"""Smart batching over HTTP: analyse, show, apply, a stale plan refused, undo."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from cosmos_workflow.services.context import Context
+from tests.services.snapshot import database_snapshot
+
+
+def _queue(client: TestClient, prompt_ids: list[str], weights: dict[str, float]) -> list[str]:
+    jobs = [{"prompt_ids": [p], "weights": weights} for p in prompt_ids]
+    return list(client.post("/api/queue/bulk", json={"jobs": jobs}).json()["job_ids"])
+
+
+def test_empty_queue_plan_has_no_batches(client: TestClient) -> None:
+    plan = client.post("/api/batch/analyze", json={"mode": "strict"}).json()
+    assert plan["batches"] == [] and plan["runs"] == 0
+    assert client.get("/api/batch/plan").json()["plan_id"] == plan["plan_id"]
+
+
+def test_analyze_apply_undo(client: TestClient, prompt_ids: list[str]) -> None:
+    job_ids = _queue(client, prompt_ids, {"edge": 0.5})
+    plan = client.post("/api/batch/analyze", json={"mode": "strict"}).json()
+    assert plan["runs"] == 3 and sum(len(b["run_ids"]) for b in plan["batches"]) == 3
+    shown = client.get("/api/batch/plan", params={"plan_id": plan["plan_id"]}).json()
+    assert shown["batches"] == plan["batches"]
+    applied = client.post("/api/batch/apply", json={"plan_id": plan["plan_id"]}).json()
+    assert applied["plan_id"] == plan["plan_id"]
+    assert set(applied["merged_job_ids"]) <= set(job_ids)
+    if applied["created_job_ids"]:
+        batch_id = applied["created_job_ids"][0]
+        undone = client.post("/api/batch/undo", json={"batch_job_id": batch_id}).json()
+        assert set(undone["restored_job_ids"]) <= set(job_ids)
+        assert client.get(f"/api/jobs/{batch_id}").status_code == 404
+
+
+def test_stale_plan_is_refused_and_changes_nothing(
+    client: TestClient, ctx: Context, prompt_ids: list[str]
+) -> None:
+    _queue(client, prompt_ids[:2], {"edge": 0.5})
+    plan = client.post("/api/batch/analyze", json={"mode": "strict"}).json()
+    _queue(client, prompt_ids[2:], {"edge": 0.5})
+    before = database_snapshot(ctx)
+    refused = client.post("/api/batch/apply", json={"plan_id": plan["plan_id"]})
+    assert refused.status_code == 409 and "stale" in refused.json()["error"]["message"]
+    assert database_snapshot(ctx) == before
+
+
+def test_batching_refusals(client: TestClient) -> None:
+    bad_mode = client.post("/api/batch/analyze", json={"mode": "greedy"})
+    assert bad_mode.status_code == 422 and bad_mode.json()["error"]["field"] == "mode"
+    missing = client.get("/api/batch/plan", params={"plan_id": "plan_missing"})
+    assert missing.status_code == 404
+    undo = client.post("/api/batch/undo", json={"batch_job_id": "job_missing"})
+    assert undo.status_code == 404
