@@ -45,3 +45,7 @@ def main(
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()
