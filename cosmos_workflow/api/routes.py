@@ -13,7 +13,7 @@ from cosmos_workflow.api import models
 from cosmos_workflow.api.files import confined_file, media_type_of
 from cosmos_workflow.api.stream import event_stream
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.services import bulk, events, inputs, prompts, queue, workers
+from cosmos_workflow.services import events, inputs, prompts, queue, workers
 from cosmos_workflow.services.context import Context
 
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
@@ -138,7 +138,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
             except InvalidInput as exc:
                 field = f"jobs.{index}.{exc.field}" if exc.field else f"jobs.{index}"
                 raise InvalidInput(f"job {index}: {exc.message}", field=field) from None
-        return bulk.enqueue_many(ctx, requests)
+        return queue.enqueue_many(ctx, requests)
 
     @router.get("/queue", tags=["queue"])
     def list_queue(history: bool = False, limit: Limit = 100, offset: Offset = 0) -> Any:

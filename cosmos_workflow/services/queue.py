@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PRIORITY_RANGE = (-1000, 1000)
 MAX_PROMPTS_PER_JOB = 10_000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
+MAX_JOBS_PER_SUBMISSION = 100_000
 IMPORT_KEYS = {"prompt_ids", "weights", "priority", "idempotency_key", "params"}
 
 
@@ -94,17 +95,30 @@ def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
 
 def import_jobs(ctx: Context, path: Path) -> ImportResult:
     """Enqueue one job per JSONL line, all in one transaction: one bad line rejects the file."""
-    requests = parse_import_file(path)
+    result = enqueue_many(ctx, parse_import_file(path))
+    log.info("imported jobs=%d runs=%d from %s", len(result.job_ids), result.runs, path)
+    return result
+
+
+def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
+    """Queue every request or none. A request whose idempotency key already names a job is
+    skipped (an earlier submission queued it); a key repeated within `requests` is refused."""
+    if not requests:
+        raise InvalidInput("give at least one job", field="jobs")
+    if len(requests) > MAX_JOBS_PER_SUBMISSION:
+        raise InvalidInput(f"at most {MAX_JOBS_PER_SUBMISSION} jobs at once", field="jobs")
+    keys = [r.idempotency_key for r in requests if r.idempotency_key]
+    if len(keys) != len(set(keys)):
+        raise InvalidInput("an idempotency key is repeated", field="jobs")
     with ctx.db.write() as session:
         _require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
-        fresh = []
-        for request in requests:
-            if request.idempotency_key and _job_by_key(session, request.idempotency_key):
-                continue
-            fresh.append(request)
+        fresh = [
+            r
+            for r in requests
+            if not (r.idempotency_key and _job_by_key(session, r.idempotency_key))
+        ]
         created = _insert_jobs(session, fresh, ctx.settings.max_attempts)
     runs = sum(len(run_ids) for _, run_ids in created)
-    log.info("imported jobs=%d runs=%d from %s", len(created), runs, path)
     return ImportResult(job_ids=[job_id for job_id, _ in created], runs=runs)
 
 

@@ -135,9 +135,9 @@ def build(ctx: Context) -> dict[str, Any]:
         if len(built) == 1:
             job_ids = [queue.enqueue(ctx, built[0]).job_id]
         else:
-            from cosmos_workflow.services import bulk
+            from cosmos_workflow.services import queue as queue_service
 
-            job_ids = bulk.enqueue_many(ctx, built).job_ids
+            job_ids = queue_service.enqueue_many(ctx, built).job_ids
         lines = [f"Queued {len(job_ids)} job(s) for {len(chosen)} prompt(s):"]
         for job_id in job_ids:
             job = queue.get_job(ctx, job_id)
