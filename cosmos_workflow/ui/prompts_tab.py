@@ -132,12 +132,7 @@ def build(ctx: Context) -> dict[str, Any]:
             raise gr.Error("Prompts to queue: select at least one prompt.")
         groups = [[p] for p in chosen] if mode == "one job per prompt" else [list(chosen)]
         built = [queue.build_request(g, weights, params, priority=int(prio or 0)) for g in groups]
-        if len(built) == 1:
-            job_ids = [queue.enqueue(ctx, built[0]).job_id]
-        else:
-            from cosmos_workflow.services import queue as queue_service
-
-            job_ids = queue_service.enqueue_many(ctx, built).job_ids
+        job_ids = queue.enqueue_many(ctx, built).job_ids
         lines = [f"Queued {len(job_ids)} job(s) for {len(chosen)} prompt(s):"]
         for job_id in job_ids:
             job = queue.get_job(ctx, job_id)
