@@ -1,0 +1,115 @@
+"""Which queued runs may share one model process, per backend (reference 1.4, 1.5, 2.4).
+
+Transfer1: the spec and command line hold one negative prompt, seed, steps, guidance,
+sigma_max, fps, blur and canny preset and distilled flag for the whole process, so those must be
+equal within a batch. Items denoised in one tensor (`--batch_size` > 1) must also share the frame
+count, the aspect bucket and the control set. A run in a process with more controls than it asked
+for gets weight 0 for the others, so its output is unchanged.
+
+Transfer2.5: sampling parameters are per sample. The model is decided by the union of control
+keys in the process: one key -> that single-control model; more -> the multicontrol model for
+every sample. A run asking for ONE key therefore keeps its output only in a process whose union
+is exactly that key; a run asking for 2+ keys gets the multicontrol model in any process whose
+union has 2+ keys. `distilled` must match.
+
+Runs of different backends or priorities never share a process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cosmos_workflow.domain.controls import Control, ControlSet
+from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.work import QueuedRun
+
+# Transfer1 resolution buckets (reference 1.7): name, width, height.
+ASPECT_BUCKETS: tuple[tuple[str, int, int], ...] = (
+    ("1:1", 960, 960),
+    ("4:3", 960, 704),
+    ("3:4", 704, 960),
+    ("16:9", 1280, 704),
+    ("9:16", 704, 1280),
+)
+
+
+def aspect_bucket(width: int, height: int) -> str:
+    """The Transfer1 bucket nearest to the input's aspect ratio."""
+    if width <= 0 or height <= 0:
+        return ASPECT_BUCKETS[0][0]
+    ratio = width / height
+    return min(ASPECT_BUCKETS, key=lambda bucket: abs(bucket[1] / bucket[2] - ratio))[0]
+
+
+def process_key(run: QueuedRun) -> tuple[Any, ...]:
+    """Runs with equal keys may share one process (control sets aside)."""
+    params = run.params
+    if run.backend is Backend.TRANSFER2_5:
+        return (run.backend.value, run.priority, params.distilled)
+    return (
+        run.backend.value,
+        run.priority,
+        params.distilled,
+        run.negative_prompt,
+        params.seed,
+        params.steps,
+        float(params.guidance),
+        float(params.sigma_max),
+        params.fps,
+        params.blur.value,
+        params.canny.value,
+    )
+
+
+def gpu_batch_key(run: QueuedRun) -> tuple[int, str, ControlSet]:
+    """Transfer1 items in one tensor must share this: frames, aspect bucket, control set."""
+    return (run.video.frames, aspect_bucket(run.video.width, run.video.height), run.controls)
+
+
+def control_union(runs: Iterable[QueuedRun]) -> ControlSet:
+    union: set[Control] = set()
+    for run in runs:
+        union |= run.controls
+    return frozenset(union)
+
+
+def keeps_output(backend: Backend, run_controls: ControlSet, process_controls: ControlSet) -> bool:
+    """Whether a run renders exactly what it asked for in a process loading `process_controls`."""
+    if not run_controls <= process_controls:
+        return False
+    if backend is Backend.TRANSFER1:
+        return True
+    if len(run_controls) == 1:
+        return process_controls == run_controls
+    return len(process_controls) >= 2
+
+
+def sets_share_output_safely(backend: Backend, control_sets: Iterable[ControlSet]) -> bool:
+    """Whether runs of these control sets can share one process with every output unchanged."""
+    sets = list(control_sets)
+    union = frozenset().union(*sets)
+    return all(keeps_output(backend, s, union) for s in sets)
+
+
+def can_share(runs: Sequence[QueuedRun], *, allow_output_changes: bool = False) -> bool:
+    """Whether these runs may form one process."""
+    if not runs:
+        return True
+    first = process_key(runs[0])
+    if any(process_key(run) != first for run in runs[1:]):
+        return False
+    if allow_output_changes:
+        return True
+    return sets_share_output_safely(runs[0].backend, {run.controls for run in runs})
+
+
+def valid_gpu_batch(runs: Sequence[QueuedRun]) -> bool:
+    """Whether these runs may be denoised together (Transfer1 `--batch_size` > 1)."""
+    if not runs or runs[0].backend is not Backend.TRANSFER1:
+        return False
+    first = gpu_batch_key(runs[0])
+    return all(gpu_batch_key(run) == first for run in runs[1:])
+
+
+def changes_outputs(backend: Backend, runs: Iterable[QueuedRun], controls: ControlSet) -> bool:
+    return any(not keeps_output(backend, run.controls, controls) for run in runs)

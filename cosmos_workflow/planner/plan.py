@@ -1,0 +1,253 @@
+"""Smart batching: regroup queued runs into model processes that cost less GPU time.
+
+Only runs of kind `inference` are planned; runs of other kinds are ignored (left out of every
+batch and of both predictions), though they still count in the fingerprint.
+
+How a plan is made:
+1. Runs are grouped by what must be equal within one process (`compat.process_key`: backend,
+   priority, process-global parameters), then by control set.
+2. Per group the mode decides which control sets share a process:
+   strict - one control set per process;
+   mixed  - Transfer1: all sets together (each run gets weight 0 for controls it did not ask
+            for, so outputs are unchanged), split only where memory does not fit; Transfer2.5:
+            runs asking 2+ keys together (they get the multicontrol model anyway), single-key
+            runs each with their own key - unless output changes are allowed, then all together
+            and the batch is flagged `changes_outputs`;
+   auto   - the partition of control sets with the lowest predicted GPU time that keeps every
+            output: exact (every set partition, by dynamic programming over subsets) up to
+            `grouping.EXACT_SEARCH_SETS` sets, greedy pairwise merging beyond; never worse
+            than strict or mixed: both are computed too and the cheapest of the three is kept.
+3. A block larger than `max_batch_size` is cut into chunks. A Transfer1 block of one control
+   set whose runs share frames and aspect bucket runs as one GPU batch (`--batch_size` from the
+   memory model); when its runs differ, sub-groups that gain more from GPU batching than a model
+   load costs get their own process.
+4. Honest baseline: `predicted_seconds_before` is the current jobs, each one process at its own
+   GPU batch size. Jobs linked by shared batches form a component; a component the plan does not
+   make strictly faster keeps its jobs as they are. A batch that IS an existing job (same runs)
+   is listed with `unchanged=True` and runs exactly as queued, so a queue that cannot gain shows
+   speedup 1.0 and no load avoided.
+5. Fairness: priorities never share a batch; a batch takes the queue place of its earliest
+   member; with `strict_fifo` only jobs adjacent in queue order merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cosmos_workflow.domain.controls import ControlSet
+from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.work import QueuedRun
+from cosmos_workflow.planner import compat, grouping, memory
+from cosmos_workflow.planner.cost import CostModel
+from cosmos_workflow.planner.fingerprint import queue_fingerprint
+from cosmos_workflow.planner.process import PlanMode, Process, Settings, make_process
+
+__all__ = ["Plan", "PlanMode", "PlannedBatch", "plan_batches"]
+
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBatch:
+    """One model process of a plan."""
+
+    run_ids: tuple[str, ...]
+    source_job_ids: tuple[str, ...]  # distinct, in order of first appearance
+    backend: Backend
+    controls: ControlSet  # the process's control union
+    priority: int
+    queue_index: int  # its earliest member's
+    gpu_batch_size: int
+    predicted_load_seconds: float
+    predicted_seconds: float  # load + compute
+    predicted_memory_gb: float
+    changes_outputs: bool
+    unchanged: bool = False  # exactly one existing job as it stands: applying leaves it alone
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    mode: PlanMode
+    batches: tuple[PlannedBatch, ...]  # in execution order
+    predicted_seconds_before: float
+    predicted_seconds_after: float
+    loads_avoided: int  # processes before - processes after
+    speedup: float  # before / after; 1.0 when nothing changes
+    fingerprint: str
+
+
+def plan_batches(
+    runs: Sequence[QueuedRun],
+    *,
+    mode: PlanMode,
+    cost: CostModel,
+    gpu_profile: str,
+    gpu_memory_gb: float,
+    max_batch_size: int | None = None,
+    max_gpu_batch_size: int | None = None,
+    gpu_batching: bool = True,
+    strict_fifo: bool = False,
+    allow_output_changes: bool = False,
+    learned_limits: Mapping[tuple[str, str], int] | None = None,
+) -> Plan:
+    """Plan the queued inference runs into batches; see the module docstring."""
+    settings = Settings(
+        cost=cost,
+        gpu_profile=gpu_profile,
+        gpu_memory_gb=gpu_memory_gb,
+        max_batch_size=max_batch_size,
+        max_gpu_batch_size=max_gpu_batch_size,
+        gpu_batching=gpu_batching,
+        allow_output_changes=allow_output_changes,
+        learned_limits=learned_limits,
+    )
+    ordered = queue_order([run for run in runs if run.kind.batchable])
+    jobs = current_jobs(ordered, settings)
+    candidates = [_candidate(ordered, mode, settings, strict_fifo, jobs)]
+    if mode is PlanMode.AUTO:
+        safe = Settings(**{**_fields(settings), "allow_output_changes": False})
+        for floor in (PlanMode.STRICT, PlanMode.MIXED):
+            candidates.append(_candidate(ordered, floor, safe, strict_fifo, jobs))
+    chosen = min(candidates, key=_total)
+    return _plan(mode, chosen, jobs, queue_fingerprint(runs), settings)
+
+
+def queue_order(runs: Sequence[QueuedRun]) -> list[QueuedRun]:
+    """Execution order: higher priority first, then queue place, then the given order."""
+    indexed = sorted(
+        enumerate(runs), key=lambda item: (-item[1].priority, item[1].queue_index, item[0])
+    )
+    return [run for _, run in indexed]
+
+
+def current_jobs(ordered: Sequence[QueuedRun], settings: Settings) -> dict[str, Process]:
+    """Every job as it stands: one process at its own GPU batch size."""
+    members: dict[str, list[QueuedRun]] = {}
+    for run in ordered:
+        members.setdefault(run.job_id, []).append(run)
+    jobs = {}
+    for job_id, job_runs in members.items():
+        size = max(1, job_runs[0].job_gpu_batch_size)
+        jobs[job_id] = make_process(job_runs, settings, gpu_batch_size=size, unchanged=True)
+    return jobs
+
+
+def _fields(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
+
+
+def _total(processes: Sequence[Process]) -> float:
+    return sum(p.estimate.total_seconds for p in processes)
+
+
+# --- candidates ------------------------------------------------------------------------------
+
+
+def _candidate(
+    ordered: Sequence[QueuedRun],
+    mode: PlanMode,
+    settings: Settings,
+    strict_fifo: bool,
+    jobs: Mapping[str, Process],
+) -> list[Process]:
+    if strict_fifo:
+        processes = grouping.fifo_processes(ordered, mode, settings)
+    else:
+        processes = grouping.grouped_processes(ordered, mode, settings)
+    return keep_jobs_unless_faster(processes, jobs)
+
+
+def keep_jobs_unless_faster(
+    processes: Sequence[Process], jobs: Mapping[str, Process]
+) -> list[Process]:
+    """Per component of jobs linked by shared processes: keep the jobs as they are unless the
+    new processes are strictly faster. A lone job re-formed as itself is kept as it stands."""
+    parent = {job_id: job_id for job_id in jobs}
+
+    def root(job_id: str) -> str:
+        while parent[job_id] != job_id:
+            parent[job_id] = parent[parent[job_id]]
+            job_id = parent[job_id]
+        return job_id
+
+    for process in processes:
+        first = root(process.runs[0].job_id)
+        for run in process.runs[1:]:
+            other = root(run.job_id)
+            if other != first:
+                parent[other] = first
+    after: dict[str, list[Process]] = {}
+    for process in processes:
+        after.setdefault(root(process.runs[0].job_id), []).append(process)
+    before: dict[str, list[Process]] = {}
+    for job_id, job in jobs.items():
+        before.setdefault(root(job_id), []).append(job)
+    kept: list[Process] = []
+    for component, new in after.items():
+        old = before[component]
+        kept.extend(new if _total(new) < _total(old) - EPSILON and not _same(new, old) else old)
+    return kept
+
+
+def _same(new: Sequence[Process], old: Sequence[Process]) -> bool:
+    if len(new) != len(old):
+        return False
+    return {frozenset(r.run_id for r in p.runs) for p in new} == {
+        frozenset(r.run_id for r in p.runs) for p in old
+    }
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def _plan(
+    mode: PlanMode,
+    processes: Sequence[Process],
+    jobs: Mapping[str, Process],
+    fingerprint: str,
+    settings: Settings,
+) -> Plan:
+    position = {run.run_id: index for index, run in enumerate(_all_runs(jobs))}
+    ordered = sorted(
+        processes, key=lambda p: (-p.runs[0].priority, min(position[r.run_id] for r in p.runs))
+    )
+    batches = tuple(to_batch(process, settings) for process in ordered)
+    before = _total(list(jobs.values()))
+    after = _total(processes)
+    changed = any(not b.unchanged for b in batches)
+    return Plan(
+        mode=mode,
+        batches=batches,
+        predicted_seconds_before=before,
+        predicted_seconds_after=after,
+        loads_avoided=len(jobs) - len(batches),
+        speedup=before / after if changed and after > 0 else 1.0,
+        fingerprint=fingerprint,
+    )
+
+
+def _all_runs(jobs: Mapping[str, Process]) -> list[QueuedRun]:
+    return queue_order([run for job in jobs.values() for run in job.runs])
+
+
+def to_batch(process: Process, settings: Settings) -> PlannedBatch:
+    runs = process.runs
+    backend = process.backend
+    return PlannedBatch(
+        run_ids=tuple(run.run_id for run in runs),
+        source_job_ids=tuple(dict.fromkeys(run.job_id for run in runs)),
+        backend=backend,
+        controls=process.controls,
+        priority=runs[0].priority,
+        queue_index=min(run.queue_index for run in runs),
+        gpu_batch_size=process.gpu_batch_size,
+        predicted_load_seconds=process.estimate.load_seconds,
+        predicted_seconds=process.estimate.total_seconds,
+        predicted_memory_gb=memory.predict_memory_gb(
+            backend, process.controls, process.gpu_batch_size, max(r.video.frames for r in runs)
+        ),
+        changes_outputs=compat.changes_outputs(backend, runs, process.controls),
+        unchanged=process.unchanged,
+    )

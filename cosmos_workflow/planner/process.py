@@ -1,0 +1,150 @@
+"""Candidate model processes and the aggregate costs the planner searches with."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cosmos_workflow.domain.controls import ControlSet, control_set_key
+from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.work import QueuedRun
+from cosmos_workflow.planner import compat, memory
+from cosmos_workflow.planner.cost import (
+    CostModel,
+    CostParams,
+    JobEstimate,
+    evaluated_branches,
+    load_seconds,
+    run_sampling_seconds,
+    sampling_units,
+)
+
+
+class PlanMode(StrEnum):
+    STRICT = "strict"
+    MIXED = "mixed"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every planning step needs besides the runs."""
+
+    cost: CostModel
+    gpu_profile: str
+    gpu_memory_gb: float
+    max_batch_size: int | None = None
+    max_gpu_batch_size: int | None = None
+    gpu_batching: bool = True
+    allow_output_changes: bool = False
+    learned_limits: Mapping[tuple[str, str], int] | None = None
+
+    def params(self, backend: Backend) -> CostParams:
+        return self.cost.params_for(backend, self.gpu_profile)
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A candidate model process with its prediction."""
+
+    runs: tuple[QueuedRun, ...]
+    controls: ControlSet
+    gpu_batch_size: int
+    estimate: JobEstimate
+    unchanged: bool = False
+
+    @property
+    def backend(self) -> Backend:
+        return self.runs[0].backend
+
+
+def make_process(
+    runs: Sequence[QueuedRun],
+    settings: Settings,
+    *,
+    gpu_batch_size: int | None = None,
+    unchanged: bool = False,
+) -> Process:
+    controls = compat.control_union(runs)
+    size = gpu_batch_size if gpu_batch_size is not None else _gpu_batch_size(runs, settings)
+    backend = runs[0].backend
+    estimate = settings.cost.predict(backend, settings.gpu_profile, runs, size, controls)
+    return Process(tuple(runs), controls, size, estimate, unchanged)
+
+
+def _gpu_batch_size(runs: Sequence[QueuedRun], settings: Settings) -> int:
+    if not settings.gpu_batching or len(runs) < 2 or not compat.valid_gpu_batch(runs):
+        return 1
+    backend = runs[0].backend
+    controls = runs[0].controls
+    limits = settings.learned_limits or {}
+    caps = [len(runs)] + ([settings.max_gpu_batch_size] if settings.max_gpu_batch_size else [])
+    return memory.max_gpu_batch_size(
+        backend,
+        controls,
+        runs[0].video.frames,
+        settings.gpu_memory_gb,
+        cap=min(caps),
+        learned_limit=limits.get((backend.value, control_set_key(controls))),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What the search needs of a set of runs, without touching each run again."""
+
+    runs: int
+    units: float  # sampling units x distilled factor (Transfer1: times the union multiplier)
+    own_units: float  # the same with each run's own branch multiplier (Transfer2.5)
+    controls: ControlSet
+    control_sets: frozenset[ControlSet]
+    max_frames: int
+
+    @staticmethod
+    def of(runs: Sequence[QueuedRun], params: CostParams) -> Stats:
+        units = 0.0
+        own = 0.0
+        for run in runs:
+            factor = params.distilled_factor if run.params.distilled else 1.0
+            base = factor * sampling_units(
+                run.backend, run.video.frames, run.params.steps, run.params.distilled
+            )
+            units += base
+            own += base * (1.0 + params.branch_fraction * len(run.controls))
+        return Stats(
+            runs=len(runs),
+            units=units,
+            own_units=own,
+            controls=compat.control_union(runs),
+            control_sets=frozenset(run.controls for run in runs),
+            max_frames=max(run.video.frames for run in runs),
+        )
+
+    def merged(self, other: Stats) -> Stats:
+        return Stats(
+            runs=self.runs + other.runs,
+            units=self.units + other.units,
+            own_units=self.own_units + other.own_units,
+            controls=self.controls | other.controls,
+            control_sets=self.control_sets | other.control_sets,
+            max_frames=max(self.max_frames, other.max_frames),
+        )
+
+    def seconds(self, backend: Backend, params: CostParams, max_batch_size: int | None) -> float:
+        """Predicted seconds of these runs as processes of at most `max_batch_size` runs, each
+        loading the whole union (an upper bound: a chunk may need fewer branches)."""
+        processes = math.ceil(self.runs / max_batch_size) if max_batch_size else 1
+        load = processes * load_seconds(params, backend, self.controls)
+        if backend is Backend.TRANSFER2_5:
+            sampling = params.pass_seconds * self.own_units
+        else:
+            branches = evaluated_branches(backend, self.controls, self.controls)
+            sampling = params.pass_seconds * self.units * (1 + params.branch_fraction * branches)
+        return load + sampling + params.run_overhead_seconds * self.runs
+
+
+def run_seconds(params: CostParams, run: QueuedRun, controls: ControlSet) -> float:
+    """Compute seconds of one run alone in a process loading `controls`."""
+    return run_sampling_seconds(params, run.backend, run, controls) + params.run_overhead_seconds
