@@ -1,0 +1,94 @@
+"""Queued runs for planner tests: a plain builder and hypothesis strategies for whole queues."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hypothesis import strategies as st
+
+from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.params import Backend, ExecutionParams, JobKind, default_params
+from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+
+SIZES = [(1280, 704), (960, 960), (704, 1280), (1920, 1080)]
+
+
+def queued_run(
+    run_id: str,
+    job_id: str,
+    *,
+    weights: Mapping[Control, float] | None = None,
+    priority: int = 0,
+    queue_index: int = 0,
+    backend: Backend = Backend.TRANSFER1,
+    frames: int = 121,
+    size: tuple[int, int] = (1280, 704),
+    seed: int | None = None,
+    steps: int = 35,
+    distilled: bool = False,
+    negative: str = "blurry, cartoonish",
+    kind: JobKind = JobKind.INFERENCE,
+    job_gpu_batch_size: int = 1,
+) -> QueuedRun:
+    base = default_params(backend)
+    params = ExecutionParams(
+        backend=backend,
+        steps=steps,
+        guidance=base.guidance,
+        seed=base.seed if seed is None else seed,
+        sigma_max=base.sigma_max,
+        distilled=distilled,
+    )
+    return QueuedRun(
+        run_id=run_id,
+        job_id=job_id,
+        priority=priority,
+        queue_index=queue_index,
+        weights=dict(weights or {Control.EDGE: 0.5}),
+        params=params,
+        negative_prompt=negative,
+        video=VideoInfo(frames=frames, fps=24.0, width=size[0], height=size[1]),
+        kind=kind,
+        job_gpu_batch_size=job_gpu_batch_size,
+    )
+
+
+weights_strategy = st.dictionaries(
+    st.sampled_from(list(Control)),
+    st.sampled_from([0.2, 0.25, 0.5, 0.8, 1.0]),
+    min_size=1,
+    max_size=4,
+)
+
+
+@st.composite
+def queues(
+    draw: st.DrawFn, max_jobs: int = 14, backends: tuple[Backend, ...] = tuple(Backend)
+) -> list[QueuedRun]:
+    """A queue of jobs of 1-4 runs: backend, priority and process-global parameters per job,
+    control weights and videos per run (as the product queues them)."""
+    runs: list[QueuedRun] = []
+    for job in range(draw(st.integers(1, max_jobs))):
+        backend = draw(st.sampled_from(backends))
+        priority = draw(st.sampled_from([0, 0, 1]))
+        seed = draw(st.sampled_from([1, 2]))
+        steps = draw(st.sampled_from([35, 35, 20]))
+        frames = draw(st.sampled_from([121, 121, 241, 93]))
+        gpu = draw(st.sampled_from([1, 1, 2]))
+        for index in range(draw(st.integers(1, 4))):
+            runs.append(
+                queued_run(
+                    f"run{job}_{index}",
+                    f"job{job}",
+                    weights=draw(weights_strategy),
+                    priority=priority,
+                    queue_index=job,
+                    backend=backend,
+                    frames=draw(st.sampled_from([frames, frames, 241])),
+                    size=draw(st.sampled_from(SIZES)),
+                    seed=seed,
+                    steps=steps,
+                    job_gpu_batch_size=gpu if backend is Backend.TRANSFER1 else 1,
+                )
+            )
+    return runs
