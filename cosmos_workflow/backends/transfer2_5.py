@@ -153,8 +153,9 @@ def _sample(run: RunWork, workdir: str, stage: dict[str, Any]) -> dict[str, Any]
         "seed": params.seed,
         "guidance": round(params.guidance),
         "num_steps": params.steps,
-        "sigma_max": repr(float(params.sigma_max)),
     }
+    if params.sigma_max is not None:
+        sample["sigma_max"] = repr(float(params.sigma_max))
     for control in Control:
         if control in run.weights:
             sample[control.value] = _control(run, control, workdir, stage)

@@ -57,7 +57,7 @@ class ExecutionParams:
     steps: int = 35
     guidance: float = 5.0
     seed: int = 1
-    sigma_max: float = 70.0
+    sigma_max: float | None = 70.0  # Transfer2.5: None = the input video is not noised
     fps: int = 24
     blur: Preset = Preset.MEDIUM
     canny: Preset = Preset.MEDIUM
@@ -74,7 +74,7 @@ class ExecutionParams:
 def default_params(backend: Backend) -> ExecutionParams:
     """NVIDIA's own defaults: transfer.py for Transfer1, InferenceArguments for Transfer2.5."""
     if backend is Backend.TRANSFER2_5:
-        return ExecutionParams(backend=backend, guidance=3, seed=2025, sigma_max=70.0)
+        return ExecutionParams(backend=backend, guidance=3, seed=2025, sigma_max=None)
     return ExecutionParams(backend=backend)
 
 
@@ -113,7 +113,10 @@ def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
     fps = _integer("fps", given("fps"), *FPS_RANGE)
     if backend is Backend.TRANSFER2_5:
         guidance: float = _integer("guidance", given("guidance"), *T25_GUIDANCE_RANGE)
-        sigma_max = _number("sigma_max", given("sigma_max"), *T25_SIGMA_MAX_RANGE)
+        raw_sigma = given("sigma_max")
+        sigma_max: float | None = (
+            None if raw_sigma is None else _number("sigma_max", raw_sigma, *T25_SIGMA_MAX_RANGE)
+        )
     else:
         guidance = _number("guidance", given("guidance"), *T1_GUIDANCE_RANGE)
         sigma_max = _number("sigma_max", given("sigma_max"), *T1_SIGMA_MAX_RANGE)
@@ -138,7 +141,7 @@ def params_from_dict(data: Mapping[str, Any]) -> ExecutionParams:
         steps=int(data["steps"]),
         guidance=data["guidance"],
         seed=int(data["seed"]),
-        sigma_max=float(data["sigma_max"]),
+        sigma_max=None if data.get("sigma_max") is None else float(data["sigma_max"]),
         fps=int(data["fps"]),
         blur=Preset(data["blur"]),
         canny=Preset(data["canny"]),

@@ -54,7 +54,7 @@ def process_key(run: QueuedRun) -> tuple[Any, ...]:
         params.seed,
         params.steps,
         float(params.guidance),
-        float(params.sigma_max),
+        params.sigma_max,
         params.fps,
         params.blur.value,
         params.canny.value,

@@ -28,7 +28,8 @@ def _canonical(run: QueuedRun) -> str:
         "job_gpu_batch_size": run.job_gpu_batch_size,
     }
     fields["params"]["guidance"] = float(fields["params"]["guidance"]).hex()
-    fields["params"]["sigma_max"] = float(fields["params"]["sigma_max"]).hex()
+    sigma = fields["params"]["sigma_max"]
+    fields["params"]["sigma_max"] = None if sigma is None else float(sigma).hex()
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 

@@ -321,6 +321,9 @@ class JobExecutor:
         results: dict[str, store.RunResult] = {}
         for run in job.runs:
             outcome = outcomes.get(run.run_id)
+            if job.kind is JobKind.ENHANCE and outcome is not None and outcome.failure is None:
+                results[run.run_id] = self._enhanced(run.run_id, outcome, log_path)
+                continue
             if outcome is None or outcome.output is None:
                 failure = outcome.failure if outcome and outcome.failure else None
                 message = outcome.message if outcome else "no output was produced"
@@ -330,9 +333,6 @@ class JobExecutor:
                     error=message,
                     failure_class=failure or FailureClass.MISSING_OUTPUT,
                 )
-                continue
-            if job.kind is JobKind.ENHANCE:
-                results[run.run_id] = self._enhanced(run.run_id, outcome, log_path)
                 continue
             results[run.run_id] = self._fetch_output(
                 run.run_id, workdir, outcome.output, log_path, per_run
