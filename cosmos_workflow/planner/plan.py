@@ -248,6 +248,7 @@ def to_batch(process: Process, settings: Settings) -> PlannedBatch:
         predicted_memory_gb=memory.predict_memory_gb(
             backend, process.controls, process.gpu_batch_size, max(r.video.frames for r in runs)
         ),
-        changes_outputs=compat.changes_outputs(backend, runs, process.controls),
+        changes_outputs=not process.unchanged
+        and compat.changes_outputs(backend, runs, process.controls),
         unchanged=process.unchanged,
     )

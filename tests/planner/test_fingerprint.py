@@ -44,7 +44,7 @@ def test_any_add_remove_move_or_edit_changes_it(runs: list[QueuedRun], data: st.
     assert queue_fingerprint(runs[:index] + runs[index + 1 :]) != original
     assert queue_fingerprint([*runs, queued_run("new", "newjob")]) != original
     for edited in edits(runs[index]):
-        changed = runs[:index] + [edited] + runs[index + 1 :]
+        changed = [*runs[:index], edited, *runs[index + 1 :]]
         assert queue_fingerprint(changed) != original
 
 
