@@ -39,7 +39,8 @@ PROMPTS = {
     ],
 }
 
-# (scene, weights, extra parameters, priority): 12 jobs, 26 runs over several control sets.
+# (scene, weights, extra parameters, priority): each line queues one job per prompt of its scene,
+# the way a weight sweep is usually queued: 32 runs over 8 control sets and two priorities.
 WORKLOAD: tuple[tuple[str, dict[str, float], dict[str, object], int], ...] = (
     ("warehouse", {"edge": 0.8}, {}, 0),
     ("street", {"edge": 0.6}, {}, 0),
@@ -105,12 +106,12 @@ def enqueue_workload(ctx: Context) -> int:
     by_scene: dict[str, list[str]] = {}
     for prompt in prompts.list_prompts(ctx):
         by_scene.setdefault(inputs.show_input(ctx, prompt.input_id).name, []).append(prompt.id)
-    total = 0
-    for scene, weights, params, priority in WORKLOAD:
-        ids = by_scene[scene][:2] if params else by_scene[scene]
-        result = queue.enqueue(ctx, queue.build_request(ids, weights, params, priority=priority))
-        total += len(result.run_ids)
-    return total
+    requests = [
+        queue.build_request([prompt_id], weights, params, priority=priority)
+        for scene, weights, params, priority in WORKLOAD
+        for prompt_id in (by_scene[scene][:2] if params else by_scene[scene])
+    ]
+    return queue.enqueue_many(ctx, requests).runs
 
 
 def _measured(ctx: Context, since: float) -> tuple[int, float, float]:

@@ -25,7 +25,10 @@ Derivations:
   activations per batch item = the MLP's 4 x 4096 channels x 56,320 tokens [1.7] x 2 bytes x 2
   (CFG) ~ 3.7 GB, rounded to 4 GB. Transfer2.5: 65.4 GB published for
   the 2B model on one GPU [2.7]; an extra branch = 4/28 x 2B x 2 bytes ~ 0.6 GB.
-Assumptions (no published figure): loading reads checkpoints at 2 GB/s; on-the-fly depth/seg
+Assumptions (no published figure): a process spends 60 s starting (imports of torch and the
+model stack, CUDA and NCCL initialisation, model construction from config) and then loads
+checkpoints at an effective 0.6 GB/s (unpickling plus the host-to-device copy), which puts a
+Transfer1 start at about two and a half minutes, the "minutes" users report; on-the-fly depth/seg
 preprocessing costs 0.2 s per frame for Transfer1 (models cached) and adds a 15 s model build per
 sample for Transfer2.5 (rebuilt per sample [2.6]); GPU batching of B items costs B**0.85 single
 steps (no published speed-up for batch_size > 1 [1.5])."""
@@ -37,7 +40,8 @@ from dataclasses import dataclass
 
 from cosmos_workflow.simulator.runtime import PROFILE_ENV
 
-LOAD_GB_PER_S = 2.0
+PROCESS_START_S = 60.0
+LOAD_GB_PER_S = 0.6
 T1_BRANCH_STEP_FRACTION = 3 / 28
 T25_BRANCH_STEP_FRACTION = 4 / 28
 CP_PARALLEL_FRACTION = 0.923
@@ -103,7 +107,8 @@ def t1_load_seconds(branches: int, offload_text: bool, offload_guardrail: bool) 
     resident = T1_DIT_GB + T1_SMALL_MODELS_GB
     resident += 0.0 if offload_text else T1_T5_GB
     resident += 0.0 if offload_guardrail else T1_GUARDRAIL_GB
-    return resident / LOAD_GB_PER_S + max(0, branches - 1) * T1_DIT_GB / LOAD_GB_PER_S
+    reload = max(0, branches - 1) * T1_DIT_GB / LOAD_GB_PER_S
+    return PROCESS_START_S + resident / LOAD_GB_PER_S + reload
 
 
 def t1_memory_gb(branches: int, batch: int, offload_text: bool, offload_guardrail: bool) -> float:
@@ -118,7 +123,8 @@ def t1_memory_gb(branches: int, batch: int, offload_text: bool, offload_guardrai
 
 def t25_load_seconds(branches: int, guardrails: bool) -> float:
     total = T25_SINGLE_GB + (branches - 1) * T25_BRANCH_GB
-    return (total if guardrails else total - T25_GUARDRAIL_GB) / LOAD_GB_PER_S
+    loaded = total if guardrails else total - T25_GUARDRAIL_GB
+    return PROCESS_START_S + loaded / LOAD_GB_PER_S
 
 
 def t25_memory_gb(branches: int, guardrails: bool) -> float:

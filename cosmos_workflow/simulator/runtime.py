@@ -66,7 +66,8 @@ class Runtime:
         self.start = time.time()
         self.elapsed = 0.0
         self.scale = max(0.0, float(os.environ.get(TIME_SCALE_ENV, "1.0")))
-        self.noise = random.Random(int(os.environ.get(SEED_ENV, "0")))
+        # Seeded per process: the same command line draws the same noise, different jobs differ.
+        self.noise = random.Random(f"{os.environ.get(SEED_ENV, '0')}:{' '.join(sys.argv)}")
         self.faults = Faults.from_env()
         self.steps_done = 0
 
