@@ -23,8 +23,8 @@ DEFAULT_STEPS = 35  # default num_steps of both entry points (reference 1.2, 2.3
 CFG_PASSES = 2  # one conditional + one negative-prompt pass per step (reference 1.5, 2.6)
 
 # Relative GPU speed, taken from ONE coherent published table: Transfer2.5 edge base diffusion
-# time on one GPU (reference 2.7), normalised to B200. ASSUMPTION for Transfer1: the same ratios
-# hold for its 7B DiT.
+# time on one GPU (reference 2.7), normalised to B200; h100-80gb uses the H100 NVL column.
+# ASSUMPTION for Transfer1: the same ratios hold for its 7B DiT.
 EDGE_BASE_DIFFUSION_SECONDS = {"b200-192gb": 179.7, "h200-141gb": 374.4, "h100-80gb": 502.6}
 # ASSUMPTION: no Transfer figure exists for A100. 2.5x the H100 time, from the ratio of dense
 # BF16 tensor throughput of the two parts (about 3x) discounted for memory-bound phases.
