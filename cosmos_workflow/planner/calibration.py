@@ -76,7 +76,7 @@ def fit_cost_params(samples: Sequence[TimingSample], base: CostParams) -> Calibr
 
     Parameters the samples cannot identify keep their `base` values; one sample is enough to
     scale the base parameters to it."""
-    usable = [s for s in samples if s.runs > 0 and s.load_seconds > 0 and s.compute_seconds > 0]
+    usable = [s for s in samples if s.runs > 0 and s.load_seconds >= 0 and s.compute_seconds > 0]
     if not usable:
         return CalibrationResult(base, 0, 0.0, 0.0)
     params = _fit_compute(usable, _fit_load(usable, base))
@@ -93,7 +93,11 @@ def _error_pct(params: CostParams, sample: TimingSample) -> float:
 # --- load ------------------------------------------------------------------------------------
 
 
-def _fit_load(samples: Sequence[TimingSample], base: CostParams) -> CostParams:
+def _fit_load(all_samples: Sequence[TimingSample], base: CostParams) -> CostParams:
+    """Fitted on samples whose load was measured (a load of 0 means it was not seen)."""
+    samples = [s for s in all_samples if s.load_seconds > 0]
+    if not samples:
+        return base
     branches = np.array([loaded_branches(s.backend, s.controls) for s in samples], dtype=float)
     measured = np.array([s.load_seconds for s in samples])
     if len(set(branches.tolist())) >= 2:

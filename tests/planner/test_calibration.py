@@ -150,3 +150,11 @@ def test_transfer2_5_samples_fit_too() -> None:
     ]
     result = fit_cost_params(samples, base)
     assert result.max_abs_error_pct < 1.0
+
+
+def test_samples_without_a_measured_load_fit_compute_only() -> None:
+    samples = [replace(sample(TRUE, config), load_seconds=0.0) for config in CONFIGS[:3]]
+    result = fit_cost_params(samples, BASE)
+    assert result.samples_used == 3
+    assert result.params.process_start_seconds == BASE.process_start_seconds
+    assert result.params.pass_seconds != BASE.pass_seconds
