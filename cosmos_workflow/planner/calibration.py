@@ -85,8 +85,10 @@ def fit_cost_params(samples: Sequence[TimingSample], base: CostParams) -> Calibr
 
 
 def _error_pct(params: CostParams, sample: TimingSample) -> float:
+    """Error on the total; on compute alone where the load was not measured."""
+    estimate = sample_estimate(params, sample)
     measured = sample.load_seconds + sample.compute_seconds
-    predicted = sample_estimate(params, sample).total_seconds
+    predicted = estimate.total_seconds if sample.load_seconds > 0 else estimate.compute_seconds
     return abs(predicted - measured) / measured * 100.0
 
 
