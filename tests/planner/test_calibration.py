@@ -158,4 +158,4 @@ def test_samples_without_a_measured_load_fit_compute_only() -> None:
     assert result.samples_used == 3
     assert result.params.process_start_seconds == BASE.process_start_seconds
     assert result.params.pass_seconds != BASE.pass_seconds
-    assert result.max_abs_error_pct < 1.0
+    assert result.max_abs_error_pct < 5.0  # branch fraction kept at base: 3 samples, 2 terms
