@@ -22,7 +22,8 @@ from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
-from cosmos_workflow.planner.plan import Plan, PlanMode, plan_batches
+from cosmos_workflow.planner.head import plan_head_batch
+from cosmos_workflow.planner.plan import Plan, PlanMode, PlannedBatch, plan_batches
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.store import queue as store
@@ -73,9 +74,10 @@ class UndoResult(BaseModel):
     restored_job_ids: list[str]
 
 
-def load_queued_runs(session: Session) -> list[QueuedRun]:
-    """Every queued run of a queued inference job, in execution order, as the planner sees it."""
-    rows = session.execute(
+def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedRun]:
+    """Every queued run of a queued inference job (the first `limit` ones), in execution order,
+    as the planner sees it."""
+    query = (
         select(
             RunRow.id,
             RunRow.job_id,
@@ -98,7 +100,8 @@ def load_queued_runs(session: Session) -> list[QueuedRun]:
             RunRow.status == RunStatus.QUEUED.value,
         )
         .order_by(*store.QUEUE_ORDER, RunRow.batch_index, RunRow.id)
-    ).all()
+    )
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     params_cache: dict[str, ExecutionParams] = {}
     job_index: dict[str, int] = {}
     runs = []
@@ -221,6 +224,24 @@ def _plan_view(
     )
 
 
+def _batch_view(batch: PlannedBatch, jobs: dict[str, set[str]]) -> BatchView:
+    sources = list(batch.source_job_ids)
+    unchanged = len(sources) == 1 and jobs.get(sources[0]) == set(batch.run_ids)
+    return BatchView(
+        run_ids=list(batch.run_ids),
+        source_job_ids=sources,
+        controls=sorted(c.value for c in batch.controls),
+        backend=batch.backend.value,
+        priority=batch.priority,
+        gpu_batch_size=batch.gpu_batch_size,
+        predicted_seconds=round(batch.predicted_seconds, 3),
+        predicted_load_seconds=round(batch.predicted_load_seconds, 3),
+        predicted_memory_gb=round(batch.predicted_memory_gb, 2),
+        changes_outputs=batch.changes_outputs,
+        unchanged=unchanged,
+    )
+
+
 def get_plan(ctx: Context, plan_id: str | None = None) -> PlanView:
     """A stored plan (the newest when no id is given)."""
     with ctx.db.read() as session:
@@ -253,7 +274,7 @@ def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
                 "added, cancelled, claimed, moved or edited); run `cosmos batch analyze` again"
             )
         view = PlanView.model_validate(row.body)
-        created, merged = _apply_batches(session, view, ctx.settings.max_attempts, row.id)
+        created, merged = _apply_batches(session, view.batches, ctx.settings.max_attempts, row.id)
         row.applied_at = store.now()
         store.record_event(session, "plan.applied", plan_id=row.id, created=created, merged=merged)
     log.info("applied plan=%s created=%d merged=%d", row.id, len(created), len(merged))
@@ -261,11 +282,11 @@ def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
 
 
 def _apply_batches(
-    session: Session, view: PlanView, max_attempts: int, plan_id: str
+    session: Session, batches: Sequence[BatchView], max_attempts: int, plan_id: str | None
 ) -> tuple[list[str], list[str]]:
     created: list[str] = []
     sources: dict[str, str] = {}
-    for batch in view.batches:
+    for batch in batches:
         if batch.unchanged:
             continue
         batch_id = create_batch_job(session, batch, max_attempts, plan_id)
@@ -372,3 +393,38 @@ def _renumber_runs(session: Session, job_id: str) -> None:
     runs = session.scalars(select(RunRow).where(RunRow.job_id == job_id).order_by(RunRow.id)).all()
     for index, run in enumerate(runs):
         run.batch_index = index
+
+
+def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
+    """Continuous batching, at claim time: regroup compatible queued runs around the head of the
+    queue (same priority, within the configured lookahead) into one batch job, in one
+    transaction. Returns the new batch job's id, or None when the head is best left alone."""
+    planner = ctx.settings.planner
+    target = planning_target(ctx, host_name)
+    with ctx.db.write() as session:
+        runs = load_queued_runs(session, limit=4 * planner.lookahead + 256)
+        if not runs:
+            return None
+        cost, _ = target.cost_model(session)
+        batch = plan_head_batch(
+            runs,
+            lookahead=planner.lookahead,
+            cost=cost,
+            gpu_profile=target.gpu_profile,
+            gpu_memory_gb=target.gpu_memory_gb,
+            max_batch_size=planner.max_batch_size,
+            max_gpu_batch_size=planner.max_gpu_batch_size,
+            gpu_batching=planner.gpu_batching,
+            learned_limits=learned_limits(session, target.gpu_profile),
+        )
+        if batch is None:
+            return None
+        jobs: dict[str, set[str]] = {}
+        for run in runs:
+            jobs.setdefault(run.job_id, set()).add(run.run_id)
+        view = _batch_view(batch, jobs)
+        if view.unchanged:
+            return None
+        (created,), _ = _apply_batches(session, [view], ctx.settings.max_attempts, None)
+    log.info("continuous batching formed job=%s from %d runs", created, len(view.run_ids))
+    return created

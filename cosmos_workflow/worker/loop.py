@@ -9,6 +9,7 @@ import logging
 import threading
 
 from cosmos_workflow import defaults
+from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import queue as store
@@ -50,6 +51,8 @@ def run_worker(
     try:
         while not stop.is_set() and (max_jobs is None or done < max_jobs):
             worker_heartbeat(ctx.db, worker_id, None)
+            if ctx.settings.planner.continuous:
+                batch_queue_head(ctx, host_name)
             claim = store.claim_next_job(
                 ctx.db,
                 worker_id,

@@ -198,3 +198,22 @@ def test_concurrent_enqueue_during_apply_is_never_lost(ctx: Context) -> None:
             select(RunRow).join(JobRow, RunRow.job_id == JobRow.id).where(JobRow.status == "merged")
         ).all()
     assert orphans == [], "a run was left inside a merged job"
+
+
+def test_continuous_batching_regroups_the_head_at_claim_time(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompt_ids = seed_prompts(ctx, 4)
+    jobs = [_queue(ctx, [p], {"edge": 0.5}) for p in prompt_ids[:3]]
+    other = queue.enqueue(
+        ctx, queue.build_request([prompt_ids[3]], {"edge": 0.5}, priority=-1)
+    ).job_id
+    batch_id = batching.batch_queue_head(ctx)
+    assert batch_id is not None
+    batch = queue.get_job(ctx, batch_id)
+    assert len(batch.runs) == 3 and batch.plan_id is None
+    assert {queue.get_job(ctx, j).status for j in jobs} == {"merged"}
+    assert queue.get_job(ctx, other).status == "queued", "another priority is never pulled in"
+    claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert claim is not None and claim.job_id == batch_id
+    assert batching.batch_queue_head(ctx) is None, "a lone job is left as it is"
