@@ -5,6 +5,7 @@ run never touches a user's data and two runs never see each other's rows."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import uuid
@@ -105,3 +106,10 @@ def ratio_line(name: str, value: float, baseline: float) -> str:
     """The line every benchmark prints for a ratio; the smoke test looks for `ratio `."""
     shown = value / baseline if baseline > 0 else float("inf")
     return f"ratio {name}: {shown:.2f}x"
+
+
+def quiet_logging() -> None:
+    """Warnings and errors on stderr, except the worker's notice that it runs the simulator
+    because no host is configured: benchmarks mean to, so it would only be noise."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cosmos_workflow.worker.loop").setLevel(logging.ERROR)

@@ -1,0 +1,68 @@
+"""Every benchmark runs end to end with --quick in its own process, exits 0 and prints its ratio
+lines. No timing is asserted: the figures belong in docs/benchmarks.md, not in a test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED_RATIOS = {
+    "benchmarks.queue_throughput": (
+        "ratio sqlite enqueue_many vs single enqueue: ",
+        "ratio sqlite import_jobs vs single enqueue: ",
+        "ratio sqlite claim+finish 4 workers vs 1 worker: ",
+    ),
+    "benchmarks.worker_overhead": (
+        "ratio worker wall per job vs bare simulator start: ",
+        "ratio simulator process vs bare simulator start: ",
+    ),
+    "benchmarks.batching_gain": (
+        "ratio uniform controls measured speedup: ",
+        "ratio uniform controls predicted speedup: ",
+        "ratio many control sets measured speedup: ",
+        "ratio distilled edge measured speedup: ",
+        "ratio distilled edge predicted speedup: ",
+    ),
+}
+
+
+# Lines that prove a benchmark checked what it measured, besides timing it.
+EXPECTED_CHECKS = {
+    "benchmarks.queue_throughput": "each claimed once, all succeeded after one attempt",
+}
+
+
+def run_quick(module: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"{module} exited {result.returncode}:\n{result.stderr}"
+    return result.stdout
+
+
+def ratio_values(stdout: str, prefixes: tuple[str, ...]) -> list[float]:
+    values = []
+    for prefix in prefixes:
+        lines = [line for line in stdout.splitlines() if line.startswith(prefix)]
+        assert len(lines) == 1, f"expected one line starting {prefix!r} in:\n{stdout}"
+        values.append(float(lines[0].removeprefix(prefix).removesuffix("x")))
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("module", sorted(EXPECTED_RATIOS))
+def test_benchmark_quick_run_prints_its_ratios(module: str) -> None:
+    stdout = run_quick(module)
+    values = ratio_values(stdout, EXPECTED_RATIOS[module])
+    assert all(value > 0 for value in values), stdout
+    assert EXPECTED_CHECKS.get(module, "") in stdout
