@@ -5,6 +5,7 @@ Every final write is guarded by the lease token: a worker that lost its lease wr
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -101,6 +102,7 @@ class JobExecutor:
         rendered = backend.render(job, self.choice.target, workdir)
         self.host.stage(workdir, rendered.files, rendered.stage)
         argv, cwd, container = self._command(attempt_key, rendered, workdir)
+        env = self._environment(rendered)
         log_path = self.ctx.settings.logs_dir / f"{job.job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         attempt_id = self._start_attempt(job.job_id, argv)
@@ -118,7 +120,7 @@ class JobExecutor:
                 argv,
                 workdir=workdir,
                 cwd=cwd,
-                env=rendered.env,
+                env=env,
                 on_line=lambda line: self._on_line(job.job_id, line, state, clock, backend),
                 cancel=state.cancel,
                 timeout_s=self.choice.config.timeout_seconds,
@@ -154,10 +156,18 @@ class JobExecutor:
             workdir=workdir,
             cwd=rendered.cwd,
             gpus=config.gpus,
-            env={**UNBUFFERED_ENV, **rendered.env},
+            env={**UNBUFFERED_ENV, **rendered.env, **config.env},
             mounts=[(config.code_dir, config.code_dir)],
         )
         return wrapped, workdir, container_ref(config.container, attempt_key)
+
+    def _environment(self, rendered: RenderedJob) -> dict[str, str]:
+        """The backend's variables, the host's configured ones, and, when simulating, this
+        process's COSMOS_SIM_* settings (time scale, profile, faults) for the simulator."""
+        env = {**rendered.env, **self.choice.config.env}
+        if self.choice.simulate:
+            env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
+        return env
 
     def _on_line(
         self, job_id: str, line: str, state: RunState, clock: PhaseClock, backend: object

@@ -1,0 +1,165 @@
+"""More end-to-end paths through real worker and simulator processes: an SSH host, calibration
+on a held-out batch, upscale and enhance, guardrail blocks, crash retries, and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from cosmos_workflow.services import media
+from cosmos_workflow.services.context import Context
+from cosmos_workflow.store.models import JobRow, PromptRow, RunRow, TimingRow
+from tests.e2e.conftest import Cosmos
+from tests.hosts.sshd import SSHServer, sshd
+
+pytestmark = pytest.mark.slow
+__all__ = ["sshd"]
+
+
+def _prompts(cosmos: Cosmos, scene: str, count: int) -> list[str]:
+    return [
+        cosmos.json("prompt", "create", f"a scene, take {i}", "--input", scene)["id"]
+        for i in range(count)
+    ]
+
+
+def _runs(ctx: Context) -> list[RunRow]:
+    with ctx.db.read() as session:
+        return list(session.scalars(select(RunRow)).all())
+
+
+def test_worker_on_an_ssh_host(
+    ctx: Context, cosmos: Cosmos, scene: str, sshd: SSHServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote-jobs"
+    Path(env["COSMOS_CONFIG"]).write_text(
+        "[[hosts]]\n"
+        'name = "gpu-ssh"\n'
+        f'ssh = "{sshd.target}"\n'
+        f"ssh_port = {sshd.port}\n"
+        f'ssh_key = "{sshd.client_key}"\n'
+        f'known_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{remote}"\n'
+        "simulate = true\n"
+    )
+    prompt_ids = _prompts(cosmos, scene, 3)
+    job = cosmos.json("queue", "add", *prompt_ids, "--weights", "depth=0.6")
+    cosmos("worker", "--exit-when-idle")
+    shown = cosmos.json("job", "show", job["job_id"])
+    assert shown["status"] == "succeeded" and shown["host_name"] == "gpu-ssh"
+    for run in shown["runs"]:
+        assert run["status"] == "succeeded"
+        assert Path(run["output_path"]).is_relative_to(Path(env["COSMOS_HOME"]))
+        assert media.video_decodes(Path(run["output_path"]))
+    log = cosmos("logs", job["job_id"]).stdout
+    assert "Saved video" in log
+    assert not list(remote.glob("*")), "a succeeded job's remote directory is removed"
+
+
+def test_calibration_predicts_a_held_out_batch(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+    prompt_ids = _prompts(cosmos, scene, 6)
+    shapes = [
+        ("edge=0.5", "35"),
+        ("depth=0.5", "35"),
+        ("depth=0.4,seg=0.4", "35"),
+        ("edge=0.5", "20"),
+        ("vis=0.3,edge=0.3", "35"),
+        ("seg=0.7", "35"),
+        ("edge=0.5,depth=0.5,seg=0.5", "20"),
+    ]
+    for weights, steps in shapes:
+        cosmos.json("queue", "add", prompt_ids[0], "--weights", weights, "--steps", steps)
+        cosmos.json("queue", "add", *prompt_ids[:3], "--weights", weights, "--steps", steps)
+    cosmos("worker", "--simulate", "--exit-when-idle")
+    report = cosmos.json("calibrate")
+    assert report["samples"] == 2 * len(shapes)
+    held_out = [
+        cosmos.json("queue", "add", p, "--weights", "depth=0.5,edge=0.3", "--steps", "30")
+        for p in prompt_ids
+    ]
+    plan = cosmos.json("batch", "analyze", "--mode", "strict")
+    assert plan["calibrated"] is True
+    (batch,) = [b for b in plan["batches"] if len(b["run_ids"]) == len(held_out)]
+    cosmos.json("batch", "apply", plan["plan_id"])
+    cosmos("worker", "--simulate", "--exit-when-idle")
+    with ctx.db.read() as session:
+        timing = session.scalars(select(TimingRow).order_by(TimingRow.id.desc())).first()
+    assert timing is not None and timing.runs == len(held_out)
+    measured = timing.load_seconds + timing.compute_seconds
+    error = abs(batch["predicted_seconds"] - measured) / measured
+    assert error < 0.10, f"predicted {batch['predicted_seconds']:.0f}s, measured {measured:.0f}s"
+
+
+def test_upscale_and_enhance_through_the_worker(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+    (prompt_id,) = _prompts(cosmos, scene, 1)
+    job = cosmos.json("queue", "add", prompt_id, "--weights", "edge=0.6")
+    cosmos("worker", "--simulate", "--exit-when-idle")
+    upscale = cosmos.json("queue", "upscale", job["run_ids"][0])
+    enhance = cosmos.json("queue", "enhance", prompt_id)
+    plan = cosmos.json("batch", "analyze", "--mode", "auto")
+    assert plan["batches"] == [], "upscale and enhance are never batched"
+    cosmos("worker", "--simulate", "--exit-when-idle")
+    upscaled = cosmos.json("job", "show", upscale["job_id"])
+    assert upscaled["status"] == "succeeded", upscaled
+    assert media.video_decodes(Path(upscaled["runs"][0]["output_path"]))
+    enhanced = cosmos.json("job", "show", enhance["job_id"])
+    assert enhanced["status"] == "succeeded", enhanced
+    new_prompt = enhanced["runs"][0]["result_prompt_id"]
+    with ctx.db.read() as session:
+        row = session.get(PromptRow, new_prompt)
+        assert row is not None and row.parent_prompt_id == prompt_id and row.text
+
+
+def test_guardrail_block_fails_only_that_run(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+    prompt_ids = _prompts(cosmos, scene, 3)
+    job = cosmos.json("queue", "add", *prompt_ids, "--weights", "edge=0.6")
+    worker = cosmos.start(
+        "worker",
+        "--simulate",
+        "--exit-when-idle",
+        extra_env={"COSMOS_SIM_FAULTS": json.dumps({"guardrail_block": [2]})},
+    )
+    worker.communicate(timeout=240)
+    runs = {r["id"]: r for r in cosmos.json("job", "show", job["job_id"])["runs"]}
+    blocked = runs[job["run_ids"][1]]
+    assert blocked["status"] == "failed" and blocked["failure_class"] == "guardrail"
+    for run_id in (job["run_ids"][0], job["run_ids"][2]):
+        assert runs[run_id]["status"] == "succeeded", runs[run_id]
+    with ctx.db.read() as session:
+        assert session.get(JobRow, job["job_id"]).attempts == 1, "a guardrail block is not retried"
+
+
+def test_a_crash_is_retried_then_quarantined(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+    (prompt_id,) = _prompts(cosmos, scene, 1)
+    job = cosmos.json("queue", "add", prompt_id, "--weights", "seg=0.6")
+    worker = cosmos.start(
+        "worker",
+        "--simulate",
+        "--exit-when-idle",
+        extra_env={"COSMOS_SIM_FAULTS": json.dumps({"crash_after_steps": 3})},
+    )
+    worker.communicate(timeout=240)
+    shown = cosmos.json("job", "show", job["job_id"])
+    assert shown["status"] == "failed" and shown["attempts"] == shown["max_attempts"]
+    assert shown["failure_class"] == "crash"
+    assert shown["runs"][0]["status"] == "failed"
+
+
+def test_demo_json(tmp_path: Path, cosmos: Cosmos) -> None:
+    result = cosmos.json("demo", "--home", str(tmp_path / "demo"), "--time-scale", "0")
+    for key in (
+        "predicted_speedup",
+        "measured_speedup",
+        "measured_seconds_unbatched",
+        "measured_seconds_batched",
+        "calibration_error_pct",
+    ):
+        assert isinstance(result[key], float), key
+    assert result["runs"] >= 24
+    assert result["measured_speedup"] > 1.0
+    assert result["measured_seconds_batched"] < result["measured_seconds_unbatched"]
+    assert result["unbatched"]["runs_succeeded"] == result["runs"]
+    assert result["batched"]["runs_succeeded"] == result["runs"]
