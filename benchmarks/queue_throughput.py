@@ -145,7 +145,7 @@ def queued_left(db: Database) -> int:
         )
 
 
-def measure_claims(url: str, workers: int, expected: set[str]) -> Rate:
+def measure_claims(url: str, workers: int, expected: set[str]) -> ClaimRate:
     """Drain the queue with `workers` processes started together; check exactly-once."""
     spawn = multiprocessing.get_context("spawn")
     ready = spawn.Barrier(workers)

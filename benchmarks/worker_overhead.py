@@ -82,7 +82,7 @@ def run_jobs(ctx: Context, jobs: int) -> Breakdown:
         process = session.scalar(select(func.sum(AttemptRow.ended_at - AttemptRow.started_at)))
     if done != jobs or succeeded != jobs:
         raise SystemExit(f"expected {jobs} succeeded jobs, the worker ran {done}, {succeeded} ok")
-    return Breakdown(jobs=jobs, wall=wall, process=float(process), in_job=float(in_job))
+    return Breakdown(jobs=jobs, wall=wall, process=float(process or 0), in_job=float(in_job or 0))
 
 
 def main(argv: list[str] | None = None) -> int:
