@@ -268,7 +268,8 @@ def _sampling_flags(run: RunWork, target: HostTarget, workdir: str) -> list[str]
         "--seed",
         str(params.seed),
         "--sigma_max",
-        _number(params.sigma_max),
+        # transfer.py has no "no noise" value; 80 and above means the input is not used.
+        _number(80.0 if params.sigma_max is None else params.sigma_max),
         "--fps",
         str(params.fps),
         "--blur_strength",

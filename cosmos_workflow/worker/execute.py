@@ -13,9 +13,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from cosmos_workflow import defaults
 from cosmos_workflow.backends import get_backend
-from cosmos_workflow.backends.base import RenderedJob, RunOutcome
+from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
 from cosmos_workflow.domain.errors import CosmosError
 from cosmos_workflow.domain.ids import new_id
@@ -49,7 +51,7 @@ class RunState:
     cancel_requested: bool = False
     lines: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
-    progress: dict[str, object] = field(default_factory=dict)
+    progress: dict[str, int | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -94,7 +96,9 @@ class JobExecutor:
     def _execute(self, claim: store.Claim) -> None:
         with self.ctx.db.read() as session:
             job = load_job_work(session, claim.job_id)
-            predicted = session.get(JobRow, claim.job_id).predicted_seconds  # type: ignore[union-attr]
+            predicted = session.scalar(
+                select(JobRow.predicted_seconds).where(JobRow.id == claim.job_id)
+            )
         backend = get_backend(job.backend)
         # One directory per attempt: a process orphaned by a killed worker never shares it.
         attempt_key = f"{job.job_id}_a{claim.attempt}"
@@ -121,7 +125,7 @@ class JobExecutor:
                 workdir=workdir,
                 cwd=cwd,
                 env=env,
-                on_line=lambda line: self._on_line(job.job_id, line, state, clock, backend),
+                on_line=lambda line: _observe(line, state, clock),
                 cancel=state.cancel,
                 timeout_s=self.choice.config.timeout_seconds,
                 log_path=log_path,
@@ -169,27 +173,24 @@ class JobExecutor:
             env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
         return env
 
-    def _on_line(
-        self, job_id: str, line: str, state: RunState, clock: PhaseClock, backend: object
-    ) -> None:
-        event = clock.observe(line)
-        with state.lock:
-            state.lines.append(line)
-            state.pending.append(line)
-            if event is not None and clock.progress is not None:
-                state.progress = clock.progress
-
     def _flush_lines(self, job_id: str, state: RunState) -> None:
         with state.lock:
             lines, state.pending = state.pending, []
-            progress = dict(state.progress)
+            progress, state.progress = state.progress, {}
         if not lines and not progress:
             return
         with self.ctx.db.write() as session:
             if lines:
                 store.record_event(session, "job.log", job_id=job_id, lines=lines[-200:])
             if progress:
-                store.record_event(session, "job.progress", job_id=job_id, **progress)
+                store.record_event(
+                    session,
+                    "job.progress",
+                    job_id=job_id,
+                    step=progress.get("step"),
+                    total=progress.get("total"),
+                    clip=progress.get("clip"),
+                )
 
     def _heartbeat(self, claim: store.Claim, state: RunState) -> None:
         interval = defaults.heartbeat_seconds(self.ctx.settings.lease_seconds)
@@ -254,7 +255,7 @@ class JobExecutor:
         result: ProcessResult,
         state: RunState,
         clock: PhaseClock,
-        backend: object,
+        backend: BackendImpl,
         predicted: float | None,
     ) -> None:
         db = self.ctx.db
@@ -281,9 +282,9 @@ class JobExecutor:
         if result.timed_out:
             failure = FailureClass.CRASH
         elif exit_code != 0:
-            failure = backend.classify_failure(exit_code, state.lines) or FailureClass.CRASH  # type: ignore[attr-defined]
+            failure = backend.classify_failure(exit_code, state.lines) or FailureClass.CRASH
         produced = self.host.list_files(workdir)
-        outcomes: dict[str, RunOutcome] = backend.collect(  # type: ignore[attr-defined]
+        outcomes: dict[str, RunOutcome] = backend.collect(
             job, rendered, produced, state.lines, exit_code
         )
         results = self._run_results(job, workdir, outcomes, clock)
@@ -513,3 +514,13 @@ def _last_error_line(lines: Sequence[str]) -> str | None:
         if text and ("Error" in text or "error" in text or "CRITICAL" in text):
             return text[-500:]
     return None
+
+
+def _observe(line: str, state: RunState, clock: PhaseClock) -> None:
+    """Called for every output line as it arrives: timing marks, progress, pending log lines."""
+    event = clock.observe(line)
+    with state.lock:
+        state.lines.append(line)
+        state.pending.append(line)
+        if event is not None and clock.progress is not None:
+            state.progress = clock.progress
