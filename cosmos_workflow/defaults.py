@@ -12,7 +12,7 @@ IDLE_POLL_SECONDS = 1.0  # a worker with nothing to do asks again after this lon
 IDLE_POLL_MAX_SECONDS = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSITION_GAP = 1024  # sparse queue positions: moving a job is one update
-CLAIM_RETRIES = 20  # a claim that lost a race tries the next candidate this many times
+CLAIM_CANDIDATES = 16  # a claim that loses a race tries the next of this many queued jobs
 CONTINUOUS_LOOKAHEAD = 64  # runs looked at beyond the head when batching continuously
 
 

@@ -151,56 +151,67 @@ def claim_next_job(
     backends: Sequence[str] | None = None,
     host_name: str | None = None,
 ) -> Claim | None:
-    """Take the next claimable job with a lease, or None when the queue is empty or paused."""
+    """Take the next claimable job with a lease, or None when the queue is empty or paused.
+
+    None always means "nothing to claim": a claim that loses a race to another worker tries the
+    next candidates, and looks again while queued jobs remain (each lost race means another
+    worker made progress, so this ends)."""
     reap_expired_leases(db)
-    for _ in range(defaults.CLAIM_RETRIES):
+    while True:
         with db.write() as session:
             if is_paused(session):
                 return None
-            query = queued_jobs_query().with_only_columns(JobRow.id).limit(1)
+            query = queued_jobs_query().with_only_columns(JobRow.id)
             if backends is not None:
                 query = query.where(JobRow.backend.in_(list(backends)))
-            candidate = session.scalar(query)
-            if candidate is None:
+            candidates = session.scalars(query.limit(defaults.CLAIM_CANDIDATES)).all()
+            if not candidates:
                 return None
-            token = uuid.uuid4().hex
-            stamp = now()
-            claimed = session.execute(
-                update(JobRow)
-                .where(JobRow.id == candidate, JobRow.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_token=token,
-                    lease_expires_at=stamp + lease_seconds,
-                    worker_id=worker_id,
-                    host_name=host_name,
-                    attempts=JobRow.attempts + 1,
-                    started_at=stamp,
-                    updated_at=stamp,
-                )
-            ).rowcount
-            if claimed != 1:
-                continue  # another worker won this one; try the next candidate
-            session.execute(
-                update(RunRow)
-                .where(RunRow.job_id == candidate, RunRow.status == RunStatus.QUEUED.value)
-                .values(
-                    status=RunStatus.RUNNING.value, started_at=stamp, attempts=RunRow.attempts + 1
-                )
-            )
-            attempt = session.scalar(select(JobRow.attempts).where(JobRow.id == candidate)) or 1
-            record_event(
-                session,
-                "job.status",
-                job_id=candidate,
-                status=JobStatus.RUNNING.value,
-                previous=JobStatus.QUEUED.value,
-                worker_id=worker_id,
-                attempt=attempt,
-            )
-            log.info("claimed job=%s worker=%s attempt=%d", candidate, worker_id, attempt)
-            return Claim(job_id=candidate, lease_token=token, attempt=attempt)
-    return None
+            for candidate in candidates:
+                claim = _try_claim(session, candidate, worker_id, lease_seconds, host_name)
+                if claim is not None:
+                    return claim
+
+
+def _try_claim(
+    session: Session, job_id: str, worker_id: str, lease_seconds: float, host_name: str | None
+) -> Claim | None:
+    """One conditional UPDATE: it changes the row only if the job is still queued."""
+    token = uuid.uuid4().hex
+    stamp = now()
+    claimed = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_token=token,
+            lease_expires_at=stamp + lease_seconds,
+            worker_id=worker_id,
+            host_name=host_name,
+            attempts=JobRow.attempts + 1,
+            started_at=stamp,
+            updated_at=stamp,
+        )
+    ).rowcount
+    if claimed != 1:
+        return None  # another worker won this one
+    session.execute(
+        update(RunRow)
+        .where(RunRow.job_id == job_id, RunRow.status == RunStatus.QUEUED.value)
+        .values(status=RunStatus.RUNNING.value, started_at=stamp, attempts=RunRow.attempts + 1)
+    )
+    attempt = session.scalar(select(JobRow.attempts).where(JobRow.id == job_id)) or 1
+    record_event(
+        session,
+        "job.status",
+        job_id=job_id,
+        status=JobStatus.RUNNING.value,
+        previous=JobStatus.QUEUED.value,
+        worker_id=worker_id,
+        attempt=attempt,
+    )
+    log.info("claimed job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+    return Claim(job_id=job_id, lease_token=token, attempt=attempt)
 
 
 def renew_lease(db: Database, job_id: str, token: str, lease_seconds: float) -> tuple[bool, bool]:
