@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from cosmos_workflow.domain.controls import Control, ControlSet
@@ -104,6 +105,7 @@ def load_seconds(params: CostParams, backend: Backend, controls: Iterable[Contro
     )
 
 
+@lru_cache(maxsize=4096)
 def sampling_units(backend: Backend, frames: int, steps: int, distilled: bool) -> float:
     """Base-model passes of one run, before the branch and distilled factors."""
     return float(clip_count(backend, frames) * passes_per_clip(backend, steps, distilled))

@@ -9,9 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+from cosmos_workflow.domain.params import ExecutionParams
 from cosmos_workflow.domain.work import QueuedRun
+
+
+@lru_cache(maxsize=4096)
+def _canonical_params(params: ExecutionParams) -> str:
+    """Queues share a few parameter sets among many runs: encode each set once."""
+    fields = params.to_dict()
+    fields["guidance"] = float(fields["guidance"]).hex()
+    sigma = fields["sigma_max"]
+    fields["sigma_max"] = None if sigma is None else float(sigma).hex()
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def _canonical(run: QueuedRun) -> str:
@@ -21,15 +33,12 @@ def _canonical(run: QueuedRun) -> str:
         "priority": run.priority,
         "queue_index": run.queue_index,
         "weights": sorted((control.value, float(w).hex()) for control, w in run.weights.items()),
-        "params": run.params.to_dict(),
+        "params": _canonical_params(run.params),
         "negative_prompt": run.negative_prompt,
         "video": [run.video.frames, float(run.video.fps).hex(), run.video.width, run.video.height],
         "kind": run.kind.value,
         "job_gpu_batch_size": run.job_gpu_batch_size,
     }
-    fields["params"]["guidance"] = float(fields["params"]["guidance"]).hex()
-    sigma = fields["params"]["sigma_max"]
-    fields["params"]["sigma_max"] = None if sigma is None else float(sigma).hex()
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
