@@ -340,9 +340,13 @@ def create_batch_job(
     )
     session.add(job)
     session.flush()
+    # Each run's share of the batch's predicted compute, to set beside its measured compute.
+    per_run = (batch.predicted_seconds - batch.predicted_load_seconds) / len(batch.run_ids)
     for index, run_id in enumerate(batch.run_ids):
         session.execute(
-            update(RunRow).where(RunRow.id == run_id).values(job_id=job.id, batch_index=index)
+            update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(job_id=job.id, batch_index=index, predicted_seconds=round(per_run, 3))
         )
     store.record_event(
         session,

@@ -22,11 +22,12 @@ def tab(page: Any, name: str) -> None:
 
 
 def table_rows(page: Any, elem_id: str) -> list[list[str]]:
-    """The body rows of a gr.Dataframe, as cell texts; the empty placeholder row is dropped."""
-    rows = page.locator(f"#{elem_id} tbody tr")
+    """The body rows of a gr.Dataframe as a person sees them (its grid rows; the table's
+    aria-hidden sizing row is not data), as cell texts; an empty placeholder row is dropped."""
+    rows = page.locator(f"#{elem_id} div[role=row]")
     found = []
     for index in range(rows.count()):
-        cells = [c.strip() for c in rows.nth(index).locator("td").all_text_contents()]
+        cells = [c.strip() for c in rows.nth(index).locator("[role=gridcell]").all_inner_texts()]
         if any(cells):
             found.append(cells)
     return found

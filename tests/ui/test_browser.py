@@ -67,6 +67,7 @@ def test_plan_table_matches_the_service_plan(
     summary = analyze(page, mode)
     plan = batching.get_plan(ctx)
     assert plan.mode == mode and plan.plan_id in summary
+    expect(page.locator("#batch-table div[role=row]")).to_have_count(len(plan.batches))
     rows = table_rows(page, "batch-table")
     assert [(r[1], r[3]) for r in rows] == _plan_cells(plan)
     assert f"{plan.speedup:.2f}x" in summary
