@@ -59,17 +59,24 @@ def _clear(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every test that takes this runs on a real SQLite file and on the real PostgreSQL."""
-    if request.param == "sqlite":
+def make_database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQLite file, or the session's PostgreSQL database emptied for this test."""
+    if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'cosmos.db'}"
     url = request.getfixturevalue("postgres_database")
     from cosmos_workflow.store.db import Database
 
-    Database(url).migrate()
+    database = Database(url)
+    database.migrate()
+    database.dispose()
     _clear(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that takes this runs on a real SQLite file and on the real PostgreSQL."""
+    return make_database_url(request.param, request, tmp_path)
 
 
 @pytest.fixture

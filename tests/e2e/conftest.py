@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_workflow.services.context import Context
+from tests.conftest import make_database_url
 from tests.services.helpers import seed_input
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,16 @@ class Cosmos:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """End-to-end tests run on SQLite; those about concurrency and recovery also run on
+    PostgreSQL, by `@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)`."""
+    return make_database_url(getattr(request, "param", "sqlite"), request, tmp_path)
+
+
+BOTH_DATABASES = ["sqlite", "postgres"]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import AttemptRow, BatchLimitRow, JobRow, RunRow
-from tests.e2e.conftest import Cosmos
+from tests.e2e.conftest import BOTH_DATABASES, Cosmos
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,7 @@ def _all_runs(ctx: Context) -> list[RunRow]:
         return list(session.scalars(select(RunRow)).all())
 
 
+@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
 def test_mixed_controls_auto_plan_two_workers(ctx: Context, cosmos: Cosmos, scene: str) -> None:
     prompt_ids = _prompts(cosmos, scene, 3)
     for weights in ("edge=0.6", "depth=0.5", "depth=0.4,seg=0.6", "edge=0.9", "vis=0.3,edge=0.4"):
@@ -55,6 +56,7 @@ def test_mixed_controls_auto_plan_two_workers(ctx: Context, cosmos: Cosmos, scen
     assert len(weights) == 5, "every run kept its own weights through batching"
 
 
+@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
 def test_three_workers_run_thirty_jobs_exactly_once(
     ctx: Context, cosmos: Cosmos, scene: str
 ) -> None:
@@ -76,6 +78,7 @@ def test_three_workers_run_thirty_jobs_exactly_once(
     assert len(hosts) >= 2
 
 
+@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
 def test_killed_worker_loses_nothing(
     ctx: Context, cosmos: Cosmos, scene: str, env: dict[str, str]
 ) -> None:
