@@ -188,25 +188,7 @@ def _plan_view(
     jobs: dict[str, set[str]] = {}
     for run in runs:
         jobs.setdefault(run.job_id, set()).add(run.run_id)
-    batches = []
-    for batch in plan.batches:
-        sources = list(batch.source_job_ids)
-        unchanged = len(sources) == 1 and jobs.get(sources[0]) == set(batch.run_ids)
-        batches.append(
-            BatchView(
-                run_ids=list(batch.run_ids),
-                source_job_ids=sources,
-                controls=sorted(c.value for c in batch.controls),
-                backend=batch.backend.value,
-                priority=batch.priority,
-                gpu_batch_size=batch.gpu_batch_size,
-                predicted_seconds=round(batch.predicted_seconds, 3),
-                predicted_load_seconds=round(batch.predicted_load_seconds, 3),
-                predicted_memory_gb=round(batch.predicted_memory_gb, 2),
-                changes_outputs=batch.changes_outputs,
-                unchanged=unchanged,
-            )
-        )
+    batches = [_batch_view(batch, jobs) for batch in plan.batches]
     return PlanView(
         plan_id=plan_id,
         mode=plan.mode.value,

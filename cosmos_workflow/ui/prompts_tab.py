@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import Backend, Preset
+from cosmos_workflow.domain.params import PARAM_NAMES, Backend, Preset
 from cosmos_workflow.services import inputs, prompts, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import PromptView
@@ -115,18 +115,7 @@ def build(ctx: Context) -> dict[str, Any]:
     @shown_errors
     def submit(chosen: list[str], mode: str, prio: float | None, *values: Any) -> str:
         weights = {c: w for c, w in zip(CONTROLS, values[: len(CONTROLS)], strict=True) if w}
-        keys = (
-            "backend",
-            "steps",
-            "guidance",
-            "seed",
-            "sigma_max",
-            "fps",
-            "blur",
-            "canny",
-            "distilled",
-        )
-        raw = dict(zip(keys, values[len(CONTROLS) :], strict=True))
+        raw = dict(zip(PARAM_NAMES, values[len(CONTROLS) :], strict=True))
         params = {k: v for k, v in raw.items() if v not in (None, "", False)}
         if not chosen:
             raise gr.Error("Prompts to queue: select at least one prompt.")
