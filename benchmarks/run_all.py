@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "benchmarks.worker_overhead": ("--quick",),
     "benchmarks.batching_gain": ("--quick",),
     "benchmarks.planner": ("--sizes", "1000"),
+    "benchmarks.cli_analyze": ("--quick",),
 }
 
 

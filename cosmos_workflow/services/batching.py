@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control
@@ -81,8 +81,10 @@ def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedR
         select(
             RunRow.id,
             RunRow.job_id,
-            RunRow.weights,
-            RunRow.params,
+            # Raw JSON text: a queue shares a few weight and parameter sets among many runs,
+            # so each distinct text is decoded once (see below).
+            cast(RunRow.weights, Text).label("weights"),
+            cast(RunRow.params, Text).label("params"),
             JobRow.priority,
             JobRow.gpu_batch_size,
             PromptRow.negative,
@@ -103,18 +105,26 @@ def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedR
     )
     rows = session.execute(query if limit is None else query.limit(limit)).all()
     params_cache: dict[str, ExecutionParams] = {}
+    weights_cache: dict[str, dict[Control, float]] = {}
     job_index: dict[str, int] = {}
     runs = []
     for row in rows:
-        key = json.dumps(row.params, sort_keys=True)
-        params = params_cache.get(key) or params_cache.setdefault(key, params_from_dict(row.params))
+        params = params_cache.get(row.params)
+        if params is None:
+            params = params_cache[row.params] = params_from_dict(json.loads(row.params))
+        weights = weights_cache.get(row.weights)
+        if weights is None:
+            decoded = json.loads(row.weights)
+            weights = weights_cache[row.weights] = {
+                Control(k): float(v) for k, v in decoded.items()
+            }
         runs.append(
             QueuedRun(
                 run_id=row.id,
                 job_id=row.job_id,
                 priority=row.priority,
                 queue_index=job_index.setdefault(row.job_id, len(job_index)),
-                weights={Control(k): float(v) for k, v in row.weights.items()},
+                weights=weights,
                 params=params,
                 negative_prompt=row.negative,
                 video=VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height),
