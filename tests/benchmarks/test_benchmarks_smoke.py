@@ -28,6 +28,7 @@ EXPECTED_RATIOS = {
         "ratio distilled edge measured speedup: ",
         "ratio distilled edge predicted speedup: ",
     ),
+    "benchmarks.cli_analyze": ("ratio analyze vs list: ",),
 }
 
 
