@@ -15,10 +15,6 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
     MERGED = "merged"  # its runs were moved into a batch job; points at that batch
 
-    @property
-    def terminal(self) -> bool:
-        return self in JOB_TERMINAL
-
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -27,13 +23,6 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def terminal(self) -> bool:
-        return self in RUN_TERMINAL
-
-
-JOB_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-RUN_TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 JOB_MOVES: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset(
@@ -56,7 +45,8 @@ def can_move(current: JobStatus, target: JobStatus) -> bool:
 
 
 class FailureClass(StrEnum):
-    """Why a run or job failed; decides whether retrying can help."""
+    """Why a run or job failed. Only a crash is retried (by the lease rules); out of memory
+    splits the batch; the others would fail again for the same reason, so they are final."""
 
     OUT_OF_MEMORY = "out_of_memory"
     GUARDRAIL = "guardrail"
@@ -65,8 +55,3 @@ class FailureClass(StrEnum):
     MISSING_OUTPUT = "missing_output"
     LEASE_EXPIRED = "lease_expired"
     CANCELLED = "cancelled"
-
-    @property
-    def deterministic(self) -> bool:
-        """Re-running the same work on the same GPU fails again for the same reason."""
-        return self in {FailureClass.GUARDRAIL, FailureClass.BAD_INPUT}

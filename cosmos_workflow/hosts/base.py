@@ -56,10 +56,6 @@ class ProcessResult:
     def succeeded(self) -> bool:
         return self.exit_code == 0 and not self.cancelled and not self.timed_out
 
-    @property
-    def duration_s(self) -> float:
-        return (self.ended_at - self.started_at).total_seconds()
-
 
 @dataclass(frozen=True, slots=True)
 class ContainerRef:

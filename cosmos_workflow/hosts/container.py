@@ -44,11 +44,6 @@ def container_ref(runtime: str, job_id: str) -> ContainerRef:
     return ContainerRef(runtime=_check_runtime(runtime), name=container_name(job_id))
 
 
-def container_kill_argv(runtime: str, job_id: str) -> list[str]:
-    """Kill exactly this job's container, by its full name."""
-    return container_ref(runtime, job_id).kill_argv()
-
-
 def wrap_in_container(
     argv: Sequence[str],
     *,

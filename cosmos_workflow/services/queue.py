@@ -16,7 +16,7 @@ from cosmos_workflow.domain.controls import Control, validate_weights
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import UPSCALE_DEFAULT_STEPS, JobKind, validate_params
-from cosmos_workflow.domain.states import JOB_TERMINAL, JobStatus, RunStatus
+from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import (
     EnqueueResult,
@@ -455,7 +455,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
     """A new job, linked to the failed or cancelled one, with the same runs' settings."""
     with ctx.db.write() as session:
         job = _job(session, job_id)
-        if JobStatus(job.status) not in JOB_TERMINAL or job.status == JobStatus.SUCCEEDED.value:
+        if job.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
             raise Conflict(
                 f"job {job_id} is {job.status}; only failed or cancelled jobs are retried"
             )

@@ -294,7 +294,7 @@ class JobExecutor:
         if failure is FailureClass.OUT_OF_MEMORY and unfinished:
             self._out_of_memory(claim, job, results, unfinished)
             return
-        if failure in (FailureClass.CRASH, None) and unfinished and (failure or not outcomes):
+        if failure is FailureClass.CRASH and unfinished:
             reason = self._crash_reason(result, state.lines)
             self._save_partial(claim, results, done)
             status = store.release_job(db, claim.job_id, claim.lease_token, reason)

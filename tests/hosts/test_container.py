@@ -6,7 +6,6 @@ import pytest
 
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.hosts.container import (
-    container_kill_argv,
     container_name,
     container_ref,
     wrap_in_container,
@@ -103,8 +102,8 @@ def test_an_empty_command_is_refused() -> None:
 
 def test_names_are_unique_per_job_and_kill_targets_exactly_one() -> None:
     assert container_name("job_a") != container_name("job_b")
-    assert container_kill_argv("docker", "job_0abc") == ["docker", "kill", "cosmos-job_0abc"]
-    assert container_kill_argv("podman", "job_0abc") == ["podman", "kill", "cosmos-job_0abc"]
+    assert container_ref("docker", "job_0abc").kill_argv() == ["docker", "kill", "cosmos-job_0abc"]
+    assert container_ref("podman", "job_0abc").kill_argv() == ["podman", "kill", "cosmos-job_0abc"]
     assert container_ref("docker", "job_0abc").name == wrap()[wrap().index("--name") + 1]
     with pytest.raises(InvalidInput):
-        container_kill_argv("docker", "../x")
+        container_ref("docker", "../x")
