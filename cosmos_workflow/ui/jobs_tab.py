@@ -43,7 +43,6 @@ def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]
         eta = seconds_text(ahead) if ahead is not None and job.status == "queued" else ""
         if ahead is not None and job.status == "queued":
             ahead = ahead + predicted if predicted is not None else None
-        first = job.runs[0] if job.runs else None
         rows.append(
             [
                 job.position or "",
@@ -52,7 +51,7 @@ def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]
                 job.kind,
                 job.priority,
                 len(job.runs),
-                controls_text(first.weights) if first else "",
+                controls_text({c: 1 for run in job.runs for c in run.weights}),
                 seconds_text(predicted),
                 eta or ("-" if job.status == "queued" else ""),
             ]
