@@ -177,6 +177,14 @@ def parse_tqdm(text: str) -> Progress | None:
     return Progress(step=int(match["step"]), total=int(match["total"]))
 
 
+def read_line(line: str) -> tuple[LogLine, Progress | None]:
+    """A raw output line as both backends read it: its last carriage-return segment split into
+    prefix and message, and the tqdm progress when it is a bare progress bar."""
+    parsed = split_log_line(last_carriage_segment(line))
+    progress = parse_tqdm(parsed.message) if parsed.level is None else None
+    return parsed, progress
+
+
 # -- failure classification, shared by both backends -------------------------------------------
 
 OOM_MARKERS = (
@@ -190,6 +198,17 @@ OOM_MARKERS = (
 
 def is_oom_line(message: str) -> bool:
     return any(marker in message for marker in OOM_MARKERS)
+
+
+def failure_event(
+    message: str, at: float | None, bad_input_markers: Sequence[str]
+) -> FailureDetected | None:
+    """An out-of-memory or bad-input line as an event; None for any other line."""
+    if is_oom_line(message):
+        return FailureDetected(FailureClass.OUT_OF_MEMORY, message, at=at)
+    if any(marker in message for marker in bad_input_markers):
+        return FailureDetected(FailureClass.BAD_INPUT, message, at=at)
+    return None
 
 
 def first_matching(log_lines: Sequence[str], markers: Sequence[str]) -> str | None:

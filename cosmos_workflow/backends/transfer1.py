@@ -15,7 +15,6 @@ from typing import Any
 
 from cosmos_workflow.backends import base
 from cosmos_workflow.backends.base import (
-    FailureDetected,
     GuardrailBlocked,
     LogEvent,
     PromptUpsampled,
@@ -353,13 +352,10 @@ def _render_enhance(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
 
 
 def parse_line(line: str) -> LogEvent | None:
-    text = base.last_carriage_segment(line)
-    parsed = base.split_log_line(text)
+    parsed, progress = base.read_line(line)
+    if progress is not None:
+        return progress
     message, at = parsed.message, parsed.at
-    if parsed.level is None:
-        progress = base.parse_tqdm(message)
-        if progress is not None:
-            return progress
     if message.startswith(BATCH_MARKER):
         return SamplingStarted(at=at)
     saved = SAVED_VIDEO.search(message)
@@ -373,11 +369,7 @@ def parse_line(line: str) -> LogEvent | None:
         return GuardrailBlocked(None, True, message, at=at)
     if message.startswith(UPSAMPLED_PREFIX):
         return PromptUpsampled(message[len(UPSAMPLED_PREFIX) :].strip(), at=at)
-    if base.is_oom_line(message):
-        return FailureDetected(FailureClass.OUT_OF_MEMORY, message, at=at)
-    if any(marker in message for marker in BAD_INPUT_MARKERS):
-        return FailureDetected(FailureClass.BAD_INPUT, message, at=at)
-    return None
+    return base.failure_event(message, at, BAD_INPUT_MARKERS)
 
 
 def classify_failure(exit_code: int, log_lines: Sequence[str]) -> FailureClass | None:

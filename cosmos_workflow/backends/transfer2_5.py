@@ -13,7 +13,6 @@ from typing import Any
 
 from cosmos_workflow.backends import base
 from cosmos_workflow.backends.base import (
-    FailureDetected,
     GuardrailBlocked,
     LogEvent,
     RenderedJob,
@@ -181,13 +180,10 @@ def _is_guardrail(line: str) -> bool:
 
 
 def parse_line(line: str) -> LogEvent | None:
-    text = base.last_carriage_segment(line)
-    parsed = base.split_log_line(text)
+    parsed, progress = base.read_line(line)
+    if progress is not None:
+        return progress
     message, at = parsed.message, parsed.at
-    if parsed.level is None:
-        progress = base.parse_tqdm(message)
-        if progress is not None:
-            return progress
     if SAMPLE_STARTED.match(message):
         return SamplingStarted(at=at)
     saved = SAVED_VIDEO.search(message)
@@ -195,8 +191,4 @@ def parse_line(line: str) -> LogEvent | None:
         return VideoSaved(path=saved["path"], at=at)
     if _is_guardrail(message):
         return GuardrailBlocked(None, False, message, at=at)
-    if base.is_oom_line(message):
-        return FailureDetected(FailureClass.OUT_OF_MEMORY, message, at=at)
-    if any(marker in message for marker in BAD_INPUT_MARKERS):
-        return FailureDetected(FailureClass.BAD_INPUT, message, at=at)
-    return None
+    return base.failure_event(message, at, BAD_INPUT_MARKERS)
