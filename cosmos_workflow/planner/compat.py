@@ -17,6 +17,7 @@ Runs of different backends or priorities never share a process."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from cosmos_workflow.domain.controls import Control, ControlSet
@@ -33,6 +34,7 @@ ASPECT_BUCKETS: tuple[tuple[str, int, int], ...] = (
 )
 
 
+@lru_cache(maxsize=1024)
 def aspect_bucket(width: int, height: int) -> str:
     """The Transfer1 bucket nearest to the input's aspect ratio."""
     if width <= 0 or height <= 0:

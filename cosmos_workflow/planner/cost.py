@@ -144,6 +144,8 @@ class CostModel:
     ) -> None:
         self._params = dict(params)
         self.fallback_profile = fallback_profile
+        # Queues repeat the same few run shapes: one prediction per distinct shape is enough.
+        self._predictions: dict[tuple[Any, ...], JobEstimate] = {}
 
     def params_for(self, backend: Backend, gpu_profile: str) -> CostParams:
         found = self._params.get((backend, gpu_profile))
@@ -174,11 +176,27 @@ class CostModel:
     ) -> JobEstimate:
         """GPU seconds of ONE process running `runs` in this order, `gpu_batch_size` items per
         sampling call. The process loads `controls` (default: the union of the runs')."""
-        params = self.params_for(backend, gpu_profile)
         loaded: ControlSet = (
             controls if controls is not None else frozenset().union(*(r.controls for r in runs))
         )
         size = max(1, gpu_batch_size)
+        key = (backend, gpu_profile, size, loaded, tuple(_shape(run) for run in runs))
+        cached = self._predictions.get(key)
+        if cached is None:
+            cached = self._predictions[key] = self._predict(
+                backend, gpu_profile, runs, size, loaded
+            )
+        return cached
+
+    def _predict(
+        self,
+        backend: Backend,
+        gpu_profile: str,
+        runs: Sequence[QueuedRun],
+        size: int,
+        loaded: ControlSet,
+    ) -> JobEstimate:
+        params = self.params_for(backend, gpu_profile)
         sampling = 0.0
         for start in range(0, len(runs), size):
             chunk = runs[start : start + size]
@@ -186,3 +204,8 @@ class CostModel:
             sampling += gpu_batch_seconds(params, items)
         compute = sampling + params.run_overhead_seconds * len(runs)
         return JobEstimate(load_seconds(params, backend, loaded), compute)
+
+
+def _shape(run: QueuedRun) -> tuple[Any, ...]:
+    """What a run's predicted seconds depend on."""
+    return (run.video.frames, run.params.steps, run.params.distilled, run.controls)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cosmos_workflow import defaults
@@ -23,6 +24,9 @@ from cosmos_workflow.domain.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (a test keeps the two equal). Knowing it lets a
+# command check the schema with one SELECT instead of importing Alembic every time.
+HEAD_REVISION = "0001"
 _MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
 
 
@@ -72,16 +76,24 @@ class Database:
         """Bring the schema to the newest revision once per process (cheap when it already is)."""
         if self._migrated:
             return
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        if self._stored_revision() == HEAD_REVISION:
+            self._migrated = True
+            return
         with self.write_engine.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-            if _current_revision(conn) != head:
+            if _current_revision(conn) != HEAD_REVISION:
                 _upgrade(conn)
-                log.info("database schema migrated to %s (%s)", head, self.safe_url)
+                log.info("database schema migrated to %s (%s)", HEAD_REVISION, self.safe_url)
         self._migrated = True
+
+    def _stored_revision(self) -> str | None:
+        """The schema revision recorded in the database; None when it has none yet."""
+        try:
+            with self.read_engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            return None
 
     @property
     def safe_url(self) -> str:
