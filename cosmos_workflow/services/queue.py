@@ -15,9 +15,17 @@ from sqlalchemy.orm import Session
 from cosmos_workflow.domain.controls import Control, validate_weights
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.params import UPSCALE_DEFAULT_STEPS, JobKind, validate_params
+from cosmos_workflow.domain.params import (
+    UPSCALE_DEFAULT_STEPS,
+    JobKind,
+    params_from_dict,
+    validate_params,
+)
 from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.services.views import (
     EnqueueResult,
     ImportResult,
@@ -26,7 +34,7 @@ from cosmos_workflow.services.views import (
     QueueStatus,
 )
 from cosmos_workflow.store import queue as store
-from cosmos_workflow.store.models import JobRow, PromptRow, RunRow
+from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,7 @@ def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
             if existing is not None:
                 return existing
         _require_prompts(session, request.prompt_ids)
-        job_id, run_ids = _insert_jobs(session, [request], ctx.settings.max_attempts)[0]
+        job_id, run_ids = _insert_jobs(ctx, session, [request])[0]
     log.info("enqueued job=%s runs=%d", job_id, len(run_ids))
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
@@ -117,7 +125,7 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
             for r in requests
             if not (r.idempotency_key and _job_by_key(session, r.idempotency_key))
         ]
-        created = _insert_jobs(session, fresh, ctx.settings.max_attempts)
+        created = _insert_jobs(ctx, session, fresh)
     runs = sum(len(run_ids) for _, run_ids in created)
     return ImportResult(job_ids=[job_id for job_id, _ in created], runs=runs)
 
@@ -196,15 +204,16 @@ def _job_by_key(session: Session, key: str) -> EnqueueResult | None:
 
 
 def _insert_jobs(
+    ctx: Context,
     session: Session,
     requests: Sequence[JobRequest],
-    max_attempts: int,
     *,
     parent_runs: Sequence[str | None] = (),
 ) -> list[tuple[str, list[str]]]:
     """Insert jobs and their runs with bulk statements (10,000 jobs in one transaction)."""
     stamp = store.now()
     position = store.position_at_bottom(session)
+    estimates = _estimate_jobs(ctx, session, requests)
     job_rows: list[dict[str, Any]] = []
     run_rows: list[dict[str, Any]] = []
     created: list[tuple[str, list[str]]] = []
@@ -222,11 +231,13 @@ def _insert_jobs(
                 "created_at": stamp + index * 1e-6,
                 "updated_at": stamp,
                 "attempts": 0,
-                "max_attempts": max_attempts,
+                "max_attempts": ctx.settings.max_attempts,
                 "cancel_requested": False,
                 "idempotency_key": request.idempotency_key,
+                "predicted_seconds": _rounded(estimates[index], "total_seconds"),
             }
         )
+        run_share = _rounded(estimates[index], "compute_seconds", len(request.prompt_ids))
         run_ids = []
         for batch_index, prompt_id in enumerate(request.prompt_ids):
             run_id = new_id("run")
@@ -245,6 +256,7 @@ def _insert_jobs(
                     "attempts": 0,
                     "created_at": stamp,
                     "parent_run_id": parent_runs[index] if parent_runs else None,
+                    "predicted_seconds": run_share,
                 }
             )
         created.append((job_id, run_ids))
@@ -256,6 +268,66 @@ def _insert_jobs(
         session, "jobs.enqueued", job_ids=[j for j, _ in created][:1000], count=len(created)
     )
     return created
+
+
+def _estimate_jobs(
+    ctx: Context, session: Session, requests: Sequence[JobRequest]
+) -> list[JobEstimate | None]:
+    """The cost model's GPU time for each new inference job as one process (calibrated where
+    measured timings exist), so the queue shows a predicted time and an ETA before anything is
+    batched. Upscale and enhance jobs are not modelled: None."""
+    if not any(r.kind is JobKind.INFERENCE for r in requests):
+        return [None] * len(requests)
+    target = planning_target(ctx)
+    cost, _ = target.cost_model(session)
+    videos = _prompt_videos(session, {p for r in requests for p in r.prompt_ids})
+    estimates: list[JobEstimate | None] = []
+    for request in requests:
+        if request.kind is not JobKind.INFERENCE:
+            estimates.append(None)
+            continue
+        params = params_from_dict(request.params)
+        runs = [
+            QueuedRun(
+                run_id=prompt_id,
+                job_id="",
+                priority=request.priority,
+                queue_index=0,
+                weights=request.weights,
+                params=params,
+                negative_prompt=videos[prompt_id][1],
+                video=videos[prompt_id][0],
+            )
+            for prompt_id in request.prompt_ids
+        ]
+        estimates.append(cost.predict(params.backend, target.gpu_profile, runs))
+    return estimates
+
+
+def _prompt_videos(session: Session, prompt_ids: set[str]) -> dict[str, tuple[VideoInfo, str]]:
+    ids = sorted(prompt_ids)
+    found: dict[str, tuple[VideoInfo, str]] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(
+                PromptRow.id,
+                PromptRow.negative,
+                InputRow.frames,
+                InputRow.fps,
+                InputRow.width,
+                InputRow.height,
+            )
+            .join(InputRow, PromptRow.input_id == InputRow.id)
+            .where(PromptRow.id.in_(ids[start : start + 500]))
+        ).all()
+        for row in rows:
+            video = VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height)
+            found[row.id] = (video, row.negative)
+    return found
+
+
+def _rounded(estimate: JobEstimate | None, field: str, share: int = 1) -> float | None:
+    return None if estimate is None else round(getattr(estimate, field) / share, 3)
 
 
 def enqueue_upscale(
@@ -279,9 +351,7 @@ def enqueue_upscale(
             None,
             JobKind.UPSCALE,
         )
-        job_id, run_ids = _insert_jobs(
-            session, [request], ctx.settings.max_attempts, parent_runs=[run_id]
-        )[0]
+        job_id, run_ids = _insert_jobs(ctx, session, [request], parent_runs=[run_id])[0]
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
 
@@ -291,7 +361,7 @@ def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> Enque
         _require_prompts(session, [prompt_id])
         params = validate_params({"backend": "transfer1"}).to_dict()
         request = JobRequest((prompt_id,), {}, params, priority, None, JobKind.ENHANCE)
-        job_id, run_ids = _insert_jobs(session, [request], ctx.settings.max_attempts)[0]
+        job_id, run_ids = _insert_jobs(ctx, session, [request])[0]
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
 

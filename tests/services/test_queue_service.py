@@ -165,3 +165,16 @@ def test_pause_is_stored_in_the_database(ctx: Context, env: dict[str, str]) -> N
     with other.db.read() as session:
         assert store.is_paused(session)
     other.db.dispose()
+
+
+def test_queued_jobs_carry_the_cost_models_prediction(ctx: Context) -> None:
+    prompt_ids = seed_prompts(ctx, 3)
+    one = queue.enqueue(ctx, queue.build_request(prompt_ids[:1], {"edge": 0.5})).job_id
+    three = queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.5})).job_id
+    enhance = queue.enqueue_enhance(ctx, prompt_ids[0]).job_id
+    single, batch = queue.get_job(ctx, one), queue.get_job(ctx, three)
+    assert single.predicted_seconds and batch.predicted_seconds
+    assert single.predicted_seconds < batch.predicted_seconds < 3 * single.predicted_seconds
+    shares = [r.predicted_seconds for r in batch.runs]
+    assert len(set(shares)) == 1 and shares[0] and shares[0] * 3 < batch.predicted_seconds
+    assert queue.get_job(ctx, enhance).predicted_seconds is None
