@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.views import row_columns
 from cosmos_workflow.store.models import EventRow
 
 MAX_EVENTS_PER_READ = 5_000
@@ -24,14 +25,7 @@ class EventView(BaseModel):
 
     @classmethod
     def of(cls, row: EventRow) -> EventView:
-        return cls(
-            id=row.id,
-            created_at=row.created_at,
-            kind=row.kind,
-            job_id=row.job_id,
-            run_id=row.run_id,
-            data=dict(row.data or {}),
-        )
+        return cls.model_validate({**row_columns(row), "data": dict(row.data or {})})
 
 
 def events_since(

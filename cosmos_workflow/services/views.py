@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
+from cosmos_workflow.store.models import Base, InputRow, JobRow, PromptRow, RunRow
 
 
 class InputView(BaseModel):
@@ -25,19 +25,9 @@ class InputView(BaseModel):
 
     @classmethod
     def of(cls, row: InputRow) -> InputView:
-        return cls(
-            id=row.id,
-            name=row.name,
-            folder=row.folder,
-            video_path=row.video_path,
-            frames=row.frames,
-            fps=row.fps,
-            width=row.width,
-            height=row.height,
-            duration_seconds=round(row.frames / row.fps, 3) if row.fps else 0.0,
-            controls=dict(row.controls),
-            thumbnail_path=row.thumbnail_path,
-            created_at=row.created_at,
+        duration = round(row.frames / row.fps, 3) if row.fps else 0.0
+        return cls.model_validate(
+            {**row_columns(row), "duration_seconds": duration, "controls": dict(row.controls)}
         )
 
 
@@ -52,15 +42,7 @@ class PromptView(BaseModel):
 
     @classmethod
     def of(cls, row: PromptRow) -> PromptView:
-        return cls(
-            id=row.id,
-            input_id=row.input_id,
-            name=row.name,
-            text=row.text,
-            negative=row.negative,
-            parent_prompt_id=row.parent_prompt_id,
-            created_at=row.created_at,
-        )
+        return cls.model_validate(row_columns(row))
 
 
 class RunView(BaseModel):
@@ -89,30 +71,7 @@ class RunView(BaseModel):
 
     @classmethod
     def of(cls, row: RunRow) -> RunView:
-        return cls(
-            id=row.id,
-            job_id=row.job_id,
-            origin_job_id=row.origin_job_id,
-            prompt_id=row.prompt_id,
-            kind=row.kind,
-            status=row.status,
-            weights=dict(row.weights),
-            params=dict(row.params),
-            output_path=row.output_path,
-            thumbnail_path=row.thumbnail_path,
-            log_path=row.log_path,
-            attempts=row.attempts,
-            error=row.error,
-            failure_class=row.failure_class,
-            parent_run_id=row.parent_run_id,
-            result_prompt_id=row.result_prompt_id,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            compute_seconds=row.compute_seconds,
-            predicted_seconds=row.predicted_seconds,
-            rating=row.rating,
-        )
+        return cls.model_validate(row_columns(row))
 
 
 class JobView(BaseModel):
@@ -142,30 +101,9 @@ class JobView(BaseModel):
 
     @classmethod
     def of(cls, row: JobRow, runs: list[RunRow], position: int | None = None) -> JobView:
-        return cls(
-            id=row.id,
-            kind=row.kind,
-            status=row.status,
-            position=position,
-            priority=row.priority,
-            backend=row.backend,
-            gpu_batch_size=row.gpu_batch_size,
-            attempts=row.attempts,
-            max_attempts=row.max_attempts,
-            error=row.error,
-            failure_class=row.failure_class,
-            merged_into_job_id=row.merged_into_job_id,
-            retry_of_job_id=row.retry_of_job_id,
-            plan_id=row.plan_id,
-            idempotency_key=row.idempotency_key,
-            predicted_seconds=row.predicted_seconds,
-            worker_id=row.worker_id,
-            host_name=row.host_name,
-            cancel_requested=row.cancel_requested,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            runs=[RunView.of(run) for run in sorted(runs, key=lambda r: r.batch_index)],
+        ordered = sorted(runs, key=lambda r: r.batch_index)
+        return cls.model_validate(
+            {**row_columns(row), "position": position, "runs": [RunView.of(r) for r in ordered]}
         )
 
 
@@ -195,3 +133,8 @@ class EnqueueResult(BaseModel):
 class ImportResult(BaseModel):
     job_ids: list[str]
     runs: int
+
+
+def row_columns(row: Base) -> dict[str, Any]:
+    """A row's column values by name: views take the fields they declare from it."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
