@@ -327,30 +327,7 @@ def finish_job(
         if job is None:
             log.warning("lease lost for job=%s; its result is dropped", job_id)
             return False
-        for run_id, result in (runs or {}).items():
-            session.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.job_id == job_id)
-                .values(
-                    status=result.status.value,
-                    output_path=result.output_path,
-                    thumbnail_path=result.thumbnail_path,
-                    log_path=result.log_path,
-                    error=result.error,
-                    failure_class=result.failure_class.value if result.failure_class else None,
-                    compute_seconds=result.compute_seconds,
-                    finished_at=stamp,
-                    result_prompt_id=result.result_prompt_id,
-                )
-            )
-            record_event(
-                session,
-                "run.status",
-                job_id=job_id,
-                run_id=run_id,
-                status=result.status.value,
-                error=result.error,
-            )
+        _write_run_results(session, job_id, runs or {}, stamp)
         set_job_status(
             session,
             job,
@@ -364,6 +341,45 @@ def finish_job(
         )
     log.info("finished job=%s status=%s", job_id, status.value)
     return True
+
+
+def save_run_results(db: Database, job_id: str, token: str, runs: dict[str, RunResult]) -> bool:
+    """Record some runs' ends while the job goes on (runs finished before a crash or a split
+    keep their outputs and never run again); only while `token` holds the lease."""
+    with db.write() as session:
+        if held_job(session, job_id, token) is None:
+            return False
+        _write_run_results(session, job_id, runs, now())
+    return True
+
+
+def _write_run_results(
+    session: Session, job_id: str, runs: dict[str, RunResult], stamp: float
+) -> None:
+    for run_id, result in runs.items():
+        session.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.job_id == job_id)
+            .values(
+                status=result.status.value,
+                output_path=result.output_path,
+                thumbnail_path=result.thumbnail_path,
+                log_path=result.log_path,
+                error=result.error,
+                failure_class=result.failure_class.value if result.failure_class else None,
+                compute_seconds=result.compute_seconds,
+                finished_at=stamp,
+                result_prompt_id=result.result_prompt_id,
+            )
+        )
+        record_event(
+            session,
+            "run.status",
+            job_id=job_id,
+            run_id=run_id,
+            status=result.status.value,
+            error=result.error,
+        )
 
 
 def release_job(db: Database, job_id: str, token: str, error: str) -> JobStatus | None:

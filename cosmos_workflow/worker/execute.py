@@ -451,27 +451,9 @@ class JobExecutor:
         self, claim: store.Claim, results: dict[str, store.RunResult], done: set[str]
     ) -> None:
         """Keep the runs that finished before a crash or split, so they never run again."""
-        with self.ctx.db.write() as session:
-            if store.held_job(session, claim.job_id, claim.lease_token) is None:
-                return
-            for run_id in done:
-                result = results[run_id]
-                row = session.get(RunRow, run_id)
-                if row is None:
-                    continue
-                row.status = RunStatus.SUCCEEDED.value
-                row.output_path = result.output_path
-                row.thumbnail_path = result.thumbnail_path
-                row.log_path = result.log_path
-                row.compute_seconds = result.compute_seconds
-                row.finished_at = store.now()
-                store.record_event(
-                    session,
-                    "run.status",
-                    job_id=claim.job_id,
-                    run_id=run_id,
-                    status=RunStatus.SUCCEEDED.value,
-                )
+        store.save_run_results(
+            self.ctx.db, claim.job_id, claim.lease_token, {r: results[r] for r in done}
+        )
 
     @staticmethod
     def _crash_reason(result: ProcessResult, lines: Sequence[str]) -> str:
