@@ -29,6 +29,9 @@ class RenderedJob:
     files: Mapping[str, str] = field(default_factory=dict)  # relpath in work dir -> text
     stage: Mapping[str, Path] = field(default_factory=dict)  # relpath in work dir -> local file
     outputs: Mapping[str, str] = field(default_factory=dict)  # run_id -> expected output relpath
+    # Text files of the work directory that `collect` needs besides the process's output (for
+    # example a log file the entry point writes instead of printing); the host reads them back.
+    read_back: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,9 @@ class RunOutcome:
     failure: FailureClass | None = None
     message: str = ""
     enhanced_prompt: str | None = None
+    # The process ended before it reached this run (for example Transfer1 after a whole-batch
+    # guardrail block): nothing of the run was tried, so it goes back to the queue uncharged.
+    not_attempted: bool = False
 
 
 # -- log events --------------------------------------------------------------------------------
@@ -104,7 +110,10 @@ class BackendImpl(Protocol):
         produced: set[str],
         log_lines: Sequence[str],
         exit_code: int,
-    ) -> dict[str, RunOutcome]: ...
+        texts: Mapping[str, str] | None = None,
+    ) -> dict[str, RunOutcome]:
+        """`texts`: the `rendered.read_back` files that exist, relpath -> text."""
+        ...
 
     def classify_failure(self, exit_code: int, log_lines: Sequence[str]) -> FailureClass | None: ...
 

@@ -94,6 +94,7 @@ class Transfer1Backend:
         produced: set[str],
         log_lines: Sequence[str],
         exit_code: int,
+        texts: Mapping[str, str] | None = None,
     ) -> dict[str, RunOutcome]:
         if job.kind is JobKind.ENHANCE:
             return _collect_enhance(job, log_lines)

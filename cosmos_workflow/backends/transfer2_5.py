@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cosmos_workflow.backends import base
@@ -96,6 +96,7 @@ class Transfer25Backend:
         produced: set[str],
         log_lines: Sequence[str],
         exit_code: int,
+        texts: Mapping[str, str] | None = None,
     ) -> dict[str, RunOutcome]:
         """Outputs are named by sample, so there is no index shift. A sample the guardrail
         skipped has its `<name>.json` (written before generation) but no mp4; when the log's

@@ -37,7 +37,7 @@ class QueuedRun:
     queue_index: int  # index of its job in execution order; 0 runs next
     weights: Mapping[Control, float]
     params: ExecutionParams
-    negative_prompt: str
+    negative_prompt: str | None  # None: the backend's own default negative prompt
     video: VideoInfo
     kind: JobKind = JobKind.INFERENCE
     job_gpu_batch_size: int = 1  # the --batch_size its current job would run with
@@ -57,7 +57,7 @@ class RunWork:
 
     run_id: str
     prompt: str
-    negative_prompt: str
+    negative_prompt: str | None  # None: the backend's own default negative prompt
     weights: Mapping[Control, float]
     params: ExecutionParams
     video_path: Path  # the RGB input video on this machine (upscale: the run being upscaled)
