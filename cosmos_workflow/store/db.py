@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test keeps the two equal). Knowing it lets a
 # command check the schema with one SELECT instead of importing Alembic every time.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
 
 

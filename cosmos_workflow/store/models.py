@@ -50,7 +50,8 @@ class PromptRow(Base):
     input_id: Mapped[str] = mapped_column(ForeignKey("inputs.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     text: Mapped[str] = mapped_column(Text)
-    negative: Mapped[str] = mapped_column(Text, default="")
+    # NULL: the backend's own default negative prompt (NVIDIA's text) is rendered.
+    negative: Mapped[str | None] = mapped_column(Text, nullable=True)
     parent_prompt_id: Mapped[str | None] = mapped_column(
         ForeignKey("prompts.id", ondelete="SET NULL"), nullable=True
     )
@@ -228,6 +229,25 @@ class BatchLimitRow(Base):
     controls: Mapped[str] = mapped_column(String(64), primary_key=True)
     max_gpu_batch_size: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class BatchingVerdictRow(Base):
+    """What `cosmos verify-batching` measured for one kind of batching (domain.verdicts)."""
+
+    __tablename__ = "batching_verdicts"
+
+    backend: Mapped[str] = mapped_column(String(16), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    controls: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gpu_profile: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identical: Mapped[bool] = mapped_column(Boolean)  # every compared run kept its output
+    bit_identical: Mapped[bool] = mapped_column(Boolean)
+    min_psnr_db: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: identical
+    runs_compared: Mapped[int] = mapped_column(Integer)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    verified_at: Mapped[float] = mapped_column(Float)
 
 
 class EventRow(Base):
