@@ -22,7 +22,9 @@ class PromptCreate(Body):
     input: str = Field(description="Input name or id.")
     text: str
     name: str | None = None
-    negative: str = ""
+    negative: str | None = Field(
+        default=None, description="Negative prompt; null uses the model's own default."
+    )
 
 
 class JobCreate(Body):

@@ -34,7 +34,10 @@ def create(
     text: Annotated[str, typer.Argument(help="What the video should show.")],
     input_: Annotated[str, typer.Option("--input", help="Input name or id.")],
     name: Annotated[str | None, typer.Option(help="A short name.")] = None,
-    negative: Annotated[str, typer.Option(help="Negative prompt.")] = "",
+    negative: Annotated[
+        str | None,
+        typer.Option(help="Negative prompt; without it the model's own default is used."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a prompt for an input; prints its id."""
@@ -69,8 +72,7 @@ def show(prompt_id: str, as_json: JsonOption = False) -> None:
     def render(p: Any) -> None:
         console.print(f"[bold]{p.id}[/bold] input={p.input_id} name={p.name or '-'}")
         console.print(p.text)
-        if p.negative:
-            console.print(f"negative: {p.negative}")
+        console.print(f"negative: {p.negative or '(the model default)'}")
 
     emit(view, as_json, render)
 

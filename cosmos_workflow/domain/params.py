@@ -6,7 +6,7 @@ go through `validate_params`. Ranges follow NVIDIA's entry points (see docs/cont
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -47,6 +47,9 @@ T1_GUIDANCE_RANGE = (0.0, 20.0)
 T25_GUIDANCE_RANGE = (0, 7)
 FPS_RANGE = (1, 120)
 UPSCALE_DEFAULT_STEPS = 10
+# Transfer2.5's distilled edge model is trained for 4 steps (docs/inference.md 142); at the
+# general default of 35 it runs a 35-step schedule: about 9x the compute, not the trained sampler.
+T25_DISTILLED_DEFAULT_STEPS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,12 @@ def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
         value = raw.get(name)
         return getattr(base, name) if value is None else value
 
-    steps = _integer("steps", given("steps"), 1, MAX_STEPS)
+    distilled = _boolean("distilled", given("distilled"))
+    default_steps = base.steps
+    if backend is Backend.TRANSFER2_5 and distilled:
+        default_steps = T25_DISTILLED_DEFAULT_STEPS
+    raw_steps = raw.get("steps")
+    steps = _integer("steps", default_steps if raw_steps is None else raw_steps, 1, MAX_STEPS)
     seed = _integer("seed", given("seed"), 0, MAX_SEED)
     fps = _integer("fps", given("fps"), *FPS_RANGE)
     if backend is Backend.TRANSFER2_5:
@@ -120,7 +128,6 @@ def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
     else:
         guidance = _number("guidance", given("guidance"), *T1_GUIDANCE_RANGE)
         sigma_max = _number("sigma_max", given("sigma_max"), *T1_SIGMA_MAX_RANGE)
-    distilled = _boolean("distilled", given("distilled"))
     return ExecutionParams(
         backend=backend,
         steps=steps,
@@ -132,6 +139,21 @@ def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
         canny=_preset("canny", given("canny")),
         distilled=distilled,
     )
+
+
+def check_controls_for_params(controls: Collection[str], params: ExecutionParams) -> None:
+    """Refuse control sets NVIDIA's entry points fail on after loading the model.
+
+    Distilled checkpoints exist for the edge control alone: Transfer1 asserts a single edge
+    control with `--use_distilled`, Transfer2.5 registers only `edge/distilled` (config.py
+    165-169) and raises KeyError for any other key set (inference.py 54, 66-71)."""
+    if params.distilled and set(controls) != {"edge"}:
+        given = "+".join(sorted(controls)) or "no control"
+        raise InvalidInput(
+            f"the distilled {params.backend.value} model takes exactly the edge control "
+            f"(NVIDIA ships only an edge distilled checkpoint), not {given}",
+            field="distilled",
+        )
 
 
 def params_from_dict(data: Mapping[str, Any]) -> ExecutionParams:

@@ -56,7 +56,7 @@ def _run_work(session: Session, run: RunRow) -> RunWork:
     return RunWork(
         run_id=run.id,
         prompt=prompt.text,
-        negative_prompt=prompt.negative,
+        negative_prompt=prompt.negative or None,
         weights={Control(k): float(v) for k, v in run.weights.items()},
         params=params_from_dict(run.params),
         video_path=video_path,

@@ -34,13 +34,15 @@ def create_prompt(
     text: str,
     *,
     name: str | None = None,
-    negative: str = "",
+    negative: str | None = None,
     parent_prompt_id: str | None = None,
 ) -> PromptView:
+    """`negative=None` renders the backend's own default negative prompt (NVIDIA's text)."""
     text = text.strip()
     if not text:
         raise InvalidInput("prompt text is empty; write what the video should show", field="text")
-    if len(text) > MAX_PROMPT_CHARS or len(negative) > MAX_PROMPT_CHARS:
+    negative = _negative(negative)
+    if len(text) > MAX_PROMPT_CHARS or len(negative or "") > MAX_PROMPT_CHARS:
         raise InvalidInput(f"prompt text is limited to {MAX_PROMPT_CHARS} characters", field="text")
     if name is not None and not 1 <= len(name.strip()) <= 200:
         raise InvalidInput("a prompt name must be 1 to 200 characters", field="name")
@@ -51,13 +53,27 @@ def create_prompt(
             input_id=source.id,
             name=name.strip() if name else None,
             text=text,
-            negative=negative.strip(),
+            negative=negative or "",
             parent_prompt_id=parent_prompt_id,
             created_at=now(),
         )
         session.add(row)
         record_event(session, "prompt.created", prompt_id=row.id)
     return PromptView.of(row)
+
+
+def _negative(negative: str | None) -> str | None:
+    """An explicitly empty negative prompt is refused: NVIDIA's Transfer1 crashes on it, and
+    Transfer2.5 crashes or silently reuses the previous sample's negative prompt."""
+    if negative is None:
+        return None
+    if not negative.strip():
+        raise InvalidInput(
+            "the negative prompt is empty: NVIDIA's Transfer1 crashes on an empty one and "
+            "Transfer2.5 reuses another sample's; leave it out to use the model's default",
+            field="negative",
+        )
+    return negative.strip()
 
 
 def get_prompt(ctx: Context, prompt_id: str) -> PromptView:

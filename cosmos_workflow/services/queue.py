@@ -18,6 +18,7 @@ from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import (
     UPSCALE_DEFAULT_STEPS,
     JobKind,
+    check_controls_for_params,
     params_from_dict,
     validate_params,
 )
@@ -86,6 +87,7 @@ def build_request(
         )
     checked = validate_weights({str(k): v for k, v in weights.items()})
     validated = validate_params(dict(params or {}))
+    check_controls_for_params([c.value for c in checked], validated)
     return JobRequest(ids, checked, validated.to_dict(), priority, idempotency_key)
 
 

@@ -36,13 +36,13 @@ class PromptView(BaseModel):
     input_id: str
     name: str | None
     text: str
-    negative: str
+    negative: str | None  # None: the backend's default negative prompt
     parent_prompt_id: str | None
     created_at: float
 
     @classmethod
     def of(cls, row: PromptRow) -> PromptView:
-        return cls.model_validate(row_columns(row))
+        return cls.model_validate({**row_columns(row), "negative": row.negative or None})
 
 
 class RunView(BaseModel):

@@ -50,8 +50,11 @@ class PromptRow(Base):
     input_id: Mapped[str] = mapped_column(ForeignKey("inputs.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     text: Mapped[str] = mapped_column(Text)
-    # NULL: the backend's own default negative prompt (NVIDIA's text) is rendered.
-    negative: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # "": the backend's own default negative prompt (NVIDIA's text) is rendered. An empty
+    # negative prompt is never rendered as is (NVIDIA's code crashes on it), so "" is free to
+    # mean "not given"; it also keeps the column NOT NULL, which SQLite could only change by
+    # rebuilding a table that other tables reference.
+    negative: Mapped[str] = mapped_column(Text, default="")
     parent_prompt_id: Mapped[str | None] = mapped_column(
         ForeignKey("prompts.id", ondelete="SET NULL"), nullable=True
     )

@@ -41,7 +41,10 @@ def build(ctx: Context) -> dict[str, Any]:
     with gr.Accordion("Create a prompt", open=False):
         input_choice = gr.Dropdown(label="Input", choices=[], elem_id="prompts-input")
         text = gr.Textbox(label="Prompt text", lines=3, elem_id="prompts-text")
-        negative = gr.Textbox(label="Negative prompt (optional)", elem_id="prompts-negative")
+        negative = gr.Textbox(
+            label="Negative prompt (optional: empty uses the model's default)",
+            elem_id="prompts-negative",
+        )
         prompt_name = gr.Textbox(label="Name (optional)", elem_id="prompts-name")
         create = gr.Button("Create prompt", variant="primary", elem_id="prompts-create")
     with gr.Accordion("Queue inference", open=True):
@@ -108,7 +111,13 @@ def build(ctx: Context) -> dict[str, Any]:
     ) -> tuple[Any, ...]:
         if not input_id:
             raise gr.Error("Input: choose the input this prompt is for.")
-        view = prompts.create_prompt(ctx, input_id, body, name=given.strip() or None, negative=neg)
+        view = prompts.create_prompt(
+            ctx,
+            input_id,
+            body,
+            name=given.strip() or None,
+            negative=neg if neg and neg.strip() else None,
+        )
         gr.Info(f"Created prompt {view.id}.")
         return (*load(), "")
 

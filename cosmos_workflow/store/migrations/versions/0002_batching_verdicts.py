@@ -1,12 +1,10 @@
-"""default negative prompt and batching verdicts
+"""batching verdicts
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01 20:10:00
 
-A prompt's empty negative text used to be rendered as is, which NVIDIA's code crashes on; it
-now means "the backend's own default", stored as NULL. Verification results of batching kinds
-get their own table.
+Results of `cosmos verify-batching`: which kinds of batching keep outputs on which GPU profile.
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("prompts", schema=None) as batch_op:
-        batch_op.alter_column("negative", existing_type=sa.Text(), nullable=True)
-    op.execute("UPDATE prompts SET negative = NULL WHERE TRIM(negative) = ''")
     op.create_table(
         "batching_verdicts",
         sa.Column("backend", sa.String(length=16), nullable=False),
@@ -44,6 +39,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("batching_verdicts")
-    op.execute("UPDATE prompts SET negative = '' WHERE negative IS NULL")
-    with op.batch_alter_table("prompts", schema=None) as batch_op:
-        batch_op.alter_column("negative", existing_type=sa.Text(), nullable=False)
