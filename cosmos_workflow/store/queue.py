@@ -318,9 +318,13 @@ def finish_job(
     runs: dict[str, RunResult] | None = None,
     error: str | None = None,
     failure_class: FailureClass | None = None,
+    requeue: Sequence[str] = (),
 ) -> bool:
     """Record a job's end, only while `token` still holds its lease. False: the lease was lost,
-    nothing was written (another worker owns the job now)."""
+    nothing was written (another worker owns the job now).
+
+    `requeue`: runs the process never reached; in the same transaction they move to one new
+    queued job in this job's queue place, with fresh attempts (none of theirs was used)."""
     stamp = now()
     with db.write() as session:
         job = held_job(session, job_id, token)
@@ -328,6 +332,10 @@ def finish_job(
             log.warning("lease lost for job=%s; its result is dropped", job_id)
             return False
         _write_run_results(session, job_id, runs or {}, stamp)
+        if requeue:
+            moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
+            record_event(session, "job.requeued", job_id=moved, source=job_id, runs=len(requeue))
+            error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
         set_job_status(
             session,
             job,
@@ -425,6 +433,48 @@ def release_job(db: Database, job_id: str, token: str, error: str) -> JobStatus 
         return JobStatus.QUEUED
 
 
+def _move_into_new_job(
+    session: Session,
+    job: JobRow,
+    run_ids: Sequence[str],
+    gpu_batch_size: int,
+    *,
+    reached: bool = True,
+) -> str:
+    """A new queued job in `job`'s queue place holding these of its runs, queued again.
+    `reached=False`: the process never got to these runs, so the claim's attempt is given back."""
+    new_job = JobRow(
+        id=new_id("job"),
+        kind=job.kind,
+        status=JobStatus.QUEUED.value,
+        priority=job.priority,
+        position=job.position,
+        backend=job.backend,
+        gpu_batch_size=max(1, min(gpu_batch_size, len(run_ids))),
+        created_at=job.created_at,
+        updated_at=now(),
+        attempts=0,
+        max_attempts=job.max_attempts,
+        cancel_requested=False,
+        plan_id=job.plan_id,
+        predicted_seconds=None,
+    )
+    session.add(new_job)
+    session.flush()
+    for index, run_id in enumerate(run_ids):
+        session.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.job_id == job.id)
+            .values(
+                job_id=new_job.id,
+                batch_index=index,
+                status=RunStatus.QUEUED.value,
+                **({} if reached else {"attempts": RunRow.attempts - 1, "started_at": None}),
+            )
+        )
+    return new_job.id
+
+
 def split_job(
     db: Database,
     job_id: str,
@@ -439,32 +489,7 @@ def split_job(
         job = held_job(session, job_id, token)
         if job is None:
             return []
-        created = []
-        for half in halves:
-            new_job = JobRow(
-                id=new_id("job"),
-                kind=job.kind,
-                status=JobStatus.QUEUED.value,
-                priority=job.priority,
-                position=job.position,
-                backend=job.backend,
-                gpu_batch_size=max(1, min(gpu_batch_size, len(half))),
-                created_at=job.created_at,
-                updated_at=now(),
-                attempts=0,
-                max_attempts=job.max_attempts,
-                cancel_requested=False,
-                plan_id=job.plan_id,
-            )
-            session.add(new_job)
-            session.flush()
-            for index, run_id in enumerate(half):
-                session.execute(
-                    update(RunRow)
-                    .where(RunRow.id == run_id, RunRow.job_id == job_id)
-                    .values(job_id=new_job.id, batch_index=index, status=RunStatus.QUEUED.value)
-                )
-            created.append(new_job.id)
+        created = [_move_into_new_job(session, job, half, gpu_batch_size) for half in halves]
         set_job_status(
             session,
             job,

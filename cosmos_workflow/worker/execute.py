@@ -284,12 +284,27 @@ class JobExecutor:
         elif exit_code != 0:
             failure = backend.classify_failure(exit_code, state.lines) or FailureClass.CRASH
         produced = self.host.list_files(workdir)
+        texts = self._read_back(job.job_id, workdir, rendered)
         outcomes: dict[str, RunOutcome] = backend.collect(
-            job, rendered, produced, state.lines, exit_code
+            job, rendered, produced, state.lines, exit_code, texts
         )
-        results = self._run_results(job, workdir, outcomes, clock)
+        # Runs the process never reached go back to the queue; they are not this job's failures.
+        # A crash or an out-of-memory split already gives every unfinished run another go.
+        retried = failure in (FailureClass.CRASH, FailureClass.OUT_OF_MEMORY)
+        not_reached = [
+            r.run_id for r in job.runs if not retried and _not_reached(outcomes.get(r.run_id))
+        ]
+        attempted = JobWork(
+            job.job_id,
+            job.kind,
+            job.backend,
+            tuple(r for r in job.runs if r.run_id not in not_reached),
+            job.gpu_batch_size,
+            job.upscale_weight,
+        )
+        results = self._run_results(attempted, workdir, outcomes, clock)
         done = {run_id for run_id, r in results.items() if r.status == RunStatus.SUCCEEDED}
-        unfinished = [r.run_id for r in job.runs if r.run_id not in done]
+        unfinished = [r.run_id for r in attempted.runs if r.run_id not in done]
         self._record_timing(job, clock, predicted, bool(done) and failure is None)
         if failure is FailureClass.OUT_OF_MEMORY and unfinished:
             self._out_of_memory(claim, job, results, unfinished)
@@ -320,9 +335,26 @@ class JobExecutor:
             runs=results,
             error=error,
             failure_class=failure,
+            requeue=not_reached,
         )
         if status is JobStatus.SUCCEEDED:
             self.host.remove(workdir)
+
+    def _read_back(self, job_id: str, workdir: str, rendered: RenderedJob) -> dict[str, str]:
+        """The text of the files the backend asked to read after the process (those that
+        exist), e.g. Transfer2.5's debug.log, which holds lines it never prints."""
+        if not rendered.read_back:
+            return {}
+        dest = self.ctx.settings.logs_dir / f"{job_id}.read_back"
+        try:
+            fetched = self.host.fetch(workdir, rendered.read_back, dest)
+            return {
+                rel: path.read_text(encoding="utf-8", errors="replace")
+                for rel, path in fetched.items()
+                if path.is_file()
+            }
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
 
     def _run_results(
         self, job: JobWork, workdir: str, outcomes: dict[str, RunOutcome], clock: PhaseClock
@@ -488,6 +520,10 @@ class JobExecutor:
                 predicted_seconds=predicted,
                 simulated=self.choice.simulate,
             )
+
+
+def _not_reached(outcome: RunOutcome | None) -> bool:
+    return outcome is not None and outcome.not_attempted
 
 
 def _last_error_line(lines: Sequence[str]) -> str | None:

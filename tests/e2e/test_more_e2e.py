@@ -114,6 +114,9 @@ def test_upscale_and_enhance_through_the_worker(ctx: Context, cosmos: Cosmos, sc
 
 
 def test_guardrail_block_fails_only_that_run(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+    """With `--batch_size 1` a blocked prompt is a whole-batch block, which ends Transfer1 with
+    exit 1 before the later JSONL lines: those runs go back to the queue as a new job, with
+    none of their attempts used, and render there."""
     prompt_ids = _prompts(cosmos, scene, 3)
     job = cosmos.json("queue", "add", *prompt_ids, "--weights", "edge=0.6")
     worker = cosmos.start(
@@ -123,13 +126,21 @@ def test_guardrail_block_fails_only_that_run(ctx: Context, cosmos: Cosmos, scene
         extra_env={"COSMOS_SIM_FAULTS": json.dumps({"guardrail_block": [2]})},
     )
     worker.communicate(timeout=240)
-    runs = {r["id"]: r for r in cosmos.json("job", "show", job["job_id"])["runs"]}
-    blocked = runs[job["run_ids"][1]]
-    assert blocked["status"] == "failed" and blocked["failure_class"] == "guardrail"
-    for run_id in (job["run_ids"][0], job["run_ids"][2]):
-        assert runs[run_id]["status"] == "succeeded", runs[run_id]
+    first, blocked_id, later = job["run_ids"]
     with ctx.db.read() as session:
-        assert session.get(JobRow, job["job_id"]).attempts == 1, "a guardrail block is not retried"
+        runs = {r.id: r for r in session.scalars(select(RunRow)).all()}
+        source = session.get(JobRow, job["job_id"])
+        assert source is not None and source.attempts == 1, "a guardrail block is not retried"
+        assert source.status == "failed" and source.failure_class == "guardrail"
+        assert runs[blocked_id].status == "failed"
+        assert runs[blocked_id].failure_class == "guardrail"
+        assert runs[first].status == "succeeded" and runs[first].job_id == job["job_id"]
+        assert runs[later].status == "succeeded", runs[later].error
+        assert runs[later].job_id != job["job_id"], "the run the process never reached moved"
+        assert runs[later].attempts == 1, "only the attempt that reached it counts"
+        requeued = session.get(JobRow, runs[later].job_id)
+        assert requeued is not None and requeued.attempts == 1
+        assert requeued.position == source.position, "it keeps its place in the queue"
 
 
 def test_a_crash_is_retried_then_quarantined(ctx: Context, cosmos: Cosmos, scene: str) -> None:

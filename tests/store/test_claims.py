@@ -121,3 +121,56 @@ def test_processes_claim_every_job_exactly_once(ctx: Context, tmp_path: Path) ->
     with ctx.db.read() as session:
         statuses = set(session.scalars(select(JobRow.status)).all())
     assert statuses == {"succeeded"}
+
+
+def test_runs_a_process_never_reached_are_requeued_uncharged(ctx: Context) -> None:
+    prompt_ids = seed_prompts(ctx, 3)
+    job_id = queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.5})).job_id
+    claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert claim is not None and claim.job_id == job_id
+    with ctx.db.read() as session:
+        first, blocked, later = session.scalars(
+            select(RunRow.id).where(RunRow.job_id == job_id).order_by(RunRow.batch_index)
+        ).all()
+    results = {
+        first: store.RunResult(RunStatus.SUCCEEDED, output_path="/out/first.mp4"),
+        blocked: store.RunResult(
+            RunStatus.FAILED, error="blocked", failure_class=FailureClass.GUARDRAIL
+        ),
+    }
+    assert store.finish_job(
+        ctx.db,
+        job_id,
+        claim.lease_token,
+        JobStatus.FAILED,
+        runs=results,
+        error="1 of 3 run(s) failed",
+        failure_class=FailureClass.GUARDRAIL,
+        requeue=[later],
+    )
+    with ctx.db.read() as session:
+        source = session.get(JobRow, job_id)
+        moved = session.get(RunRow, later)
+        assert source is not None and moved is not None
+        assert source.status == "failed" and "1 run(s) not reached" in (source.error or "")
+        assert moved.status == "queued" and moved.job_id != job_id and moved.attempts == 0
+        new_job = session.get(JobRow, moved.job_id)
+        assert new_job is not None and new_job.status == "queued" and new_job.attempts == 0
+        assert new_job.position == source.position and new_job.priority == source.priority
+    again = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert again is not None and again.job_id == moved.job_id
+
+
+def test_a_lost_lease_requeues_nothing(ctx: Context) -> None:
+    prompt_ids = seed_prompts(ctx, 2)
+    job_id = queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.5})).job_id
+    claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert claim is not None
+    with ctx.db.read() as session:
+        run_ids = session.scalars(select(RunRow.id).where(RunRow.job_id == job_id)).all()
+    assert not store.finish_job(
+        ctx.db, job_id, "not-the-token", JobStatus.FAILED, requeue=[run_ids[1]]
+    )
+    with ctx.db.read() as session:
+        assert session.scalars(select(JobRow.id)).all() == [job_id]
+        assert {r.job_id for r in session.scalars(select(RunRow)).all()} == {job_id}
