@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.work import VideoInfo
@@ -60,3 +61,33 @@ def write_thumbnail(video: Path, dest: Path, width: int = 320) -> Path | None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     image.resize((width, height)).save(dest, format="JPEG", quality=85)
     return dest
+
+
+def compare_videos(first: Path, second: Path) -> tuple[bool, float | None]:
+    """Frame by frame: (bit-identical, PSNR in dB over all frames). PSNR is None when the
+    decoded frames are identical (infinite), 0.0 when frame counts or sizes differ."""
+    import numpy as np
+
+    a, b = _frames(first), _frames(second)
+    if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
+        return False, 0.0
+    squared = 0.0
+    values = 0
+    for x, y in zip(a, b, strict=True):
+        diff = x.astype(np.float64) - y.astype(np.float64)
+        squared += float(np.sum(diff * diff))
+        values += diff.size
+    if squared == 0.0:
+        return True, None
+    mse = squared / max(values, 1)
+    return False, float(10.0 * np.log10(255.0**2 / mse))
+
+
+def _frames(path: Path) -> list[Any]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InvalidInput(f"{path}: not a readable video ({exc})") from None

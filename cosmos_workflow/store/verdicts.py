@@ -72,9 +72,15 @@ def list_verdicts(session: Session) -> list[StoredVerdict]:
     return [_stored(row) for row in rows]
 
 
-def verified_keys(session: Session) -> frozenset[VerdictKey]:
-    """Every kind of batching that was verified to keep outputs."""
-    return frozenset(v.key for v in list_verdicts(session) if v.identical)
+def verified_keys(session: Session, *, simulated: bool | None = None) -> frozenset[VerdictKey]:
+    """Every kind of batching that was verified to keep outputs. `simulated`: only those
+    measured on the simulator (True) or on real hosts (False); a simulated verdict says nothing
+    about a real GPU, so plans for real hosts ask for `simulated=False`."""
+    return frozenset(
+        v.key
+        for v in list_verdicts(session)
+        if v.identical and (simulated is None or v.simulated == simulated)
+    )
 
 
 def _stored(row: BatchingVerdictRow) -> StoredVerdict:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -105,8 +106,8 @@ class JobExecutor:
         workdir = self.host.job_dir(attempt_key)
         rendered = backend.render(job, self.choice.target, workdir)
         self.host.stage(workdir, rendered.files, rendered.stage)
-        argv, cwd, container = self._command(attempt_key, rendered, workdir)
-        env = self._environment(rendered)
+        argv, cwd, container = host_command(self.choice, attempt_key, rendered, workdir)
+        env = host_environment(self.choice, rendered)
         log_path = self.ctx.settings.logs_dir / f"{job.job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         attempt_id = self._start_attempt(job.job_id, argv)
@@ -140,38 +141,6 @@ class JobExecutor:
             log.warning("job=%s: lease lost while running; another worker owns it", job.job_id)
             return
         self._record(claim, job, rendered, workdir, result, state, clock, backend, predicted)
-
-    def _command(
-        self, attempt_key: str, rendered: RenderedJob, workdir: str
-    ) -> tuple[list[str], str | None, ContainerRef | None]:
-        """The argv to run. Simulation swaps only the executable: the simulator receives the real
-        argv and files. Containers wrap the real command per host configuration."""
-        argv = list(rendered.argv)
-        if self.choice.simulate:
-            return [*SIMULATOR, *argv], workdir, None
-        config = self.choice.config
-        if config.container == "none" or not config.image:
-            return argv, rendered.cwd, None
-        wrapped = wrap_in_container(
-            argv,
-            runtime=config.container,
-            image=config.image,
-            job_id=attempt_key,
-            workdir=workdir,
-            cwd=rendered.cwd,
-            gpus=config.gpus,
-            env={**UNBUFFERED_ENV, **rendered.env, **config.env},
-            mounts=[(config.code_dir, config.code_dir)],
-        )
-        return wrapped, workdir, container_ref(config.container, attempt_key)
-
-    def _environment(self, rendered: RenderedJob) -> dict[str, str]:
-        """The backend's variables, the host's configured ones, and, when simulating, this
-        process's COSMOS_SIM_* settings (time scale, profile, faults) for the simulator."""
-        env = {**rendered.env, **self.choice.config.env}
-        if self.choice.simulate:
-            env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
-        return env
 
     def _flush_lines(self, job_id: str, state: RunState) -> None:
         with state.lock:
@@ -284,7 +253,9 @@ class JobExecutor:
         elif exit_code != 0:
             failure = backend.classify_failure(exit_code, state.lines) or FailureClass.CRASH
         produced = self.host.list_files(workdir)
-        texts = self._read_back(job.job_id, workdir, rendered)
+        texts = read_back(
+            self.host, workdir, rendered, self.ctx.settings.logs_dir / f"{job.job_id}.read_back"
+        )
         outcomes: dict[str, RunOutcome] = backend.collect(
             job, rendered, produced, state.lines, exit_code, texts
         )
@@ -339,22 +310,6 @@ class JobExecutor:
         )
         if status is JobStatus.SUCCEEDED:
             self.host.remove(workdir)
-
-    def _read_back(self, job_id: str, workdir: str, rendered: RenderedJob) -> dict[str, str]:
-        """The text of the files the backend asked to read after the process (those that
-        exist), e.g. Transfer2.5's debug.log, which holds lines it never prints."""
-        if not rendered.read_back:
-            return {}
-        dest = self.ctx.settings.logs_dir / f"{job_id}.read_back"
-        try:
-            fetched = self.host.fetch(workdir, rendered.read_back, dest)
-            return {
-                rel: path.read_text(encoding="utf-8", errors="replace")
-                for rel, path in fetched.items()
-                if path.is_file()
-            }
-        finally:
-            shutil.rmtree(dest, ignore_errors=True)
 
     def _run_results(
         self, job: JobWork, workdir: str, outcomes: dict[str, RunOutcome], clock: PhaseClock
@@ -520,6 +475,56 @@ class JobExecutor:
                 predicted_seconds=predicted,
                 simulated=self.choice.simulate,
             )
+
+
+def read_back(host: Host, workdir: str, rendered: RenderedJob, dest: Path) -> dict[str, str]:
+    """The text of the files the backend asked to read after the process (those that exist),
+    e.g. Transfer2.5's debug.log, which holds lines it never prints. `dest` is scratch space."""
+    if not rendered.read_back:
+        return {}
+    try:
+        fetched = host.fetch(workdir, rendered.read_back, dest)
+        return {
+            rel: path.read_text(encoding="utf-8", errors="replace")
+            for rel, path in fetched.items()
+            if path.is_file()
+        }
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def host_command(
+    choice: HostChoice, attempt_key: str, rendered: RenderedJob, workdir: str
+) -> tuple[list[str], str | None, ContainerRef | None]:
+    """The argv to run. Simulation swaps only the executable: the simulator receives the real
+    argv and files. Containers wrap the real command per host configuration."""
+    argv = list(rendered.argv)
+    if choice.simulate:
+        return [*SIMULATOR, *argv], workdir, None
+    config = choice.config
+    if config.container == "none" or not config.image:
+        return argv, rendered.cwd, None
+    wrapped = wrap_in_container(
+        argv,
+        runtime=config.container,
+        image=config.image,
+        job_id=attempt_key,
+        workdir=workdir,
+        cwd=rendered.cwd,
+        gpus=config.gpus,
+        env={**UNBUFFERED_ENV, **rendered.env, **config.env},
+        mounts=[(config.code_dir, config.code_dir)],
+    )
+    return wrapped, workdir, container_ref(config.container, attempt_key)
+
+
+def host_environment(choice: HostChoice, rendered: RenderedJob) -> dict[str, str]:
+    """The backend's variables, the host's configured ones, and, when simulating, this
+    process's COSMOS_SIM_* settings (time scale, profile, faults) for the simulator."""
+    env = {**rendered.env, **choice.config.env}
+    if choice.simulate:
+        env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
+    return env
 
 
 def _not_reached(outcome: RunOutcome | None) -> bool:
