@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.states import FailureClass
-from cosmos_workflow.domain.work import HostTarget, JobWork
+from cosmos_workflow.domain.work import HostTarget, JobWork, RunWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,12 @@ class RunOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
+    """A tqdm bar of the process: `step` of `total` items done.
+
+    What the bar counts depends on the backend. Transfer1's only bar is over clips (121 frames
+    each), so there `clip` is set too and `step == clip` = clips finished of `total` clips.
+    Transfer2.5's bars count sampling steps and `clip` is None."""
+
     step: int
     total: int
     clip: int | None = None
@@ -232,3 +239,37 @@ def at_workdir(workdir: str, relpath: str) -> str:
     if workdir in ("", "."):
         return relpath
     return posixpath.join(workdir, relpath)
+
+
+def in_checkout(target: HostTarget, path: str) -> str:
+    """A path relative to NVIDIA's checkout (an entry point, a relative checkpoint folder) as the
+    host uses it: absolute under an absolute checkout, so the command works from any directory;
+    as given otherwise (it is then relative to the checkout, the command's cwd)."""
+    if posixpath.isabs(target.code_dir):
+        return posixpath.join(target.code_dir, path)
+    return path
+
+
+def text_flag(flag: str, value: str) -> list[str]:
+    """A text option as argv tokens. argparse reads a separate token that starts with `-` as an
+    option (`--negative_prompt -blurry` exits 2), so such a value is joined: `--flag=-blurry`."""
+    if value.startswith("-"):
+        return [f"{flag}={value}"]
+    return [flag, value]
+
+
+def negative_prompt(run: RunWork, default: str) -> str:
+    """The negative prompt to render: the run's own, or the backend's default when it has none.
+
+    An empty one is refused: both entry points crash on it (Transfer1 leaves the negative
+    embedding out and `torch.cat`s a None; Transfer2.5 never computes it and fails, or reuses the
+    previous sample's), see docs/contracts.md."""
+    if run.negative_prompt is None:
+        return default
+    if not run.negative_prompt:
+        raise InvalidInput(
+            f"run {run.run_id} has an empty negative prompt, which NVIDIA's entry points crash "
+            "on; give a negative prompt or none (the model's default)",
+            field="negative_prompt",
+        )
+    return run.negative_prompt

@@ -1,15 +1,17 @@
 """Cosmos-Transfer1: the controlnet spec, the batch JSONL, the torchrun argv, and reading its log.
 
 Contract: cosmos_transfer1/diffusion/inference/transfer.py as described in docs/contracts.md.
-Every flag is rendered as `--flag value` (two tokens): transfer.py only notices a CLI override of
-a spec key when the literal `--key` token is in sys.argv; `--key=value` would let the spec win."""
+Flags are rendered as `--flag value` (two tokens): transfer.py only notices a CLI override of a
+spec key when the literal `--key` token is in sys.argv; `--key=value` would let the spec win. The
+one exception is a text value starting with `-` (argparse would read it as an option): it is
+rendered `--flag=value`, which is safe because no such key is ever put in the spec."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from cosmos_workflow.backends import base
 from cosmos_workflow.backends.base import (
     GuardrailBlocked,
     LogEvent,
+    Progress,
     PromptUpsampled,
     RenderedJob,
     RunOutcome,
@@ -46,17 +49,29 @@ LOW_MEMORY_OFFLOADS = ("--offload_text_encoder_model", "--offload_guardrail_mode
 # The 4K upscaler documentation's command always passes this flag (reference 1.12).
 UPSCALE_OFFLOADS = ("--offload_text_encoder_model",)
 
-# The prompt upsampler's result is read from this log message: `Upsampled prompt: <text>`. The
-# text runs to the end of the line; lines without a loguru prefix that follow it continue it (a
-# model answer may hold line breaks). The simulator prints exactly this shape.
-UPSAMPLED_PREFIX = "Upsampled prompt:"
+# transfer.py's `--negative_prompt` default (transfer.py 62-67), rendered when a run has none.
+DEFAULT_NEGATIVE_PROMPT = (
+    "The video captures a game playing, with bad crappy graphics and cartoonish frames. It "
+    "represents a recording of old outdated games. The lighting looks very fake. The textures "
+    "are very raw and basic. The geometries are very primitive. The images are very pixelated "
+    "and of poor CG quality. There are many subtitles in the footage. Overall, the video is "
+    "unrealistic at all."
+)
 
+# The upsampler prints its result with a bare `print("Upsampled prompt:", text)`: no loguru
+# prefix, one space after the colon. A model answer may hold line breaks, so the unprefixed lines
+# after it continue the text until the next loguru line or the end of the output.
+UPSAMPLED_PREFIX = "Upsampled prompt:"
+# Its `__main__` deletes OMP_NUM_THREADS from the environment, which torchrun only sets for more
+# than one process per node: without it a one-process launch dies with KeyError.
+UPSAMPLER_ENV = {"OMP_NUM_THREADS": "1"}
+
+# Logged by `generate()` at the start of every GPU batch (one call per batch).
 BATCH_MARKER = "Running batch generation with batch_size="
 SAVED_VIDEO = re.compile(r"Saved video to (?P<path>.+?)\s*$")
 TEXT_BLOCKED = re.compile(r"Input text prompt (?P<index>\d+) is not safe")
 VIDEO_BLOCKED = re.compile(r"Generated video (?P<index>\d+) is not safe")
 WHOLE_BATCH_BLOCKED = "Guardrail blocked generation for entire batch."
-BATCH_OUTPUT = re.compile(r"video_(?P<k>\d+)/output\.mp4$")
 
 # Refusals of transfer.py / inference_utils.py before any model loads (reference 1.2-1.4), plus
 # argparse usage errors and missing files: re-running the same input fails the same way.
@@ -64,6 +79,8 @@ BAD_INPUT_MARKERS = (
     "Must have 'input_video' specified if sigma_max < 80",
     "controlnet must have 'input_control' video specified",
     "Invalid hint_key:",
+    "No default distilled checkpoint for",
+    "must be a valid non-negative float or a path to a .pt file",
     "the following arguments are required",
     "error: argument",
     "error: unrecognized arguments",
@@ -118,7 +135,7 @@ def _launcher(target: HostTarget, script: str) -> list[str]:
         "1",
         "--node_rank",
         "0",
-        script,
+        base.in_checkout(target, script),
     ]
 
 
@@ -238,7 +255,7 @@ def _render_inference(job: JobWork, target: HostTarget, workdir: str) -> Rendere
     argv = [
         *_launcher(target, TRANSFER_SCRIPT),
         "--checkpoint_dir",
-        target.checkpoint_dir,
+        base.in_checkout(target, target.checkpoint_dir),
         "--controlnet_specs",
         at_workdir(workdir, SPEC_FILE),
         *extra,
@@ -276,8 +293,7 @@ def _sampling_flags(run: RunWork, target: HostTarget, workdir: str) -> list[str]
         params.blur.value,
         "--canny_threshold",
         params.canny.value,
-        "--negative_prompt",
-        run.negative_prompt,
+        *base.text_flag("--negative_prompt", base.negative_prompt(run, DEFAULT_NEGATIVE_PROMPT)),
         "--num_gpus",
         str(target.gpus),
         "--video_save_folder",
@@ -304,7 +320,7 @@ def _render_upscale(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
     argv = [
         *_launcher(target, TRANSFER_SCRIPT),
         "--checkpoint_dir",
-        target.checkpoint_dir,
+        base.in_checkout(target, target.checkpoint_dir),
         "--controlnet_specs",
         at_workdir(workdir, SPEC_FILE),
         "--video_save_name",
@@ -327,24 +343,23 @@ def _render_upscale(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
 def _render_enhance(job: JobWork, target: HostTarget, workdir: str) -> RenderedJob:
     """The prompt upsampler. Launched through torchrun on one process because the upsampler reads
     os.environ["RANK"] (reference 1.1); `--offload_prompt_upsampler` as every NVIDIA example
-    pairs it (reference 1.11). Nothing is written: the prompt is read from the log."""
+    pairs it (reference 1.11). Nothing is written: the prompt is read from the output."""
     run = _single_run(job)
     relpath = _staged_video(run, "input", run.video_path)
     single = HostTarget(gpus=1, code_dir=target.code_dir)
     argv = [
         *_launcher(single, UPSAMPLER_SCRIPT),
-        "--prompt",
-        run.prompt,
+        *base.text_flag("--prompt", run.prompt),
         "--input_video",
         at_workdir(workdir, relpath),
         "--checkpoint_dir",
-        target.checkpoint_dir,
+        base.in_checkout(target, target.checkpoint_dir),
         "--offload_prompt_upsampler",
     ]
     return RenderedJob(
         argv=tuple(argv),
         cwd=target.code_dir,
-        env=_env(target),
+        env={**_env(target), **UPSAMPLER_ENV},
         stage={relpath: run.video_path},
     )
 
@@ -355,7 +370,8 @@ def _render_enhance(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
 def parse_line(line: str) -> LogEvent | None:
     parsed, progress = base.read_line(line)
     if progress is not None:
-        return progress
+        # The only bar is `for i_clip in tqdm(range(N_clip))`: it counts clips, not steps.
+        return Progress(step=progress.step, total=progress.total, clip=progress.step)
     message, at = parsed.message, parsed.at
     if message.startswith(BATCH_MARKER):
         return SamplingStarted(at=at)
@@ -368,23 +384,25 @@ def parse_line(line: str) -> LogEvent | None:
             return GuardrailBlocked(int(blocked["index"]), False, message, at=at, stage=stage)
     if WHOLE_BATCH_BLOCKED in message:
         return GuardrailBlocked(None, True, message, at=at)
-    if message.startswith(UPSAMPLED_PREFIX):
-        return PromptUpsampled(message[len(UPSAMPLED_PREFIX) :].strip(), at=at)
+    if parsed.level is None and message.startswith(UPSAMPLED_PREFIX):
+        return PromptUpsampled(message[len(UPSAMPLED_PREFIX) :].strip())
     return base.failure_event(message, at, BAD_INPUT_MARKERS)
 
 
 def classify_failure(exit_code: int, log_lines: Sequence[str]) -> FailureClass | None:
     """Why a process that exited non-zero failed. Out of memory wins over everything (a process
-    can log a refusal-looking line after an OOM); a guardrail block alone never ends transfer.py
-    with an error, so it only counts when nothing else explains the exit."""
+    can log a refusal-looking line after an OOM). A whole-batch guardrail block ends transfer.py:
+    it logs the block and then unpacks the None that `generate()` returned (TypeError, exit 1), so
+    that exit is the guardrail's, not a crash worth retrying. A per-item block does not end the
+    process, so it explains no exit."""
     if exit_code == 0:
         return None
     if base.first_matching(log_lines, base.OOM_MARKERS):
         return FailureClass.OUT_OF_MEMORY
+    if base.first_matching(log_lines, (WHOLE_BATCH_BLOCKED,)):
+        return FailureClass.GUARDRAIL
     if base.first_matching(log_lines, BAD_INPUT_MARKERS):
         return FailureClass.BAD_INPUT
-    if any(isinstance(parse_line(line), GuardrailBlocked) for line in log_lines):
-        return FailureClass.GUARDRAIL
     return FailureClass.CRASH
 
 
@@ -405,13 +423,21 @@ def _collect_single(
 
 
 @dataclass
-class _BatchGuardrail:
-    """What the log says the guardrail dropped from one GPU batch."""
+class _BatchLog:
+    """What the log says about one GPU batch, i.e. one `generate()` call."""
 
-    text: set[int]
-    video: set[int]
-    whole: bool = False
-    messages: list[str] | None = None
+    text: set[int] = field(default_factory=set)  # "Input text prompt N": 1-based in the batch
+    video: set[int] = field(default_factory=set)  # "Generated video N": 1-based among text-passed
+    whole: bool = False  # "Guardrail blocked generation for entire batch."
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where each item of a batch went, replaying `generate()`'s two guardrail filters."""
+
+    index: dict[int, int]  # position in the batch -> index in the returned list
+    text: set[int]  # positions blocked at the text check
+    video: set[int]  # positions blocked at the video check
 
 
 def _batch_size(rendered: RenderedJob) -> int:
@@ -419,42 +445,45 @@ def _batch_size(rendered: RenderedJob) -> int:
     return int(argv[argv.index("--batch_size") + 1]) if "--batch_size" in argv else 1
 
 
-def _guardrail_by_batch(log_lines: Sequence[str], size: int) -> dict[int, _BatchGuardrail]:
-    """Assign guardrail lines to GPU batches. A batch ends with its saved videos or with the
-    whole-batch line; a guardrail line after such an end belongs to the next batch. Saved video
-    paths name their batch exactly (`video_<k>`, k // batch_size)."""
-    found: dict[int, _BatchGuardrail] = {}
-    current, closed = 0, False
+def _batch_logs(log_lines: Sequence[str]) -> list[_BatchLog]:
+    """One entry per GPU batch: each `generate()` call starts with BATCH_MARKER, and its
+    guardrail lines, as well as the whole-batch line transfer.py logs after it, follow."""
+    batches: list[_BatchLog] = []
     for event in map(parse_line, log_lines):
-        if isinstance(event, VideoSaved):
-            match = BATCH_OUTPUT.search(event.path)
-            if match:
-                current, closed = int(match["k"]) // size, True
-            continue
-        if not isinstance(event, GuardrailBlocked):
-            continue
-        if closed:
-            current, closed = current + 1, False
-        entry = found.setdefault(current, _BatchGuardrail(set(), set(), messages=[]))
-        assert entry.messages is not None
-        entry.messages.append(event.message)
-        if event.whole_batch:
-            entry.whole, closed = True, True
-        elif event.stage == "text":
-            entry.text.add(event.index or 0)
-        else:
-            entry.video.add(event.index or 0)
-    return found
+        if isinstance(event, SamplingStarted):
+            batches.append(_BatchLog())
+        elif isinstance(event, GuardrailBlocked) and batches:
+            current = batches[-1]
+            if event.whole_batch:
+                current.whole = True
+            elif event.index is not None:
+                (current.text if event.stage == "text" else current.video).add(event.index)
+    return batches
 
 
-def _survivors(count: int, text: set[int], video: set[int], video_after_text: bool) -> list[int]:
-    """Positions (0-based) that reach the output list, under one reading of the video index: the
-    log's "Generated video N" counts either the original batch or the items left after the text
-    guardrail; the code does not say which, so both readings are computed."""
-    after_text = [i for i in range(count) if i + 1 not in text]
-    if video_after_text:
-        return [pos for n, pos in enumerate(after_text, start=1) if n not in video]
-    return [pos for pos in after_text if pos + 1 not in video]
+def _place(count: int, log: _BatchLog) -> _Placement | None:
+    """The text check keeps the safe prompts in order; the video check numbers the videos of
+    those survivors and keeps the safe ones; item i of what is left is saved as
+    `video_<batch_start + i>`. None when the log names an item that cannot exist."""
+    if any(not 1 <= n <= count for n in log.text):
+        return None
+    passed = [p for p in range(count) if p + 1 not in log.text]
+    if any(not 1 <= n <= len(passed) for n in log.video):
+        return None
+    video = {passed[n - 1] for n in log.video}
+    kept = [p for p in passed if p not in video]
+    text = {n - 1 for n in log.text}
+    return _Placement({p: i for i, p in enumerate(kept)}, text, video)
+
+
+def _output_at(k: int) -> str:
+    return f"{OUTPUT_DIR}/video_{k}/output.mp4"
+
+
+NOT_REACHED = (
+    "transfer.py ended after a whole-batch guardrail block in an earlier GPU batch; "
+    "this run was never tried"
+)
 
 
 def _collect_batch(
@@ -464,76 +493,68 @@ def _collect_batch(
     log_lines: Sequence[str],
     exit_code: int,
 ) -> dict[str, RunOutcome]:
+    """Batch by batch. After a whole-batch block transfer.py dies (TypeError on the None it
+    got back), so the runs of every later batch were not attempted."""
     size = _batch_size(rendered)
-    guardrail = _guardrail_by_batch(log_lines, size)
+    logs = _batch_logs(log_lines)
     outcomes: dict[str, RunOutcome] = {}
-    for start in range(0, len(job.runs), size):
+    ended = False
+    for number, start in enumerate(range(0, len(job.runs), size)):
         runs = job.runs[start : start + size]
-        found = guardrail.get(start // size)
-        outcomes.update(_collect_one_batch(runs, start, found, produced, exit_code))
+        if ended:
+            outcomes.update(
+                {r.run_id: RunOutcome(not_attempted=True, message=NOT_REACHED) for r in runs}
+            )
+            continue
+        log = logs[number] if number < len(logs) else _BatchLog()
+        outcomes.update(_collect_one_batch(runs, start, log, produced, exit_code))
+        ended = log.whole and exit_code != 0
     return outcomes
-
-
-def _output_at(k: int) -> str:
-    return f"{OUTPUT_DIR}/video_{k}/output.mp4"
 
 
 def _collect_one_batch(
     runs: Sequence[RunWork],
     start: int,
-    found: _BatchGuardrail | None,
+    log: _BatchLog,
     produced: set[str],
     exit_code: int,
 ) -> dict[str, RunOutcome]:
-    count = len(runs)
-    if found is not None and found.whole:
-        message = "the guardrail blocked generation for this entire batch"
-        return {r.run_id: RunOutcome(failure=FailureClass.GUARDRAIL, message=message) for r in runs}
-    text = found.text if found else set()
-    video = found.video if found else set()
-    if any(not 1 <= n <= count for n in text | video):
-        return _ambiguous(runs, "the guardrail log names an item outside its batch")
-    readings = (
-        {tuple(_survivors(count, text, video, after)) for after in (False, True)}
-        if video and text
-        else {tuple(_survivors(count, text, video, False))}
-    )
-    written = [k for k in range(start, start + count) if _output_at(k) in produced]
+    placement = _place(len(runs), log)
+    if log.whole:
+        return {r.run_id: _blocked(p, placement) for p, r in enumerate(runs)}
+    if placement is None:
+        return _unmatched(runs, "the guardrail log names an item outside its batch")
+    written = {k for k in range(start, start + len(runs)) if _output_at(k) in produced}
+    if exit_code == 0 and written != {start + i for i in range(len(placement.index))}:
+        return _unmatched(runs, "the batch wrote other outputs than its guardrail lines explain")
     outcomes: dict[str, RunOutcome] = {}
-    # A run is placed only when every reading of the log puts it at the same output.
-    placements = [
-        {survivor: start + i for i, survivor in enumerate(reading)} for reading in readings
-    ]
     for position, run in enumerate(runs):
-        places = {p.get(position) for p in placements}
-        if len(places) > 1:
-            outcomes[run.run_id] = RunOutcome(
-                failure=FailureClass.GUARDRAIL,
-                message="the guardrail dropped items of this batch and the log does not say "
-                "whether this run's output was shifted; its output cannot be trusted",
-            )
+        if position not in placement.index:
+            outcomes[run.run_id] = _blocked(position, placement)
             continue
-        place = places.pop()
-        if place is None:
-            outcomes[run.run_id] = RunOutcome(
-                failure=FailureClass.GUARDRAIL,
-                message=f"the guardrail blocked batch item {position + 1}",
-            )
-        elif _output_at(place) in produced:
-            outcomes[run.run_id] = RunOutcome(output=_output_at(place))
-        else:
-            outcomes[run.run_id] = RunOutcome(message=f"{_output_at(place)} was not produced")
-    expected = {start + i for i in range(len(next(iter(readings))))}
-    if exit_code == 0 and set(written) != expected:
-        return _ambiguous(
-            runs, "the batch wrote other outputs than its logged guardrail drops explain"
+        output = _output_at(start + placement.index[position])
+        outcomes[run.run_id] = (
+            RunOutcome(output=output)
+            if output in produced
+            else RunOutcome(message=f"{output} was not produced")
         )
     return outcomes
 
 
-def _ambiguous(runs: Sequence[RunWork], reason: str) -> dict[str, RunOutcome]:
+def _blocked(position: int, placement: _Placement | None) -> RunOutcome:
+    item = f"batch item {position + 1}"
+    if placement is not None and position in placement.text:
+        message = f"the guardrail blocked the prompt of {item}"
+    elif placement is not None and position in placement.video:
+        message = f"the guardrail blocked the generated video of {item}"
+    else:
+        message = f"the guardrail blocked generation for the entire batch ({item})"
+    return RunOutcome(failure=FailureClass.GUARDRAIL, message=message)
+
+
+def _unmatched(runs: Sequence[RunWork], reason: str) -> dict[str, RunOutcome]:
     message = f"{reason}; outputs of this batch cannot be matched to runs"
-    return {r.run_id: RunOutcome(failure=FailureClass.GUARDRAIL, message=message) for r in runs}
+    return {r.run_id: RunOutcome(message=message) for r in runs}
 
 
 def _collect_enhance(job: JobWork, log_lines: Sequence[str]) -> dict[str, RunOutcome]:
@@ -545,19 +566,18 @@ def _collect_enhance(job: JobWork, log_lines: Sequence[str]) -> dict[str, RunOut
 
 
 def upsampled_prompt(log_lines: Sequence[str]) -> str | None:
-    """The last `Upsampled prompt:` message with its unprefixed continuation lines."""
-    result: str | None = None
+    """The text of the last bare `Upsampled prompt: <text>` line (print puts one space after the
+    colon) with the unprefixed lines after it, up to the next loguru line or the end."""
+    answers: list[list[str]] = []
     collecting = False
-    parts: list[str] = []
     for line in log_lines:
         parsed = base.split_log_line(line)
         if parsed.level is not None:
-            if collecting:
-                result, collecting = "\n".join(parts).strip(), False
-            if parsed.message.startswith(UPSAMPLED_PREFIX):
-                parts, collecting = [parsed.message[len(UPSAMPLED_PREFIX) :].strip()], True
+            collecting = False
+        elif parsed.message.startswith(UPSAMPLED_PREFIX):
+            answers.append([parsed.message[len(UPSAMPLED_PREFIX) :].removeprefix(" ")])
+            collecting = True
         elif collecting:
-            parts.append(parsed.message)
-    if collecting:
-        result = "\n".join(parts).strip()
-    return result or None
+            answers[-1].append(parsed.message)
+    text = "\n".join(answers[-1]).strip() if answers else ""
+    return text or None

@@ -34,20 +34,43 @@ DISTILLED_MODEL = "edge/distilled"
 # Needed for `--model edge/distilled` to be a valid choice (reference 2.1).
 EXPERIMENTAL_ENV = {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
 
-# Messages the simulator prints; the real sample-start line is not documented in the reference,
-# so the first tqdm bar of a sample also counts as its start (see parse_line).
-SAMPLE_STARTED = re.compile(r"^Generating sample (?P<name>\S+)")
-SAVED_VIDEO = re.compile(r"Saved video to (?P<path>.+?)\s*$")
-# Both guardrail messages of a blocked sample (reference 2.4).
-GUARDRAIL_MARKERS = ("Guardrail blocked generation", "Guardrail blocked video2world generation")
+# InferenceArguments' `negative_prompt` default (config.py 210, 520), rendered when a run has none.
+DEFAULT_NEGATIVE_PROMPT = (
+    "The video captures a game playing, with bad crappy graphics and cartoonish frames. It "
+    "represents a recording of old outdated games. The lighting looks very fake. The textures "
+    "are very raw and basic. The geometries are very primitive. The images are very pixelated "
+    "and of poor CG quality. There are many subtitles in the footage. Overall, the video is "
+    "unrealistic at all."
+)
+# cosmos_oss/init.py writes every log record of rank 0, at DEBUG level, to `debug.log` in the
+# output folder. The video guardrail's only line (`GUARDRAIL BLOCKED: ...`, from a
+# `cosmos_transfer2._src` logger) is filtered out of stdout, so collect reads it from there.
+DEBUG_LOG = f"{OUTPUT_DIR}/debug.log"
 
+# cosmos_transfer2/inference.py: each sample starts with `[i/n] Processing sample <name>` and,
+# when it was not blocked, ends with `Generated video saved to <output_dir>/<name>.<mp4|jpg>`.
+SAMPLE_STARTED = re.compile(r"^\[(?P<i>\d+)/(?P<n>\d+)\] Processing sample (?P<name>.+?)\s*$")
+SAVED_VIDEO = re.compile(r"^Generated video saved to (?P<path>.+?)\s*$")
+# A blocked prompt or negative prompt logs "Guardrail blocked generation. Prompt: ..." (visible on
+# stdout); the guardrail itself logs "GUARDRAIL BLOCKED: <reason>" (debug.log only) for prompts
+# and videos alike.
+GUARDRAIL_MARKERS = ("Guardrail blocked generation", "GUARDRAIL BLOCKED:")
+# With keep_going=False (never rendered) a block raises this instead of moving on.
+GUARDRAIL_EXIT = "Exception: Guardrail blocked"
+
+# Refusals of examples/inference.py before any model loads: pydantic validation of each sample
+# (printed after "Error validating parameters from ..."), the file and name checks of
+# config.py, missing files.
 BAD_INPUT_MARKERS = (
     "validation error for",
+    "Error validating parameters from",
     "Extra inputs are not permitted",
     "No controls provided",
     "Unsupported file extension",
     "Path does not point to a file",
-    "Sample names must be unique",
+    "Error: Inference samplename",
+    "Error: No inference parameter files",
+    "Error: No inference samples",
     "FileNotFoundError",
     "No such file or directory",
 )
@@ -64,6 +87,8 @@ class Transfer25Backend:
         distilled = {run.params.distilled for run in job.runs}
         if len(distilled) > 1:
             raise InvalidInput("distilled and base runs load different models; split the job")
+        if distilled == {True}:
+            _check_distilled(job)
         stage: dict[str, Any] = {}
         lines = [json.dumps(_sample(run, workdir, stage)) for run in job.runs]
         names = [run.run_id for run in job.runs]
@@ -84,6 +109,7 @@ class Transfer25Backend:
             files={SAMPLES_FILE: "\n".join(lines) + "\n"},
             stage=stage,
             outputs={run.run_id: f"{OUTPUT_DIR}/{run.run_id}.mp4" for run in job.runs},
+            read_back=(DEBUG_LOG,),
         )
 
     def parse_line(self, line: str) -> LogEvent | None:
@@ -98,26 +124,22 @@ class Transfer25Backend:
         exit_code: int,
         texts: Mapping[str, str] | None = None,
     ) -> dict[str, RunOutcome]:
-        """Outputs are named by sample, so there is no index shift. A sample the guardrail
-        skipped has its `<name>.json` (written before generation) but no mp4; when the log's
-        guardrail lines are exactly as many as such samples, each of them failed on the
-        guardrail."""
-        blocked_lines = [line for line in log_lines if _is_guardrail(line)]
-        missing = [
-            run
-            for run in job.runs
-            if rendered.outputs[run.run_id] not in produced
-            and f"{OUTPUT_DIR}/{run.run_id}.json" in produced
-        ]
-        guardrail = exit_code == 0 and blocked_lines and len(blocked_lines) == len(missing)
+        """Outputs are named by sample, so there is no index shift. A sample without its mp4 failed
+        on the guardrail when a block line follows its `Processing sample` line (in debug.log,
+        where video blocks are logged, or on stdout); otherwise it was not produced."""
+        names = [run.run_id for run in job.runs]
+        blocks = _blocks(log_lines, names)
+        if texts and DEBUG_LOG in texts:
+            # debug.log first: it has the guardrail's own reason before the summary line.
+            blocks |= _blocks(texts[DEBUG_LOG].splitlines(), names)
         outcomes: dict[str, RunOutcome] = {}
         for run in job.runs:
             expected = rendered.outputs[run.run_id]
+            block = blocks.get(run.run_id)
             if expected in produced:
                 outcomes[run.run_id] = RunOutcome(output=expected)
-            elif guardrail and run in missing:
-                message = base.split_log_line(blocked_lines[missing.index(run)]).message
-                outcomes[run.run_id] = RunOutcome(failure=FailureClass.GUARDRAIL, message=message)
+            elif block is not None:
+                outcomes[run.run_id] = RunOutcome(failure=FailureClass.GUARDRAIL, message=block)
             else:
                 outcomes[run.run_id] = RunOutcome(message=f"{expected} was not produced")
         return outcomes
@@ -129,15 +151,51 @@ class Transfer25Backend:
             return FailureClass.OUT_OF_MEMORY
         if base.first_matching(log_lines, BAD_INPUT_MARKERS):
             return FailureClass.BAD_INPUT
-        if any(_is_guardrail(line) for line in log_lines):
+        # keep_going (the default) skips a blocked sample and carries on: only the exception of
+        # keep_going=False ends the process on a block.
+        if base.first_matching(log_lines, (GUARDRAIL_EXIT,)):
             return FailureClass.GUARDRAIL
         return FailureClass.CRASH
 
 
+def _check_distilled(job: JobWork) -> None:
+    """Only `edge/distilled` is registered: with any other hint key across the samples, or with
+    several (the multicontrol branch list), the entry point raises KeyError on ModelKey."""
+    for run in job.runs:
+        if set(run.weights) != {Control.EDGE}:
+            raise InvalidInput(
+                f"run {run.run_id}: the distilled Transfer2.5 model takes the edge control alone"
+            )
+
+
+def _blocks(lines: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    """The first guardrail message of each blocked sample, by sample name. Samples run in order
+    and a block belongs to the sample started last; a start line is matched by its name, or by
+    its position `[i/n]` should the name not be one of the job's."""
+    blocks: dict[str, str] = {}
+    current: str | None = None
+    for line in lines:
+        message = base.split_log_line(base.last_carriage_segment(line)).message
+        started = SAMPLE_STARTED.match(message)
+        if started:
+            current = _sample_name(started, names)
+        elif current is not None and _is_guardrail(message):
+            blocks.setdefault(current, message)
+    return blocks
+
+
+def _sample_name(started: re.Match[str], names: Sequence[str]) -> str | None:
+    if started["name"] in names:
+        return started["name"]
+    position = int(started["i"])
+    return names[position - 1] if 1 <= position <= len(names) else None
+
+
 def _launcher(target: HostTarget) -> list[str]:
+    script = base.in_checkout(target, INFERENCE_SCRIPT)
     if target.gpus > 1:
-        return ["torchrun", "--nproc_per_node", str(target.gpus), INFERENCE_SCRIPT]
-    return ["python", INFERENCE_SCRIPT]
+        return ["torchrun", "--nproc_per_node", str(target.gpus), script]
+    return ["python", script]
 
 
 def _sample(run: RunWork, workdir: str, stage: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +206,7 @@ def _sample(run: RunWork, workdir: str, stage: dict[str, Any]) -> dict[str, Any]
     sample: dict[str, Any] = {
         "name": run.run_id,
         "prompt": run.prompt,
-        "negative_prompt": run.negative_prompt,
+        "negative_prompt": base.negative_prompt(run, DEFAULT_NEGATIVE_PROMPT),
         "video_path": at_workdir(workdir, video),
         "seed": params.seed,
         "guidance": round(params.guidance),

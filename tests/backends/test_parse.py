@@ -43,9 +43,10 @@ def test_transfer1_events() -> None:
     stamp = "[05-01 10:00:00.500|INFO|transfer.py:1:demo]"
     started = T1.parse_line(f"{stamp} Running batch generation with batch_size=4")
     assert isinstance(started, SamplingStarted) and started.at is not None
-    assert T1.parse_line(" 40%|████      | 14/35 [00:28<00:42,  2.01s/it]") == Progress(14, 35)
-    assert T1.parse_line("  0%|   | 0/35 [00:00<?]\r 3%|  | 1/35 [00:02<01:10]\n") == Progress(
-        1, 35
+    # Transfer1's only bar counts clips (world_generation_pipeline.py 558).
+    assert T1.parse_line(" 66%|██████    | 2/3 [04:00<02:00, 120.00s/it]") == Progress(2, 3, 2)
+    assert T1.parse_line("  0%|   | 0/3 [00:00<?]\r 33%|  | 1/3 [02:00<04:00]\n") == Progress(
+        1, 3, 1
     )
     saved = T1.parse_line(f"{stamp} Saved video to /w/outputs/video_3/output.mp4")
     assert isinstance(saved, VideoSaved) and saved.path == "/w/outputs/video_3/output.mp4"
@@ -59,9 +60,17 @@ def test_transfer1_events() -> None:
 
 
 def test_transfer2_5_events() -> None:
-    stamp = "[05-01 10:00:00|INFO|inference.py:1:f]"
-    assert isinstance(T25.parse_line(f"{stamp} Generating sample r1"), SamplingStarted)
+    stamp = "[05-01 10:00:00|INFO|cosmos_transfer2/inference.py:167:generate]"
+    started = T25.parse_line(f"{stamp} [1/2] Processing sample r1")
+    assert isinstance(started, SamplingStarted) and started.at is not None
+    assert T25.parse_line(f"{stamp} Generating sample r1") is None  # not NVIDIA's line
+    success = "[05-01 10:09:00|SUCCESS|cosmos_transfer2/inference.py:343:_generate_sample]"
+    saved = T25.parse_line(f"{success} Generated video saved to /w/outputs/r1.mp4")
+    assert isinstance(saved, VideoSaved) and saved.path == "/w/outputs/r1.mp4"
+    assert T25.parse_line(f"{stamp} Saved video to /w/outputs/r1.mp4") is None
     blocked = T25.parse_line(f"{stamp} Guardrail blocked generation. Prompt: x")
     assert isinstance(blocked, GuardrailBlocked)
     bad = T25.parse_line("1 validation error for InferenceArguments")
     assert isinstance(bad, FailureDetected) and bad.cls is FailureClass.BAD_INPUT
+    duplicate = T25.parse_line("Error: Inference samplename r1 is not unique")
+    assert isinstance(duplicate, FailureDetected) and duplicate.cls is FailureClass.BAD_INPUT

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from cosmos_workflow.backends import get_backend
-from cosmos_workflow.backends.base import RenderedJob
-from cosmos_workflow.backends.transfer1 import BATCH_FILE, SPEC_FILE, TRANSFER_SCRIPT
+from cosmos_workflow.backends.base import Progress, PromptUpsampled, RenderedJob, RunOutcome
+from cosmos_workflow.backends.transfer1 import (
+    BATCH_FILE,
+    DEFAULT_NEGATIVE_PROMPT,
+    SPEC_FILE,
+    TRANSFER_SCRIPT,
+    UPSAMPLER_SCRIPT,
+)
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend, JobKind, default_params
 from cosmos_workflow.domain.states import FailureClass
 from cosmos_workflow.domain.work import HostTarget, JobWork
 from tests.backends.jobs import job_work, run_work
+from tests.backends.nvidia_cli import transfer1_args, upsampler_parser
 
 BACKEND = get_backend(Backend.TRANSFER1)
 TARGET = HostTarget(
@@ -48,7 +56,7 @@ def test_single_run_argv_has_every_flag_as_separate_tokens() -> None:
         "1",
         "--node_rank",
         "0",
-        TRANSFER_SCRIPT,
+        f"/opt/cosmos-transfer1/{TRANSFER_SCRIPT}",
     )
     expected = {
         "--checkpoint_dir": "/ckpt",
@@ -199,10 +207,13 @@ def test_upscale_spec_and_argv() -> None:
     assert rendered.outputs == {"up1": "outputs/up1.mp4"}
 
 
-def test_enhance_argv_and_prompt_read_from_log() -> None:
-    run = run_work("en1", {Control.EDGE: 0.5}, RGB, prompt="a cube")
-    job = JobWork("job1", JobKind.ENHANCE, Backend.TRANSFER1, (run,))
-    rendered = BACKEND.render(job, HostTarget(gpus=4, code_dir="/c"), WORKDIR)
+def enhance_job(prompt: str = "a cube") -> JobWork:
+    run = run_work("en1", {Control.EDGE: 0.5}, RGB, prompt=prompt)
+    return JobWork("job1", JobKind.ENHANCE, Backend.TRANSFER1, (run,))
+
+
+def test_enhance_argv_and_environment() -> None:
+    rendered = BACKEND.render(enhance_job(), HostTarget(gpus=4, code_dir="/c"), WORKDIR)
     assert rendered.argv == (
         "torchrun",
         "--nproc_per_node",
@@ -211,24 +222,88 @@ def test_enhance_argv_and_prompt_read_from_log() -> None:
         "1",
         "--node_rank",
         "0",
-        "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py",
+        f"/c/{UPSAMPLER_SCRIPT}",
         "--prompt",
         "a cube",
         "--input_video",
         f"{WORKDIR}/inputs/en1/input.mp4",
         "--checkpoint_dir",
-        "checkpoints",
+        "/c/checkpoints",
         "--offload_prompt_upsampler",
     )
+    # The upsampler's __main__ deletes OMP_NUM_THREADS, which one-process torchrun never sets.
+    assert rendered.env == {"PYTHONPATH": "/c", "OMP_NUM_THREADS": "1"}
+
+
+def test_enhanced_prompt_is_read_from_the_bare_print_line() -> None:
+    job = enhance_job()
+    rendered = BACKEND.render(job, TARGET, WORKDIR)
     log = [
         "[05-01 10:00:00|INFO|upsampler_pipeline.py:10:main] loading",
-        "[05-01 10:00:09.5|INFO|upsampler_pipeline.py:118:main] Upsampled prompt: A red cube",
+        "Processed prompts: 100%|##########| 1/1 [00:03<00:00,  3.2s/it]",
+        "Upsampled prompt: A red cube",
+        "",
         "on a wooden table.",
-        "[05-01 10:00:10|INFO|upsampler_pipeline.py:120:main] done",
+        "[05-01 10:00:10|INFO|upsampler.py:120:_offload] later loguru line",
+        "not part of the answer",
     ]
     outcome = BACKEND.collect(job, rendered, set(), log, 0)["en1"]
-    assert outcome.enhanced_prompt == "A red cube\non a wooden table."
+    assert outcome.enhanced_prompt == "A red cube\n\non a wooden table."
+    ending = ["Upsampled prompt: -dash first", "and a second line"]
+    assert BACKEND.collect(job, rendered, set(), ending, 0)["en1"].enhanced_prompt == (
+        "-dash first\nand a second line"
+    )
+    assert BACKEND.parse_line(log[2]) == PromptUpsampled("A red cube")
+    # NVIDIA's line has no loguru prefix; a prefixed look-alike is not the answer.
+    prefixed = ["[05-01 10:00:09|INFO|x.py:1:f] Upsampled prompt: not it"]
+    assert BACKEND.collect(job, rendered, set(), prefixed, 0)["en1"].enhanced_prompt is None
     assert BACKEND.collect(job, rendered, set(), log[:1], 0)["en1"].enhanced_prompt is None
+
+
+def test_progress_counts_clips() -> None:
+    bar = "100%|##########| 2/3 [04:00<02:00, 120.0s/it]"
+    assert BACKEND.parse_line(bar) == Progress(step=2, total=3, clip=2)
+
+
+# -- negative prompt and text values -----------------------------------------------------------
+
+
+def test_no_negative_prompt_renders_nvidia_default() -> None:
+    job = job_work([dataclasses.replace(single_job().runs[0], negative_prompt=None)])
+    argv = BACKEND.render(job, TARGET, WORKDIR).argv
+    assert flag_value(argv, "--negative_prompt") == DEFAULT_NEGATIVE_PROMPT
+    assert DEFAULT_NEGATIVE_PROMPT.startswith("The video captures a game playing, with bad")
+    assert DEFAULT_NEGATIVE_PROMPT.endswith("Overall, the video is unrealistic at all.")
+
+
+def test_empty_negative_prompt_is_refused() -> None:
+    job = job_work([dataclasses.replace(single_job().runs[0], negative_prompt="")])
+    with pytest.raises(InvalidInput, match="empty negative prompt"):
+        BACKEND.render(job, TARGET, WORKDIR)
+
+
+def test_text_starting_with_a_dash_reaches_nvidia_argparse(tmp_path: Path) -> None:
+    run = dataclasses.replace(single_job().runs[0], negative_prompt="-blurry, low quality")
+    rendered = BACKEND.render(job_work([run]), TARGET, str(tmp_path))
+    (tmp_path / SPEC_FILE).write_text(rendered.files[SPEC_FILE])
+    script = rendered.argv.index(f"/opt/cosmos-transfer1/{TRANSFER_SCRIPT}")
+    assert "--negative_prompt=-blurry, low quality" in rendered.argv
+    # The spec never holds negative_prompt, so transfer.py's `--key in sys.argv` check cannot
+    # let a spec value win over the joined `--negative_prompt=...` token.
+    assert "negative_prompt" not in json.loads(rendered.files[SPEC_FILE])
+    args = transfer1_args(rendered.argv[script + 1 :])
+    assert args.negative_prompt == "-blurry, low quality"
+    assert args.prompt == run.prompt and args.seed == 1
+
+    enhance = BACKEND.render(enhance_job("-a cube"), TARGET, WORKDIR).argv
+    assert "--prompt=-a cube" in enhance
+    assert upsampler_parser().parse_args(list(enhance[8:])).prompt == "-a cube"
+
+
+def test_a_dash_value_as_its_own_token_is_what_argparse_refuses() -> None:
+    with pytest.raises(SystemExit) as exited:
+        upsampler_parser().parse_args(["--prompt", "-a", "--input_video", "x.mp4"])
+    assert exited.value.code == 2
 
 
 # -- output collection with guardrail drops ----------------------------------------------------
@@ -244,34 +319,72 @@ def line(message: str, level: str = "INFO") -> str:
     return f"[05-01 10:00:00.000|{level}|transfer.py:1:demo] {message}"
 
 
+def started(size: int) -> str:
+    """The first line of every `generate()` call, i.e. of every GPU batch."""
+    return line(f"Running batch generation with batch_size={size}")
+
+
 def saved(k: int) -> str:
     return line(f"Saved video to {WORKDIR}/outputs/video_{k}/output.mp4")
+
+
+def text_blocked(n: int) -> str:
+    return line(f"Input text prompt {n} is not safe", "CRITICAL")
+
+
+def video_blocked(n: int) -> str:
+    return line(f"Generated video {n} is not safe", "CRITICAL")
+
+
+WHOLE_BATCH = line("Guardrail blocked generation for entire batch.", "CRITICAL")
+# What transfer.py does right after the whole-batch line: unpack the None generate() returned.
+TYPE_ERROR = [
+    "Traceback (most recent call last):",
+    '  File "cosmos_transfer1/diffusion/inference/transfer.py", line 387, in demo',
+    "TypeError: cannot unpack non-iterable NoneType object",
+]
 
 
 def out(*ks: int) -> set[str]:
     return {f"outputs/video_{k}/output.mp4" for k in ks}
 
 
+def outputs_of(outcomes: dict[str, RunOutcome]) -> dict[str, str | None]:
+    return {run_id: outcome.output for run_id, outcome in outcomes.items()}
+
+
 def test_clean_batch_maps_each_run_to_its_index() -> None:
     job, rendered = batch_of(3, 3)
-    outcomes = BACKEND.collect(job, rendered, out(0, 1, 2), [saved(0), saved(1), saved(2)], 0)
-    assert [outcomes[f"r{i}"].output for i in range(3)] == [
-        f"outputs/video_{i}/output.mp4" for i in range(3)
-    ]
+    log = [started(3), saved(0), saved(1), saved(2)]
+    outcomes = BACKEND.collect(job, rendered, out(0, 1, 2), log, 0)
+    assert outputs_of(outcomes) == {f"r{i}": f"outputs/video_{i}/output.mp4" for i in range(3)}
 
 
-def test_text_guardrail_drop_shifts_later_items_and_is_undone() -> None:
+def test_text_block_shifts_the_later_items_of_its_batch_down() -> None:
     job, rendered = batch_of(3, 3)
-    log = [line("Input text prompt 2 is not safe", "CRITICAL"), saved(0), saved(1)]
+    log = [started(3), text_blocked(2), saved(0), saved(1)]
     outcomes = BACKEND.collect(job, rendered, out(0, 1), log, 0)
     assert outcomes["r0"].output == "outputs/video_0/output.mp4"
     assert outcomes["r1"].output is None and outcomes["r1"].failure is FailureClass.GUARDRAIL
-    assert outcomes["r2"].output == "outputs/video_1/output.mp4"  # shifted down by one
+    assert outcomes["r2"].output == "outputs/video_1/output.mp4"
 
 
-def test_drop_in_second_batch_is_assigned_to_that_batch() -> None:
+def test_video_numbers_count_the_items_that_passed_the_text_check() -> None:
+    job, rendered = batch_of(4, 4)
+    # Item 1 fails the text check; "Generated video 2" is then the 2nd of items 2-4: item 3.
+    log = [started(4), text_blocked(1), video_blocked(2), saved(0), saved(1)]
+    outcomes = BACKEND.collect(job, rendered, out(0, 1), log, 0)
+    assert outcomes["r0"].failure is FailureClass.GUARDRAIL
+    assert "prompt" in outcomes["r0"].message
+    assert outcomes["r2"].failure is FailureClass.GUARDRAIL
+    assert "generated video" in outcomes["r2"].message
+    assert outcomes["r1"].output == "outputs/video_0/output.mp4"
+    assert outcomes["r3"].output == "outputs/video_1/output.mp4"
+
+
+def test_blocks_belong_to_the_gpu_batch_they_were_logged_in() -> None:
     job, rendered = batch_of(4, 2)
-    log = [saved(0), saved(1), line("Generated video 1 is not safe", "CRITICAL"), saved(2)]
+    log = [started(2), saved(0), saved(1), started(2), video_blocked(1), saved(2)]
     outcomes = BACKEND.collect(job, rendered, out(0, 1, 2), log, 0)
     assert outcomes["r0"].output == "outputs/video_0/output.mp4"
     assert outcomes["r1"].output == "outputs/video_1/output.mp4"
@@ -279,53 +392,66 @@ def test_drop_in_second_batch_is_assigned_to_that_batch() -> None:
     assert outcomes["r3"].output == "outputs/video_2/output.mp4"
 
 
-def test_whole_batch_blocked_fails_only_that_batch() -> None:
-    job, rendered = batch_of(4, 2)
-    log = [line("Guardrail blocked generation for entire batch.", "CRITICAL"), saved(2), saved(3)]
-    outcomes = BACKEND.collect(job, rendered, out(2, 3), log, 0)
-    assert outcomes["r0"].failure is FailureClass.GUARDRAIL
-    assert outcomes["r1"].failure is FailureClass.GUARDRAIL
-    assert outcomes["r2"].output == "outputs/video_2/output.mp4"
-    assert outcomes["r3"].output == "outputs/video_3/output.mp4"
-
-
-def test_text_and_video_drops_in_one_batch_fail_the_runs_whose_place_is_unknown() -> None:
-    job, rendered = batch_of(4, 4)
+def test_whole_batch_block_ends_the_process_and_later_runs_were_not_attempted() -> None:
+    job, rendered = batch_of(3, 1)  # --batch_size 1: each JSONL line is its own GPU batch
     log = [
-        line("Input text prompt 1 is not safe", "CRITICAL"),
-        line("Generated video 2 is not safe", "CRITICAL"),
+        started(1),
         saved(0),
-        saved(1),
+        started(1),
+        text_blocked(1),
+        line("All prompts failed safety checks", "CRITICAL"),
+        WHOLE_BATCH,
+        *TYPE_ERROR,
     ]
-    outcomes = BACKEND.collect(job, rendered, out(0, 1), log, 0)
-    assert outcomes["r0"].failure is FailureClass.GUARDRAIL
-    # "video 2" is item 2 of the batch, or item 3 counted after the text drop: r1 and r2 unknown.
-    for run_id in ("r1", "r2"):
-        assert outcomes[run_id].output is None
-        assert "cannot be trusted" in outcomes[run_id].message
-    assert outcomes["r3"].output == "outputs/video_1/output.mp4"
+    outcomes = BACKEND.collect(job, rendered, out(0), log, 1)
+    assert outcomes["r0"].output == "outputs/video_0/output.mp4"
+    assert outcomes["r1"].failure is FailureClass.GUARDRAIL and not outcomes["r1"].not_attempted
+    assert outcomes["r2"].not_attempted
+    assert outcomes["r2"].failure is None and outcomes["r2"].output is None
+    assert BACKEND.classify_failure(1, log) is FailureClass.GUARDRAIL
 
 
-def test_unexplained_missing_output_fails_the_whole_batch_as_ambiguous() -> None:
+def test_whole_batch_blocked_at_the_video_check() -> None:
+    job, rendered = batch_of(4, 2)
+    log = [
+        started(2),
+        video_blocked(1),
+        video_blocked(2),
+        line("All generated videos failed safety checks", "CRITICAL"),
+        WHOLE_BATCH,
+        *TYPE_ERROR,
+    ]
+    outcomes = BACKEND.collect(job, rendered, set(), log, 1)
+    for run_id in ("r0", "r1"):
+        assert outcomes[run_id].failure is FailureClass.GUARDRAIL
+        assert "generated video" in outcomes[run_id].message
+    assert outcomes["r2"].not_attempted and outcomes["r3"].not_attempted
+
+
+def test_unexplained_missing_output_fails_the_batch_as_unmatched() -> None:
     job, rendered = batch_of(3, 3)
-    outcomes = BACKEND.collect(job, rendered, out(0, 1), [saved(0), saved(1)], 0)
+    outcomes = BACKEND.collect(job, rendered, out(0, 1), [started(3), saved(0), saved(1)], 0)
     assert all(o.output is None for o in outcomes.values())
     assert all("cannot be matched" in o.message for o in outcomes.values())
 
 
 def test_crash_keeps_outputs_written_before_it() -> None:
     job, rendered = batch_of(4, 2)
-    outcomes = BACKEND.collect(job, rendered, out(0, 1), [saved(0), saved(1)], 1)
+    log = [started(2), saved(0), saved(1), started(2), "RuntimeError: CUDA error"]
+    outcomes = BACKEND.collect(job, rendered, out(0, 1), log, 1)
     assert outcomes["r0"].output and outcomes["r1"].output
-    assert outcomes["r2"].output is None and outcomes["r3"].output is None
+    # A crash is retried as a job by the worker: its unfinished runs are not "not attempted".
+    for run_id in ("r2", "r3"):
+        assert outcomes[run_id].output is None and not outcomes[run_id].not_attempted
 
 
 def test_single_run_blocked_by_the_guardrail() -> None:
     job = single_job()
     rendered = BACKEND.render(job, TARGET, WORKDIR)
-    log = [line("Input text prompt 1 is not safe", "CRITICAL")]
-    outcome = BACKEND.collect(job, rendered, set(), log, 0)["run_a"]
+    log = [started(1), text_blocked(1), WHOLE_BATCH, *TYPE_ERROR]
+    outcome = BACKEND.collect(job, rendered, set(), log, 1)["run_a"]
     assert outcome.failure is FailureClass.GUARDRAIL
+    assert BACKEND.classify_failure(1, log) is FailureClass.GUARDRAIL
 
 
 # -- failure classes ---------------------------------------------------------------------------
@@ -351,10 +477,9 @@ def test_single_run_blocked_by_the_guardrail() -> None:
             ["FileNotFoundError: [Errno 2] No such file or directory: 'x.mp4'"],
             FailureClass.BAD_INPUT,
         ),
-        (
-            [line("Guardrail blocked generation for entire batch.", "CRITICAL")],
-            FailureClass.GUARDRAIL,
-        ),
+        ([WHOLE_BATCH, *TYPE_ERROR], FailureClass.GUARDRAIL),
+        # A per-item block does not end transfer.py: a later exit is a crash.
+        ([text_blocked(1), *TYPE_ERROR], FailureClass.CRASH),
         (
             ["RuntimeError: CUDA error: an illegal memory access was encountered"],
             FailureClass.CRASH,

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from cosmos_workflow.backends import get_backend
-from cosmos_workflow.backends.transfer2_5 import SAMPLES_FILE
+from cosmos_workflow.backends.transfer2_5 import DEFAULT_NEGATIVE_PROMPT, SAMPLES_FILE
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend, JobKind, validate_params
 from cosmos_workflow.domain.states import FailureClass
-from cosmos_workflow.domain.work import HostTarget
-from cosmos_workflow.simulator.transfer2_5 import InferenceArguments
+from cosmos_workflow.domain.work import HostTarget, RunWork
 from tests.backends.jobs import job_work, run_work
+from tests.backends.nvidia_cli import T25_SAMPLE_KEYS
 
 BACKEND = get_backend(Backend.TRANSFER2_5)
 WORKDIR = "/jobs/job1"
 T25 = Backend.TRANSFER2_5
 
 
-def two_runs(distilled: bool = False) -> list:
+def two_runs(distilled: bool = False) -> list[RunWork]:
     params = validate_params(
         {"backend": "transfer2.5", "guidance": 4, "sigma_max": 80, "distilled": distilled}
     )
@@ -42,7 +43,7 @@ def two_runs(distilled: bool = False) -> list:
 def test_samples_use_only_schema_keys_with_the_schema_types() -> None:
     rendered = BACKEND.render(job_work(two_runs(), backend=T25), HostTarget(), WORKDIR)
     samples = [json.loads(line) for line in rendered.files[SAMPLES_FILE].splitlines()]
-    schema = set(InferenceArguments.model_fields)
+    schema = T25_SAMPLE_KEYS  # NVIDIA's InferenceArguments is extra="forbid"
     assert [s["name"] for s in samples] == ["r1", "r2"]
     for sample in samples:
         assert set(sample) <= schema
@@ -76,7 +77,7 @@ def test_argv_single_and_multi_gpu() -> None:
     single = BACKEND.render(job, HostTarget(code_dir="/t25"), WORKDIR)
     assert single.argv == (
         "python",
-        "examples/inference.py",
+        "/t25/examples/inference.py",
         "-i",
         f"{WORKDIR}/{SAMPLES_FILE}",
         "-o",
@@ -110,16 +111,84 @@ def test_only_inference_jobs() -> None:
         BACKEND.render(job, HostTarget(), WORKDIR)
 
 
-def test_collect_by_name_and_guardrail_skips() -> None:
-    job = job_work(two_runs(), backend=T25)
+def stdout_line(message: str, level: str = "INFO") -> str:
+    return f"[05-01 10:00:00|{level}|cosmos_transfer2/inference.py:1:f] {message}"
+
+
+def debug_line(message: str, where: str = "cosmos_transfer2/inference.py:167:generate") -> str:
+    return f"[05-01 10:00:00|CRITICAL|{where}] {message}"
+
+
+PRESETS = "cosmos_transfer2/_src/imaginaire/auxiliary/guardrail/common/presets.py:74:run_video"
+
+
+def three_runs() -> list[RunWork]:
+    first, second = two_runs()
+    return [first, second, dataclasses.replace(first, run_id="r3")]
+
+
+def test_debug_log_is_read_back_and_names_the_blocked_sample() -> None:
+    job = job_work(three_runs(), backend=T25)
     rendered = BACKEND.render(job, HostTarget(), WORKDIR)
-    log = ["[05-01 10:00:00|CRITICAL|inference.py:1:f] Guardrail blocked generation. Prompt: p"]
-    produced = {"outputs/r1.json", "outputs/r2.json", "outputs/r2.mp4"}
-    outcomes = BACKEND.collect(job, rendered, produced, log, 0)
-    assert outcomes["r1"].failure is FailureClass.GUARDRAIL
-    assert outcomes["r2"].output == "outputs/r2.mp4"
+    # cosmos_oss/init.py writes debug.log into the -o folder.
+    assert rendered.read_back == ("outputs/debug.log",)
+    stdout = [stdout_line(f"[{i}/3] Processing sample r{i}") for i in (1, 2, 3)]
+    debug = "\n".join(
+        [
+            debug_line("[1/3] Processing sample r1"),
+            debug_line("[2/3] Processing sample r2"),
+            debug_line("GUARDRAIL BLOCKED: VIDEOCONTENTSAFETYFILTER: unsafe", PRESETS),
+            debug_line("[3/3] Processing sample r3"),
+        ]
+    )
+    produced = {"outputs/r1.mp4", "outputs/r1.json", "outputs/r2.json", "outputs/r3.json"}
+    texts = {"outputs/debug.log": debug}
+    outcomes = BACKEND.collect(job, rendered, produced, stdout, 0, texts)
+    assert outcomes["r1"].output == "outputs/r1.mp4"
+    assert outcomes["r2"].failure is FailureClass.GUARDRAIL
+    assert "VIDEOCONTENTSAFETYFILTER" in outcomes["r2"].message
+    # No output and no block: not produced (the worker records a missing output).
+    assert outcomes["r3"].failure is None and outcomes["r3"].output is None
+    # Without debug.log the video block is invisible: r2 is only "not produced".
+    unread = BACKEND.collect(job, rendered, produced, stdout, 0)
+    assert unread["r2"].failure is None
+
+
+def test_a_text_block_on_stdout_is_attributed_to_its_sample() -> None:
+    job = job_work(three_runs(), backend=T25)
+    rendered = BACKEND.render(job, HostTarget(), WORKDIR)
+    stdout = [
+        stdout_line("[1/3] Processing sample r1"),
+        stdout_line("[2/3] Processing sample r2"),
+        stdout_line("[3/3] Processing sample r3"),
+        stdout_line("Guardrail blocked generation. Prompt: p", "CRITICAL"),
+    ]
+    produced = {"outputs/r1.mp4", "outputs/r2.mp4"}
+    outcomes = BACKEND.collect(job, rendered, produced, stdout, 0)
+    assert outcomes["r1"].output and outcomes["r2"].output
+    assert outcomes["r3"].failure is FailureClass.GUARDRAIL
     crashed = BACKEND.collect(job, rendered, {"outputs/r1.json"}, [], 1)
     assert crashed["r1"].failure is None and crashed["r1"].output is None
+
+
+def test_negative_prompt_default_and_empty() -> None:
+    runs = [dataclasses.replace(run, negative_prompt=None) for run in two_runs()]
+    rendered = BACKEND.render(job_work(runs, backend=T25), HostTarget(), WORKDIR)
+    samples = [json.loads(line) for line in rendered.files[SAMPLES_FILE].splitlines()]
+    assert {s["negative_prompt"] for s in samples} == {DEFAULT_NEGATIVE_PROMPT}
+    assert DEFAULT_NEGATIVE_PROMPT.startswith("The video captures a game playing, with bad")
+    empty = [dataclasses.replace(runs[0], negative_prompt="")]
+    with pytest.raises(InvalidInput, match="empty negative prompt"):
+        BACKEND.render(job_work(empty, backend=T25), HostTarget(), WORKDIR)
+
+
+def test_distilled_takes_exactly_the_edge_key() -> None:
+    edge = two_runs(True)[0]
+    BACKEND.render(job_work([edge], backend=T25), HostTarget(), WORKDIR)
+    for weights in ({Control.DEPTH: 1.0}, {Control.EDGE: 0.5, Control.VIS: 0.5}):
+        run = dataclasses.replace(edge, weights=weights)
+        with pytest.raises(InvalidInput, match="edge control alone"):
+            BACKEND.render(job_work([run], backend=T25), HostTarget(), WORKDIR)
 
 
 def test_classify_failure() -> None:
@@ -130,3 +199,8 @@ def test_classify_failure() -> None:
         FailureClass.OUT_OF_MEMORY
     )
     assert BACKEND.classify_failure(1, ["Segmentation fault"]) is FailureClass.CRASH
+    duplicate = ["Error: Inference samplename r1 is not unique"]
+    assert BACKEND.classify_failure(1, duplicate) is FailureClass.BAD_INPUT
+    # keep_going (the default) moves on after a block: a later exit is not the guardrail's.
+    blocked = [stdout_line("Guardrail blocked generation. Prompt: p"), "Segmentation fault"]
+    assert BACKEND.classify_failure(1, blocked) is FailureClass.CRASH
