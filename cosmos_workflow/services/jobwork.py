@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from sqlalchemy import select
@@ -9,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import NotFound
-from cosmos_workflow.domain.params import Backend, JobKind, params_from_dict
+from cosmos_workflow.domain.params import (
+    FPS_RANGE,
+    Backend,
+    ExecutionParams,
+    JobKind,
+    params_from_dict,
+)
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.domain.work import JobWork, RunWork, VideoInfo
 from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
@@ -48,18 +55,38 @@ def _run_work(session: Session, run: RunRow) -> RunWork:
         frames=source.frames, fps=source.fps, width=source.width, height=source.height
     )
     video_path = Path(source.video_path)
+    params = params_from_dict(run.params)
     if run.kind == JobKind.UPSCALE.value and run.parent_run_id:
         parent = session.get(RunRow, run.parent_run_id)
         if parent is None or not parent.output_path:
             raise NotFound(f"run {run.parent_run_id} has no output to upscale")
         video_path = Path(parent.output_path)
+        # Transfer1 writes the upscaled frames at --fps: it must be the rate the source video
+        # plays at, or the 4K file runs at another speed.
+        fps = _output_fps(session, parent, video)
+        params = dataclasses.replace(params, fps=fps)
+        video = dataclasses.replace(video, fps=float(fps))
     return RunWork(
         run_id=run.id,
         prompt=prompt.text,
         negative_prompt=prompt.negative or None,
         weights={Control(k): float(v) for k, v in run.weights.items()},
-        params=params_from_dict(run.params),
+        params=params,
         video_path=video_path,
         video=video,
         control_paths={Control(k): Path(v) for k, v in source.controls.items()},
     )
+
+
+def _output_fps(session: Session, run: RunRow, source: VideoInfo) -> int:
+    """The frame rate a finished run's video plays at: an upscale keeps its source's, Transfer1
+    writes at its --fps, Transfer2.5 at the input video's (rounded: --fps is an integer)."""
+    if run.kind == JobKind.UPSCALE.value and run.parent_run_id:
+        parent = session.get(RunRow, run.parent_run_id)
+        if parent is not None:
+            return _output_fps(session, parent, source)
+    params: ExecutionParams = params_from_dict(run.params)
+    if params.backend is Backend.TRANSFER1:
+        return params.fps
+    low, high = FPS_RANGE
+    return min(high, max(low, round(source.fps)))
