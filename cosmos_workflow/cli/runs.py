@@ -107,12 +107,32 @@ def job_render(
     job_id: str,
     out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
     host: Annotated[str | None, typer.Option(help="Render for this configured host.")] = None,
+    target_dir: Annotated[
+        str | None,
+        typer.Option(help="The folder's absolute path on the target host (default: --out)."),
+    ] = None,
+    code_dir: Annotated[
+        str | None,
+        typer.Option(help="Absolute path of NVIDIA's checkout there (default: the host's)."),
+    ] = None,
+    stage: Annotated[
+        bool, typer.Option("--stage", help="Also copy the input videos into the folder.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write exactly what would be sent for a job: spec/JSONL files, argv.json, command.sh."""
+    """Write exactly what would be sent for a job: spec/JSONL files, argv.json, and a command.sh
+    that runs it on the target host from any directory."""
     from cosmos_workflow.services import rendering
 
-    result = rendering.render_job(context(), job_id, out, host_name=host)
+    result = rendering.render_job(
+        context(),
+        job_id,
+        out,
+        host_name=host,
+        target_dir=target_dir,
+        code_dir=code_dir,
+        stage=stage,
+    )
     emit(result, as_json, lambda r: console.print(f"wrote {len(r.files)} file(s) to {r.out}"))
 
 
