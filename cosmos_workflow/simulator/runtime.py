@@ -2,7 +2,12 @@
 
 The clock is simulated: it starts at the real start time and advances by simulated seconds. Real
 sleeping is the simulated time times COSMOS_SIM_TIME_SCALE (real seconds per simulated second),
-so log timestamps always measure simulated GPU seconds, however fast the run is played."""
+so log timestamps always measure simulated GPU seconds, however fast the run is played.
+
+Log lines are shaped like NVIDIA's loguru format, `[time|LEVEL|path:line:function] message`
+(cosmos_transfer1/utils/log.py 59, 94; cosmos_transfer2/_src/imaginaire/utils/log.py 90, 109).
+Besides stdout a process may add log files with their own level and filter, as Transfer2.5's
+cosmos_oss/init.py 93-114 adds console.log and debug.log."""
 
 from __future__ import annotations
 
@@ -11,14 +16,27 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import IO, Any, NoReturn
 
 TIME_SCALE_ENV = "COSMOS_SIM_TIME_SCALE"
 SEED_ENV = "COSMOS_SIM_SEED"
 FAULTS_ENV = "COSMOS_SIM_FAULTS"
 PROFILE_ENV = "COSMOS_SIM_PROFILE"
+# loguru's level numbers: a sink prints a record whose number is at least the sink's.
+LEVELS = {
+    "TRACE": 5,
+    "DEBUG": 10,
+    "INFO": 20,
+    "SUCCESS": 25,
+    "WARNING": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+LogFilter = Callable[[str, str], bool]  # (where, level) -> does this sink take the line?
 
 
 class SimulatedExit(Exception):
@@ -29,10 +47,25 @@ class SimulatedExit(Exception):
         self.code = code
 
 
+FAULT_KEYS = (
+    "crash_after_steps",
+    "guardrail_block",
+    "video_guardrail_block",
+    "oom_above_batch_size",
+    "memory_gb",
+)
+
+
 @dataclass
 class Faults:
+    """COSMOS_SIM_FAULTS, a JSON object. Items are named by their 1-based position in the
+    process (Transfer1: the line of the batch file, or 1 for a single run; Transfer2.5: the sample
+    position) or, for Transfer2.5, by sample name. `guardrail_block` blocks the prompt (text
+    guardrail), `video_guardrail_block` the generated video (video guardrail)."""
+
     crash_after_steps: int | None = None
     guardrail_block: list[int | str] = field(default_factory=list)
+    video_guardrail_block: list[int | str] = field(default_factory=list)
     oom_above_batch_size: int | None = None
     memory_gb: float | None = None
 
@@ -42,21 +75,40 @@ class Faults:
         if not text:
             return cls()
         data: dict[str, Any] = json.loads(text)
-        known = {"crash_after_steps", "guardrail_block", "oom_above_batch_size", "memory_gb"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(FAULT_KEYS))
         if unknown:
-            raise ValueError(f"{FAULTS_ENV}: unknown fault(s) {unknown}; known: {sorted(known)}")
+            known = sorted(FAULT_KEYS)
+            raise ValueError(f"{FAULTS_ENV}: unknown fault(s) {unknown}; known: {known}")
         return cls(
             crash_after_steps=data.get("crash_after_steps"),
             guardrail_block=list(data.get("guardrail_block", [])),
+            video_guardrail_block=list(data.get("video_guardrail_block", [])),
             oom_above_batch_size=data.get("oom_above_batch_size"),
             memory_gb=data.get("memory_gb"),
         )
 
     def blocks(self, index: int, name: str | None = None) -> bool:
-        """Is this item blocked? `index` is 1-based within its batch (Transfer1) or the sample
-        position (Transfer2.5); names match Transfer2.5 samples."""
-        return index in self.guardrail_block or (name is not None and name in self.guardrail_block)
+        """Does the text guardrail block this item's prompt?"""
+        return _named(self.guardrail_block, index, name)
+
+    def blocks_video(self, index: int, name: str | None = None) -> bool:
+        """Does the video guardrail block this item's generated video?"""
+        return _named(self.video_guardrail_block, index, name)
+
+
+def _named(items: list[int | str], index: int, name: str | None) -> bool:
+    return index in items or (name is not None and name in items)
+
+
+@dataclass
+class LogFile:
+    handle: IO[str]
+    level: str
+    accepts: LogFilter
+
+
+def _accept_all(where: str, level: str) -> bool:
+    return True
 
 
 class Runtime:
@@ -70,6 +122,9 @@ class Runtime:
         self.noise = random.Random(f"{os.environ.get(SEED_ENV, '0')}:{' '.join(sys.argv)}")
         self.faults = Faults.from_env()
         self.steps_done = 0
+        self.console_level = "INFO"
+        self.console_accepts: LogFilter = _accept_all
+        self.files: list[LogFile] = []
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -85,20 +140,39 @@ class Runtime:
 
     # -- log -----------------------------------------------------------------------------------
 
+    def add_log_file(self, path: Path, level: str, accepts: LogFilter = _accept_all) -> None:
+        """A file sink opened with mode "w", as cosmos_oss/init.py 97-114 adds its files."""
+        self.files.append(LogFile(path.open("w", encoding="utf-8"), level, accepts))
+
+    def close_log_files(self) -> None:
+        for sink in self.files:
+            sink.handle.close()
+        self.files.clear()
+
     def log(self, message: str, where: str, level: str = "INFO") -> None:
         stamp = self.now()
         prefix = f"{stamp:%m-%d %H:%M:%S}.{stamp.microsecond // 1000:03d}"
-        print(f"[{prefix}|{level}|{where}] {message}", flush=True)
+        line = f"[{prefix}|{level}|{where}] {message}"
+        rank = LEVELS[level]
+        if rank >= LEVELS[self.console_level] and self.console_accepts(where, level):
+            print(line, flush=True)
+        for sink in self.files:
+            if rank >= LEVELS[sink.level] and sink.accepts(where, level):
+                sink.handle.write(line + "\n")
+                sink.handle.flush()
 
-    def progress(self, step: int, total: int, seconds_per_step: float) -> None:
-        """One tqdm update, one line each (a log reader never has to split on carriage returns)."""
+    def progress(self, step: int, total: int, seconds_per_step: float, desc: str = "") -> None:
+        """One tqdm update, one line each (a log reader never has to split on carriage returns).
+        `desc` is tqdm's description, printed before the bar as `desc: `."""
         percent = int(100 * step / total) if total else 100
         filled = percent // 10
         bar = "█" * filled + " " * (10 - filled)
         done = _clock(step * seconds_per_step)
         left = _clock((total - step) * seconds_per_step)
+        label = f"{desc}: " if desc else ""
+        rate = f"{seconds_per_step:.2f}s/it"
         print(
-            f"{percent:3d}%|{bar}| {step}/{total} [{done}<{left}, {seconds_per_step:.2f}s/it]",
+            f"{label}{percent:3d}%|{bar}| {step}/{total} [{done}<{left}, {rate}]",
             file=sys.stderr,
             flush=True,
         )
@@ -129,21 +203,25 @@ def traceback_text(frames: list[tuple[str, int, str]], error: str) -> str:
     return "\n".join(lines)
 
 
+def raise_traceback(frames: list[tuple[str, int, str]], error: str) -> NoReturn:
+    """An uncaught Python exception: its traceback on stderr, then exit status 1."""
+    print(traceback_text(frames, error), file=sys.stderr, flush=True)
+    raise SimulatedExit(1)
+
+
 def crash(reason: str) -> NoReturn:
-    text = traceback_text(
+    raise_traceback(
         [
             ("cosmos_transfer1/diffusion/inference/transfer.py", 366, "demo"),
             ("cosmos_transfer1/diffusion/model/model_ctrl.py", 412, "denoise"),
         ],
         f"RuntimeError: CUDA error: an illegal memory access was encountered ({reason})",
     )
-    print(text, file=sys.stderr, flush=True)
-    raise SimulatedExit(1)
 
 
 def out_of_memory(tried_gb: float, total_gb: float, where: str) -> NoReturn:
     free = max(0.0, total_gb * 0.02)
-    text = traceback_text(
+    raise_traceback(
         [(where, 228, "__init__"), ("torch/nn/modules/module.py", 1355, "to")],
         f"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate {tried_gb:.2f} GiB. "
         f"GPU 0 has a total capacity of {total_gb:.2f} GiB of which {free:.2f} GiB is free. "
@@ -151,5 +229,3 @@ def out_of_memory(tried_gb: float, total_gb: float, where: str) -> NoReturn:
         "is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid "
         "fragmentation.",
     )
-    print(text, file=sys.stderr, flush=True)
-    raise SimulatedExit(1)
