@@ -22,6 +22,8 @@ TORCHRUN_VALUE_FLAGS = {
     "--master_addr",
     "--rdzv_backend",
     "--rdzv_endpoint",
+    "--rdzv_id",
+    "--max_restarts",
 }
 
 
@@ -44,6 +46,8 @@ def split_launcher(argv: Sequence[str]) -> Launch:
         while rest and rest[0].startswith("--"):
             flag = rest.pop(0)
             name, _, value = flag.partition("=")
+            # torchrun takes both spellings, --nproc_per_node and --nproc-per-node.
+            name = "--" + name[2:].replace("-", "_")
             if not value and name in TORCHRUN_VALUE_FLAGS:
                 value = rest.pop(0) if rest else ""
             if name == "--nproc_per_node":
@@ -82,9 +86,9 @@ def _dispatch(launch: Launch, runtime: Runtime) -> None:
 
         run_transfer(launch.args, launch.nproc, runtime)
     elif launch.script.endswith(UPSAMPLER_SCRIPT):
-        from cosmos_workflow.simulator.transfer1 import run_upsampler
+        from cosmos_workflow.simulator.upsampler import run_upsampler
 
-        run_upsampler(launch.args, launch.torchrun, runtime)
+        run_upsampler(launch.args, launch.torchrun, launch.nproc, runtime)
     elif launch.script.endswith(TRANSFER2_5_SCRIPT):
         from cosmos_workflow.simulator.transfer2_5 import run_inference
 
