@@ -1,32 +1,51 @@
-"""Simulated cosmos-transfer2.5 examples/inference.py.
+"""Simulated cosmos-transfer2.5 examples/inference.py: its command line and sample validation.
 
-Samples are validated with a pydantic model shaped like InferenceArguments (reference 2.3,
-`extra="forbid"`, file paths resolved against the spec's folder and required to exist); every
-sample of every input file is validated before anything loads, and any error exits with 1."""
+Samples are validated with a pydantic model shaped like InferenceArguments (cosmos_transfer2/
+config.py 311-593, `extra="forbid"`, file paths resolved against the spec's folder and required
+to exist). Every sample of every input file is validated before anything loads; a bad sample ends
+the process with "Error validating parameters from '<file>' at line <i>" and the pydantic error
+(config.py 372-378), a repeated name with "Error: Inference samplename <name> is not unique"
+(config.py 411-414), both on stderr with exit 1. The run itself is in transfer2_5_inference.py."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
-from cosmos_workflow.simulator import profiles
-from cosmos_workflow.simulator.runtime import Runtime, SimulatedExit, out_of_memory
+from cosmos_workflow.simulator.runtime import Runtime, raise_traceback
 from cosmos_workflow.simulator.transfer1 import DEFAULT_NEGATIVE_PROMPT
 
-WHERE = "cosmos_transfer2/inference.py"
 CHUNK_FRAMES = 93
-CONTROL_KEYS = ("edge", "vis", "depth", "seg")
-MODELS = ["edge", "depth", "seg", "vis"]
-DISTILLED_MODEL = "edge/distilled"
+CONTROL_KEYS = ("edge", "vis", "depth", "seg")  # config.py 477: the order of batch hint keys
+MODELS = ["depth", "edge", "seg", "vis"]  # config.py 158-162, 305: base variants
+DISTILLED_MODEL = "edge/distilled"  # config.py 165-169: only registered behind the flag
 PATH_KEYS = ("prompt_path", "video_path", "image_context_path", "guided_generation_mask")
 CONTROL_PATH_KEYS = ("control_path", "mask_path")
 Preset = Literal["very_low", "low", "medium", "high", "very_high"]
+
+
+def flag(name: str, default: bool) -> bool:
+    """cosmos_transfer2/_src/imaginaire/flags.py 22-32."""
+    value = os.environ.get(name, "")
+    return value.lower() in ("true", "1", "yes", "y") if value else default
+
+
+def experimental_checkpoints() -> bool:
+    """flags.py 38, 50: COSMOS_EXPERIMENTAL_CHECKPOINTS defaults to COSMOS_INTERNAL."""
+    return flag("COSMOS_EXPERIMENTAL_CHECKPOINTS", flag("COSMOS_INTERNAL", False))
 
 
 class ControlConfig(BaseModel):
@@ -58,20 +77,20 @@ class InferenceArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    prompt: str | None = None
     prompt_path: FilePath | None = None
+    prompt: str
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     seed: int = 2025
     guidance: Annotated[int, Field(ge=0, le=7)] = 3
     video_path: FilePath
-    max_frames: int | None = None
-    context_frame_index: int | None = None
+    max_frames: PositiveInt | None = None
+    context_frame_index: PositiveInt | None = None
     image_context_path: FilePath | None = None
     num_conditional_frames: Literal[0, 1, 2] = 1
     resolution: str = "720"
     sigma_max: str | None = None
-    num_video_frames_per_chunk: int = CHUNK_FRAMES
-    num_steps: int = 35
+    num_video_frames_per_chunk: PositiveInt = CHUNK_FRAMES
+    num_steps: PositiveInt = 35
     show_control_condition: bool = False
     show_input: bool = False
     keep_input_resolution: bool = True
@@ -83,26 +102,33 @@ class InferenceArguments(BaseModel):
     guided_generation_step_threshold: int = 25
     guided_generation_foreground_labels: list[int] | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> InferenceArguments:
-        if self.prompt is None and self.prompt_path is None:
-            raise ValueError("Either 'prompt' or 'prompt_path' must be provided")
+    @model_validator(mode="before")
+    @classmethod
+    def _prompt_from_file(cls, data: Any) -> Any:
+        """config.py 334-351: `prompt_path` fills `prompt` when no prompt is given."""
+        if isinstance(data, dict) and data.get("prompt") is None and data.get("prompt_path"):
+            path = Path(data["prompt_path"])
+            if path.is_file():
+                data = {**data, "prompt": path.read_text(encoding="utf-8").strip()}
+        return data
+
+    def model_post_init(self, context: Any) -> None:
+        """config.py 539-546."""
         if not self.controls():
-            raise ValueError("No controls provided, please specify at least one control key")
-        has_context = self.image_context_path is not None or self.context_frame_index is not None
-        if has_context and self.vis is not None:
-            raise ValueError("Image context is not supported together with the 'vis' control")
-        return self
+            raise ValueError(
+                "No controls provided, please provide at least one control key "
+                "(edge, blur, depth, seg)"
+            )
+        if self.vis is not None and self.image_context_path:
+            raise ValueError(
+                "vis control and image_context_path are both used to transfer style. Using these "
+                "modes together leads to conflicts. Please only provide one"
+            )
 
     def controls(self) -> dict[str, ControlConfig]:
+        """hint_keys in CONTROL_KEYS order (config.py 535-537)."""
         found = {key: getattr(self, key) for key in CONTROL_KEYS}
         return {key: value for key, value in found.items() if value is not None}
-
-    def text(self) -> str:
-        if self.prompt is not None:
-            return self.prompt
-        assert self.prompt_path is not None
-        return self.prompt_path.read_text(encoding="utf-8").strip()
 
 
 OVERRIDES = {
@@ -118,9 +144,7 @@ OVERRIDES = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    models = MODELS + (
-        [DISTILLED_MODEL] if os.environ.get("COSMOS_EXPERIMENTAL_CHECKPOINTS") == "1" else []
-    )
+    models = MODELS + ([DISTILLED_MODEL] if experimental_checkpoints() else [])
     parser = argparse.ArgumentParser(prog="inference.py")
     add = parser.add_argument
     add("-i", "--input-files", "--input_files", nargs="+", required=True, dest="input_files")
@@ -132,14 +156,14 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--context-parallel-size", "--context_parallel_size", type=int, dest="context_parallel_size"
     )
-    for flag in (
+    for name in (
         "disable_guardrails",
         "offload_guardrail_models",
         "profile",
         "benchmark",
         "enable_parallel_tokenizer",
     ):
-        add(f"--{flag.replace('_', '-')}", f"--{flag}", action="store_true", dest=flag)
+        add(f"--{name.replace('_', '-')}", f"--{name}", action="store_true", dest=name)
     add(
         "--keep-going",
         "--keep_going",
@@ -160,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Paths in a spec are relative to the spec file's folder (reference 2.3)."""
+    """Paths in a spec are relative to the spec file's folder and made absolute (config.py
+    106-111, 369-370)."""
     resolved = dict(data)
     for key in PATH_KEYS:
         if isinstance(resolved.get(key), str):
@@ -175,113 +200,76 @@ def _resolve(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     return resolved
 
 
-def _read_samples(args: argparse.Namespace, rt: Runtime) -> list[InferenceArguments]:
+CONFIG = "cosmos_transfer2/config.py"
+_MAIN = [
+    ("examples/inference.py", 94, "<module>"),
+    ("examples/inference.py", 67, "main"),
+    (CONFIG, 402, "from_files"),
+]
+
+
+def _lines(path: Path, rt: Runtime) -> list[dict[str, Any]]:
+    """config.py 360-365: every line of a .jsonl is parsed, blank lines too."""
+    where = (CONFIG, 363, "_from_file")
+    if path.suffix not in (".json", ".jsonl"):
+        raise_traceback(
+            [*_MAIN, (CONFIG, 365, "_from_file")],
+            f"ValueError: Unsupported file extension: {path.suffix}",
+        )
+    if not path.is_file():
+        raise_traceback(
+            [*_MAIN, where], f"FileNotFoundError: [Errno 2] No such file or directory: '{path}'"
+        )
+    text = path.read_text(encoding="utf-8")
+    chunks = [text] if path.suffix == ".json" else text.splitlines()
+    try:
+        return [json.loads(chunk) for chunk in chunks]
+    except json.JSONDecodeError as exc:
+        raise_traceback([*_MAIN, where], f"json.decoder.JSONDecodeError: {exc}")
+
+
+def read_samples(args: argparse.Namespace, rt: Runtime) -> list[InferenceArguments]:
+    overrides = {
+        key: getattr(args, f"override_{key}")
+        for key in OVERRIDES
+        if getattr(args, f"override_{key}") is not None
+    }
     samples: list[InferenceArguments] = []
     for name in args.input_files:
         path = Path(name)
-        if path.suffix not in (".json", ".jsonl"):
-            rt.fail(f"ValueError: Unsupported file extension: {path.suffix}")
-        if not path.is_file():
-            rt.fail(f"FileNotFoundError: [Errno 2] No such file or directory: '{name}'")
-        text = path.read_text(encoding="utf-8")
-        raw = [json.loads(line) for line in text.splitlines() if line.strip()]
-        if path.suffix == ".json":
-            raw = [json.loads(text)]
-        for data in raw:
-            for key, _ in OVERRIDES.items():
-                value = getattr(args, f"override_{key}")
-                if value is not None:
-                    data[key] = value
+        for line, data in enumerate(_lines(path, rt)):
             try:
-                samples.append(InferenceArguments.model_validate(_resolve(data, path.parent)))
+                resolved = _resolve(data | overrides, path.parent.absolute())
+                samples.append(InferenceArguments.model_validate(resolved))
             except ValidationError as exc:
-                rt.fail(str(exc))
-    names = [s.name for s in samples]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        rt.fail(f"ValueError: Sample names must be unique; repeated: {', '.join(duplicates)}")
+                rt.fail(f"Error validating parameters from '{path}' at line {line}\n{exc}")
+    if not samples:
+        rt.fail("Error: No inference samples")
+    names: set[str] = set()
+    for sample in samples:
+        if sample.name in names:
+            rt.fail(f"Error: Inference samplename {sample.name} is not unique")
+        names.add(sample.name)
     return samples
 
 
-def _chunks(frames: int, overlap: int) -> int:
-    if frames <= CHUNK_FRAMES:
-        return 1
-    return 1 + math.ceil((frames - CHUNK_FRAMES) / (CHUNK_FRAMES - overlap))
+def batch_hint_keys(samples: list[InferenceArguments]) -> list[str]:
+    """The union of the samples' control keys, in CONTROL_KEYS order (config.py 416-419)."""
+    keys = {key for sample in samples for key in sample.controls()}
+    return [key for key in CONTROL_KEYS if key in keys]
 
 
 def run_inference(script_argv: list[str], world_size: int, rt: Runtime) -> None:
+    from cosmos_workflow.simulator.transfer2_5_inference import (
+        Control2WorldInference,
+        init_environment,
+    )
+
+    init_environment(rt)  # examples/inference.py 82, before the command line is parsed
     args = _parser().parse_args(script_argv)
-    samples = _read_samples(args, rt)
-    distilled = args.model == DISTILLED_MODEL
-    keys = {key for sample in samples for key in sample.controls()}
-    branches = 1 if len(keys) == 1 else len(CONTROL_KEYS)
-    if branches > 1:
-        rt.log(
-            "Multicontrol inference is not strictly equal to single control",
-            f"{WHERE}:240:__init__",
-            "WARNING",
-        )
-    profile = profiles.current_profile()
-    memory = rt.faults.memory_gb if rt.faults.memory_gb is not None else profile.memory_gb
-    guardrails = not args.disable_guardrails
-    rt.log(f"Loading model for hint keys {sorted(keys)}", f"{WHERE}:210:__init__")
-    rt.advance(profiles.t25_load_seconds(branches, guardrails))
-    need = profiles.t25_memory_gb(branches, guardrails)
-    if need > memory:
-        out_of_memory(need - memory, memory, WHERE)
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "config.yaml").write_text(f"model: {args.model}\n", encoding="utf-8")
-    speed = profile.speedup(args.context_parallel_size or world_size)
-    for position, sample in enumerate(samples, start=1):
-        _generate(
-            sample, position, output, distilled, guardrails, args.keep_going, profile, speed, rt
-        )
-
-
-def _generate(
-    sample: InferenceArguments,
-    position: int,
-    output: Path,
-    distilled: bool,
-    guardrails: bool,
-    keep_going: bool,
-    profile: profiles.GpuProfile,
-    speed: float,
-    rt: Runtime,
-) -> None:
-    from cosmos_workflow.simulator.video import probe, write_output
-
-    (output / f"{sample.name}.json").write_text(sample.model_dump_json(indent=2), encoding="utf-8")
-    rt.log(f"Generating sample {sample.name}", f"{WHERE}:300:_generate_sample")
-    if guardrails and rt.faults.blocks(position, sample.name):
-        rt.log(
-            f"Guardrail blocked generation. Prompt: {sample.text()}",
-            f"{WHERE}:312:_generate_sample",
-            "CRITICAL",
-        )
-        if not keep_going:
-            raise SimulatedExit(1)
-        return
-    facts = probe(sample.video_path)
-    frames = min(facts.frames, sample.max_frames or facts.frames)
-    rt.advance(profile.t25_sample_s)
-    for key, control in sample.controls().items():
-        if control.control_path is None and key in ("depth", "seg"):
-            rt.advance(
-                profiles.T25_PREPROCESSOR_BUILD_S + frames * profiles.T1_PREPROCESS_S_PER_FRAME
-            )
-    step = (profile.t25_distilled_step_s if distilled else profile.t25_step_s) / speed
-    extra = len(sample.controls()) - 1
-    step *= 1 + profiles.T25_BRANCH_STEP_FRACTION * max(0, extra)
-    chunks = _chunks(frames, sample.num_conditional_frames)
-    for _chunk in range(chunks):
-        rt.progress(0, sample.num_steps, step)
-        for done in range(1, sample.num_steps + 1):
-            rt.step(step)
-            rt.progress(done, sample.num_steps, step)
-    weights = {key: c.control_weight for key, c in sample.controls().items()}
-    video = output / f"{sample.name}.mp4"
-    write_output(sample.video_path, video, weights, facts.fps, frames)
-    (output / f"{sample.name}.txt").write_text(sample.text(), encoding="utf-8")
-    rt.log(f"Saved video to {video}", f"{WHERE}:340:_generate_sample")
+    samples = read_samples(args, rt)
+    try:
+        inference = Control2WorldInference(args, batch_hint_keys(samples), world_size, rt)
+        inference.generate(samples)
+    finally:
+        rt.close_log_files()

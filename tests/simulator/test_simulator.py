@@ -95,12 +95,17 @@ def test_guardrail_fault_drops_an_item_and_collect_undoes_the_shift(
 
 
 def test_whole_batch_blocked(run_job: RunJob, videos: dict[str, Path]) -> None:
+    # transfer.py 376-387: the log line, then unpacking None ends the process; the third line of
+    # the batch file never runs.
     job = mixed_batch(videos, size=2)
     sim = run_job(job, faults={"guardrail_block": [1, 2]})
     assert "Guardrail blocked generation for entire batch." in sim.stdout
+    assert sim.exit_code == 1
+    assert "TypeError: cannot unpack non-iterable NoneType object" in sim.stderr
+    assert "outputs/video_2/output.mp4" not in sim.produced
     outcomes = sim.collect(job)
     assert outcomes["r1"].failure is outcomes["r2"].failure is FailureClass.GUARDRAIL
-    assert outcomes["r3"].output == "outputs/video_2/output.mp4"
+    assert outcomes["r3"].output is None and outcomes["r3"].not_attempted
 
 
 def test_out_of_memory_after_load(run_job: RunJob, videos: dict[str, Path]) -> None:
@@ -325,7 +330,12 @@ def test_transfer2_5_refusals(tmp_path: Path, videos: dict[str, Path]) -> None:
         ({**base, "guidance": 8}, "Input should be less than or equal to 7"),
         ({**base, "sigma_max": 80}, "Input should be a valid string"),
         ({k: v for k, v in base.items() if k != "edge"}, "No controls provided"),
-        ({**base, "vis": {}, "context_frame_index": 0}, "Image context is not supported"),
+        # config.py 487, 543-546: a positive frame index; only image_context_path clashes with vis.
+        ({**base, "context_frame_index": 0}, "Input should be greater than 0"),
+        (
+            {**base, "vis": {}, "image_context_path": str(videos["b"])},
+            "vis control and image_context_path are both used to transfer style",
+        ),
         ({**base, "video_path": str(tmp_path / "nope.mp4")}, "Path does not point to a file"),
     ]
     for sample, message in cases:
@@ -336,7 +346,8 @@ def test_transfer2_5_refusals(tmp_path: Path, videos: dict[str, Path]) -> None:
     path = tmp_path / "twice.jsonl"
     path.write_text(json.dumps(base) + "\n" + json.dumps(base) + "\n", encoding="utf-8")
     twice = simulate(["python", "examples/inference.py", "-i", str(path), "-o", "o"], tmp_path)
-    assert twice.returncode == 1 and "Sample names must be unique" in twice.stderr
+    # config.py 411-414
+    assert twice.returncode == 1 and "Error: Inference samplename x is not unique" in twice.stderr
     distilled = t25_refusal(tmp_path, base, "--model", "edge/distilled")
     assert distilled.returncode == 2 and "invalid choice" in distilled.stderr
     allowed = t25_refusal(
