@@ -45,15 +45,21 @@ class SimRun:
 
 
 def simulate(
-    argv: Sequence[str], cwd: Path, faults: dict | None = None, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    cwd: Path,
+    faults: dict | None = None,
+    env: dict[str, str] | None = None,
+    unset: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """Run the simulator; `unset` names variables the launch environment must not have."""
     full_env = {
         **os.environ,
         "COSMOS_SIM_TIME_SCALE": "0",
         "COSMOS_SIM_SEED": "1",
         "PYTHONPATH": str(REPO),
     }
-    full_env.pop("COSMOS_SIM_FAULTS", None)
+    for name in ("COSMOS_SIM_FAULTS", *unset):
+        full_env.pop(name, None)
     if faults is not None:
         full_env["COSMOS_SIM_FAULTS"] = json.dumps(faults)
     full_env.update(env or {})
