@@ -244,16 +244,25 @@ class Item:
 def _items(
     args: argparse.Namespace, controls: dict[str, dict[str, Any]], rt: Runtime
 ) -> list[Item]:
+    """read_prompts_from_file parses every line, a blank one too (utils/io.py 33-38)."""
     if not args.batch_input_path:
         return [Item(args.prompt, args.input_video_path, controls, 1)]
-    if not os.path.isfile(args.batch_input_path):
-        _file_not_found(args.batch_input_path, ("cosmos_transfer1/utils/io.py", 33, "read"))
     rt.log(f"Reading batch inputs from path: {args.batch_input_path}", f"{WHERE_MAIN}:284:demo")
+    frames = [MODULE, (WHERE_MAIN, 285, "demo")]
+    if not os.path.isfile(args.batch_input_path):
+        raise_traceback(
+            [*frames, ("cosmos_transfer1/utils/io.py", 34, "read_prompts_from_file")],
+            f"FileNotFoundError: [Errno 2] No such file or directory: '{args.batch_input_path}'",
+        )
     items: list[Item] = []
     with open(args.batch_input_path, encoding="utf-8") as handle:
         for line in handle:
-            if line.strip():
-                items.append(_item(json.loads(line), controls, len(items) + 1, rt))
+            try:
+                data = json.loads(line.strip())
+            except json.JSONDecodeError as exc:
+                where = ("cosmos_transfer1/utils/io.py", 36, "read_prompts_from_file")
+                raise_traceback([*frames, where], f"json.decoder.JSONDecodeError: {exc}")
+            items.append(_item(data, controls, len(items) + 1, rt))
     return items
 
 
