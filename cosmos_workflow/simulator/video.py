@@ -122,7 +122,7 @@ def stream_slice(seed: int, position: int, shape: tuple[int, ...]) -> np.ndarray
     import numpy as np
 
     size = int(np.prod(shape))
-    rng = np.random.RandomState(seed % 2**32)
+    rng = np.random.RandomState(int(seed) % 2**32)
     values = rng.standard_normal((position + 1) * size)[position * size :]
     return values.reshape(shape).astype(np.float32)
 
