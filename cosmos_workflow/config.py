@@ -82,6 +82,9 @@ class PlannerConfig(BaseModel):
     max_batch_size: int | None = Field(None, ge=1, le=10_000)
     max_gpu_batch_size: int | None = Field(None, ge=1, le=64)
     gpu_batching: bool = True
+    # Auto (and continuous batching) may form batches whose outputs may differ from each run
+    # alone (GPU batches, mixed control sets) that no stored verification covers.
+    allow_output_changes: bool = False
     strict_fifo: bool = False
     continuous: bool = False
     lookahead: int = Field(defaults.CONTINUOUS_LOOKAHEAD, ge=1, le=10_000)

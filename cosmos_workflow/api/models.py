@@ -62,6 +62,13 @@ class PriorityRequest(Body):
 class AnalyzeRequest(Body):
     mode: str | None = Field(None, description="strict, mixed or auto (default: configuration).")
     max_batch_size: int | None = None
+    allow_output_changes: bool | None = Field(
+        None,
+        strict=True,  # true or false only: "yes" or 1 is refused, not guessed
+        description="Let auto form batches whose outputs may differ from each run alone (GPU "
+        "batches, mixed control sets) where no verification covers them (default: "
+        "planner.allow_output_changes).",
+    )
 
 
 class ApplyRequest(Body):

@@ -184,15 +184,23 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
 
 
 def _batch_routes(router: APIRouter, ctx: Context) -> None:
-    @router.post("/batch/analyze", tags=["batching"])
+    from cosmos_workflow.services.batching import PlanView
+
+    @router.post("/batch/analyze", tags=["batching"], response_model=PlanView)
     def analyze(body: models.AnalyzeRequest | None = None) -> Any:
-        """Plan the queued runs into batches and store the plan; nothing else changes."""
+        """Plan the queued runs into batches and store the plan; nothing else changes. Every
+        batch carries its output verdict (identical, verified or may_differ) and the reason."""
         from cosmos_workflow.services import batching
 
         body = body or models.AnalyzeRequest()
-        return batching.analyze(ctx, mode=body.mode, max_batch_size=body.max_batch_size)
+        return batching.analyze(
+            ctx,
+            mode=body.mode,
+            max_batch_size=body.max_batch_size,
+            allow_output_changes=body.allow_output_changes,
+        )
 
-    @router.get("/batch/plan", tags=["batching"])
+    @router.get("/batch/plan", tags=["batching"], response_model=PlanView)
     def show_plan(plan_id: str | None = None) -> Any:
         """A stored plan; the newest when no id is given."""
         from cosmos_workflow.services import batching

@@ -19,6 +19,9 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s"
 
 
+VERDICT_TEXT = {"identical": "identical", "verified": "verified", "may_differ": "MAY DIFFER"}
+
+
 def render_plan(plan: Any) -> None:
     if not plan.batches:
         console.print("The queue holds no batchable runs: there is nothing to batch.")
@@ -36,9 +39,8 @@ def render_plan(plan: Any) -> None:
                 batch.gpu_batch_size,
                 _seconds(batch.predicted_seconds),
                 f"{batch.predicted_memory_gb:.0f} GB",
-                "unchanged"
-                if batch.unchanged
-                else ("CHANGES OUTPUTS" if batch.changes_outputs else "new"),
+                "unchanged" if batch.unchanged else "new",
+                VERDICT_TEXT.get(batch.verdict, batch.verdict),
             ]
         )
     console.print(
@@ -55,10 +57,12 @@ def render_plan(plan: Any) -> None:
                 "predicted",
                 "memory",
                 "change",
+                "outputs",
             ],
             rows,
         )
     )
+    _render_reasons(plan)
     source = "calibrated on measured timings" if plan.calibrated else "default cost model"
     console.print(
         f"predicted GPU time: {_seconds(plan.predicted_seconds_before)} now -> "
@@ -66,8 +70,28 @@ def render_plan(plan: Any) -> None:
         f"[bold]speedup {plan.speedup:.2f}x[/bold], {plan.loads_avoided} model load(s) avoided "
         f"({source}, predicted)"
     )
+    console.print(_rule_text(plan))
     if plan.applied_at is None:
         console.print(f"apply it with: cosmos batch apply {plan.plan_id}")
+
+
+def _render_reasons(plan: Any) -> None:
+    """Why each batch that is not `identical` is labelled as it is."""
+    for index, batch in enumerate(plan.batches, start=1):
+        if batch.verdict != "identical":
+            label = VERDICT_TEXT.get(batch.verdict, batch.verdict)
+            console.print(f"  batch {index} {label}: {batch.verdict_reason}", highlight=False)
+
+
+def _rule_text(plan: Any) -> str:
+    if plan.mode != "auto":
+        return f"outputs: {plan.mode} forms its batches as they are; each is labelled above"
+    if plan.allow_output_changes:
+        return "outputs: changes allowed; batches marked MAY DIFFER can render differently"
+    return (
+        "outputs: kept; auto formed only identical or verified batches "
+        "(--allow-output-changes lets it trade outputs for speed)"
+    )
 
 
 @app.command("analyze")
@@ -78,12 +102,27 @@ def analyze(
     max_batch_size: Annotated[
         int | None, typer.Option(help="At most this many runs per batch.")
     ] = None,
+    allow_output_changes: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-output-changes/--keep-outputs",
+            help="Let auto form batches whose outputs may differ from each run alone (GPU "
+            "batches, mixed control sets) where no verification covers them "
+            "(default: planner.allow_output_changes).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Plan the queued runs into batches and store the plan (nothing changes yet)."""
     from cosmos_workflow.services import batching
 
-    plan = batching.analyze(context(), mode=mode, max_batch_size=max_batch_size)
+    plan = batching.analyze(
+        context(),
+        mode=mode,
+        max_batch_size=max_batch_size,
+        allow_output_changes=allow_output_changes,
+    )
     emit(plan, as_json, render_plan)
 
 

@@ -92,7 +92,7 @@ def batch_verdict(
         if key in verified:
             used.append(f"mixing {key.controls} verified on {gpu_profile}")
         else:
-            reasons.append(_mixing_reason(backend, process_controls))
+            reasons.append(_mixing_reason(backend, sets, process_controls))
     if gpu_batch_size > 1:
         # Items of one tensor share one control set (compat.valid_gpu_batch).
         controls = next(iter(sets)) if len(sets) == 1 else process_controls
@@ -111,14 +111,21 @@ def batch_verdict(
     return BatchVerdict(OutputVerdict.IDENTICAL)
 
 
-def _mixing_reason(backend: Backend, controls: ControlSet) -> str:
-    if backend is Backend.TRANSFER2_5:
+def _mixing_reason(backend: Backend, sets: set[ControlSet], controls: ControlSet) -> str:
+    union = control_set_key(controls)
+    if backend is Backend.TRANSFER1:
         return (
-            "Transfer2.5 mixes control keys: every sample of the process uses the "
-            f"{'multicontrol' if len(controls) > 1 else 'single-control'} model"
+            "Transfer1 runs of different control sets share a process (zero-weight controls); "
+            "unchanged outputs are not proven until `cosmos verify-batching` verifies "
+            f"{union} on this GPU profile"
+        )
+    if len(controls) > 1 and any(len(s) == 1 for s in sets):
+        return (
+            "Transfer2.5 mixes control keys: a single-key run switches from its single-control "
+            f"model to the multicontrol model ({union})"
         )
     return (
-        "Transfer1 runs of different control sets share a process (zero-weight controls); "
-        "unchanged outputs are not proven until `cosmos verify-batching` verifies "
-        f"{control_set_key(controls)} on this GPU profile"
+        "Transfer2.5 runs of different key sets share the multicontrol model, each with weight "
+        "0 for the keys it did not ask for; unchanged outputs are not proven until "
+        f"`cosmos verify-batching` verifies {union} on this GPU profile"
     )

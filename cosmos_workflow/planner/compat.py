@@ -4,15 +4,14 @@ Transfer1: the spec and command line hold one negative prompt, seed, steps, guid
 sigma_max, fps, blur and canny preset and distilled flag for the whole process, so those must be
 equal within a batch. Items denoised in one tensor (`--batch_size` > 1) must also share the frame
 count, the aspect bucket and the control set. A run in a process with more controls than it asked
-for gets weight 0 for the others, so its output is unchanged.
+for gets weight 0 for the others.
 
 Transfer2.5: sampling parameters are per sample. The model is decided by the union of control
 keys in the process: one key -> that single-control model; more -> the multicontrol model for
-every sample. A run asking for ONE key therefore keeps its output only in a process whose union
-is exactly that key; a run asking for 2+ keys gets the multicontrol model in any process whose
-union has 2+ keys. `distilled` must match.
+every sample. `distilled` must match.
 
-Runs of different backends or priorities never share a process."""
+Runs of different backends or priorities never share a process. Whether a batch that may form
+keeps every run's output is a separate question, answered by `domain.verdicts.batch_verdict`."""
 
 from __future__ import annotations
 
@@ -75,34 +74,12 @@ def control_union(runs: Iterable[QueuedRun]) -> ControlSet:
     return frozenset(union)
 
 
-def keeps_output(backend: Backend, run_controls: ControlSet, process_controls: ControlSet) -> bool:
-    """Whether a run renders exactly what it asked for in a process loading `process_controls`."""
-    if not run_controls <= process_controls:
-        return False
-    if backend is Backend.TRANSFER1:
-        return True
-    if len(run_controls) == 1:
-        return process_controls == run_controls
-    return len(process_controls) >= 2
-
-
-def sets_share_output_safely(backend: Backend, control_sets: Iterable[ControlSet]) -> bool:
-    """Whether runs of these control sets can share one process with every output unchanged."""
-    sets = list(control_sets)
-    union = frozenset().union(*sets)
-    return all(keeps_output(backend, s, union) for s in sets)
-
-
-def can_share(runs: Sequence[QueuedRun], *, allow_output_changes: bool = False) -> bool:
-    """Whether these runs may form one process."""
+def can_share(runs: Sequence[QueuedRun]) -> bool:
+    """Whether these runs may form one process (their outputs aside)."""
     if not runs:
         return True
     first = process_key(runs[0])
-    if any(process_key(run) != first for run in runs[1:]):
-        return False
-    if allow_output_changes:
-        return True
-    return sets_share_output_safely(runs[0].backend, {run.controls for run in runs})
+    return all(process_key(run) == first for run in runs[1:])
 
 
 def valid_gpu_batch(runs: Sequence[QueuedRun]) -> bool:
@@ -111,7 +88,3 @@ def valid_gpu_batch(runs: Sequence[QueuedRun]) -> bool:
         return False
     first = gpu_batch_key(runs[0])
     return all(gpu_batch_key(run) == first for run in runs[1:])
-
-
-def changes_outputs(backend: Backend, runs: Iterable[QueuedRun], controls: ControlSet) -> bool:
-    return any(not keeps_output(backend, run.controls, controls) for run in runs)

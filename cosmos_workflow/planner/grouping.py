@@ -47,27 +47,11 @@ def _blocks(
     by_set: Mapping[ControlSet, Sequence[QueuedRun]], mode: PlanMode, settings: Settings
 ) -> list[Block]:
     sets = list(by_set)
-    backend = next(iter(by_set.values()))[0].backend
     if mode is PlanMode.STRICT:
         return [[controls] for controls in sets]
-    if backend is Backend.TRANSFER2_5:
-        if mode is PlanMode.MIXED and settings.allow_output_changes:
-            return _pack(sets, by_set, settings)
-        return _transfer2_5_safe(sets, by_set, settings)
     if mode is PlanMode.MIXED:
         return _pack(sets, by_set, settings)
     return _search(sets, by_set, settings)
-
-
-def _transfer2_5_safe(
-    sets: Sequence[ControlSet],
-    by_set: Mapping[ControlSet, Sequence[QueuedRun]],
-    settings: Settings,
-) -> list[Block]:
-    """Single-key sets alone (their own model); every 2+ key set in one multicontrol process."""
-    singles = [[controls] for controls in sets if len(controls) == 1]
-    multi = [controls for controls in sets if len(controls) > 1]
-    return singles + (_pack(multi, by_set, settings) if multi else [])
 
 
 def _pack(
@@ -75,14 +59,18 @@ def _pack(
     by_set: Mapping[ControlSet, Sequence[QueuedRun]],
     settings: Settings,
 ) -> list[Block]:
-    """All sets in one block, opening another only where the union would not fit in memory."""
+    """All sets in one block, opening another only where the union would not fit in memory
+    (or, under the output rule, where mixing that union is not verified)."""
     blocks: list[tuple[Block, ControlSet, int]] = []
+    first = by_set[sets[0]][0]
+    backend, distilled = first.backend, first.params.distilled
     for controls in sets:
         frames = max(run.video.frames for run in by_set[controls])
-        backend = by_set[controls][0].backend
         for index, (block, union, most) in enumerate(blocks):
             merged, longest = union | controls, max(most, frames)
-            if memory.fits(backend, merged, longest, settings.gpu_memory_gb):
+            if memory.fits(backend, merged, longest, settings.gpu_memory_gb) and settings.may_mix(
+                backend, distilled, merged
+            ):
                 blocks[index] = ([*block, controls], merged, longest)
                 break
         else:
@@ -99,6 +87,7 @@ class _Search:
     stats: list[Stats]
     singles: list[float]  # exact seconds of each set on its own
     backend: Backend
+    distilled: bool
     settings: Settings
 
     def block_seconds(self, members: Sequence[int]) -> float:
@@ -111,6 +100,8 @@ class _Search:
             self.backend, merged.controls, merged.max_frames, self.settings.gpu_memory_gb
         ):
             return math.inf
+        if not self.settings.may_mix(self.backend, self.distilled, merged.controls):
+            return math.inf  # the output rule forbids this mixed block
         params = self.settings.params(self.backend)
         return merged.seconds(self.backend, params, self.settings.max_batch_size)
 
@@ -120,13 +111,14 @@ def _search(
     by_set: Mapping[ControlSet, Sequence[QueuedRun]],
     settings: Settings,
 ) -> list[Block]:
-    backend = by_set[sets[0]][0].backend
-    params = settings.params(backend)
+    first = by_set[sets[0]][0]
+    params = settings.params(first.backend)
     search = _Search(
         sets=list(sets),
         stats=[Stats.of(by_set[controls], params) for controls in sets],
         singles=[_seconds(block_processes(by_set[c], settings)) for c in sets],
-        backend=backend,
+        backend=first.backend,
+        distilled=first.params.distilled,
         settings=settings,
     )
     groups = _exact(search) if len(sets) <= EXACT_SEARCH_SETS else _greedy(search)
@@ -238,8 +230,8 @@ def _may_join(
     merged = current.merged(stats)
     if not memory.fits(backend, merged.controls, merged.max_frames, settings.gpu_memory_gb):
         return False
-    loose = mode is PlanMode.MIXED and settings.allow_output_changes
-    if not loose and not compat.sets_share_output_safely(backend, merged.control_sets):
+    mixing = len(merged.control_sets) > 1
+    if mixing and not settings.may_mix(backend, piece[0].params.distilled, merged.controls):
         return False
     if mode is PlanMode.MIXED:
         return True
@@ -253,17 +245,33 @@ def _may_join(
 
 def block_processes(runs: Sequence[QueuedRun], settings: Settings) -> list[Process]:
     """One block as processes: cut at `max_batch_size`; a Transfer1 chunk of one control set
-    GPU-batches its runs (splitting off sub-groups where that pays for their load)."""
+    GPU-batches its runs where allowed (splitting off sub-groups where that pays for their
+    load)."""
     size = settings.max_batch_size or len(runs)
     processes: list[Process] = []
     for start in range(0, len(runs), size):
-        chunk = runs[start : start + size]
-        single_set = len({run.controls for run in chunk}) == 1
-        if settings.gpu_batching and single_set and chunk[0].backend is Backend.TRANSFER1:
-            processes.extend(_gpu_split(chunk, settings))
-        else:
-            processes.append(make_process(chunk, settings))
+        processes.extend(_chunk_processes(runs[start : start + size], settings))
     return processes
+
+
+def _chunk_processes(chunk: Sequence[QueuedRun], settings: Settings) -> list[Process]:
+    first = chunk[0]
+    sets = list(dict.fromkeys(run.controls for run in chunk))
+    if len(sets) > 1:
+        if settings.may_mix(first.backend, first.params.distilled, compat.control_union(chunk)):
+            return [make_process(chunk, settings)]
+        # A chunk of a verified block can have a smaller union, whose mixing is not verified:
+        # under the output rule its control sets then run apart.
+        return [
+            process
+            for controls in sets
+            for process in block_processes([r for r in chunk if r.controls == controls], settings)
+        ]
+    if first.backend is Backend.TRANSFER1 and settings.may_gpu_batch(
+        first.backend, first.params.distilled, first.controls
+    ):
+        return _gpu_split(chunk, settings)
+    return [make_process(chunk, settings)]
 
 
 def _gpu_split(chunk: Sequence[QueuedRun], settings: Settings) -> list[Process]:

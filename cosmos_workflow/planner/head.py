@@ -1,12 +1,14 @@
 """Continuous batching: the best batch around the head of the queue, formed at claim time.
 
-Only runs of the head's priority within `lookahead` runs behind the head are considered, and
-only output-preserving batches are formed (the auto mode on that window)."""
+Only runs of the head's priority within `lookahead` runs behind the head are considered, and the
+batch is auto's on that window, under the same output rule as `cosmos batch analyze`: unless
+output changes are allowed, only `identical` or `verified` batches are formed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from cosmos_workflow.domain.verdicts import VerdictKey
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.plan import PlanMode, PlannedBatch, plan_batches
@@ -22,7 +24,9 @@ def plan_head_batch(
     max_batch_size: int | None = None,
     max_gpu_batch_size: int | None = None,
     gpu_batching: bool = True,
+    allow_output_changes: bool = False,
     learned_limits: Mapping[tuple[str, str], int] | None = None,
+    verified: frozenset[VerdictKey] = frozenset(),
 ) -> PlannedBatch | None:
     """The batch holding the head run, or None when nothing is queued. The head's whole job is
     in the window; a batch with `unchanged=True` means: run the head job as it is."""
@@ -42,7 +46,8 @@ def plan_head_batch(
         max_batch_size=max_batch_size,
         max_gpu_batch_size=max_gpu_batch_size,
         gpu_batching=gpu_batching,
-        allow_output_changes=False,
+        allow_output_changes=allow_output_changes,
         learned_limits=learned_limits,
+        verified=verified,
     )
     return next(batch for batch in plan.batches if head.run_id in batch.run_ids)

@@ -3,29 +3,37 @@
 Only runs of kind `inference` are planned; runs of other kinds are ignored (left out of every
 batch and of both predictions), though they still count in the fingerprint.
 
+Every batch carries a verdict (`domain.verdicts`): `identical` where NVIDIA's code proves each
+run renders what it renders alone (a Transfer1 batch of one control set at `--batch_size 1`, a
+Transfer2.5 batch of one key set), `verified` where a stored verification covers that kind of
+batch on the plan's GPU profile, else `may_differ` with the reason.
+
 How a plan is made:
 1. Runs are grouped by what must be equal within one process (`compat.process_key`: backend,
    priority, process-global parameters), then by control set.
 2. Per group the mode decides which control sets share a process:
-   strict - one control set per process;
-   mixed  - Transfer1: all sets together (each run gets weight 0 for controls it did not ask
-            for, so outputs are unchanged), split only where memory does not fit; Transfer2.5:
-            runs asking 2+ keys together (they get the multicontrol model anyway), single-key
-            runs each with their own key - unless output changes are allowed, then all together
-            and the batch is flagged `changes_outputs`;
-   auto   - the partition of control sets with the lowest predicted GPU time that keeps every
-            output: exact (every set partition, by dynamic programming over subsets) up to
-            `grouping.EXACT_SEARCH_SETS` sets, greedy pairwise merging beyond; never worse
-            than strict or mixed: both are computed too and the cheapest of the three is kept.
+   strict - one control set per process (Transfer1 GPU-batches it when `gpu_batching` is on);
+   mixed  - all sets together, split only where memory does not fit (Transfer1: each run gets
+            weight 0 for controls it did not ask for; Transfer2.5: the multicontrol model);
+   auto   - the partition of control sets with the lowest predicted GPU time: exact (every set
+            partition, by dynamic programming over subsets) up to `grouping.EXACT_SEARCH_SETS`
+            sets, greedy pairwise merging beyond. Unless output changes are allowed, auto obeys
+            the output rule: it forms only `identical` or `verified` processes, so it mixes
+            control sets and GPU-batches only where a verification says outputs stay the same.
+            Never worse than strict or mixed under the same rule: those are computed too
+            (under the rule, and as they stand where they obey it) and the cheapest is kept.
+   Strict and mixed make their batches whatever the rule says; each batch is labelled.
 3. A block larger than `max_batch_size` is cut into chunks. A Transfer1 block of one control
    set whose runs share frames and aspect bucket runs as one GPU batch (`--batch_size` from the
-   memory model); when its runs differ, sub-groups that gain more from GPU batching than a model
-   load costs get their own process.
+   memory model) where GPU batching is allowed; when its runs differ, sub-groups that gain more
+   from GPU batching than a model load costs get their own process.
 4. Honest baseline: `predicted_seconds_before` is the current jobs, each one process at its own
    GPU batch size. Jobs linked by shared batches form a component; a component the plan does not
-   make strictly faster keeps its jobs as they are. A batch that IS an existing job (same runs)
-   is listed with `unchanged=True` and runs exactly as queued, so a queue that cannot gain shows
-   speedup 1.0 and no load avoided.
+   make strictly faster (or, under the output rule, could only change with a `may_differ`
+   process) keeps its jobs as they are. A batch that IS an existing job (same runs) is listed
+   with `unchanged=True` and runs exactly as queued, labelled with its own verdict (a job the
+   user queued as a GPU batch or with mixed controls is kept, as `may_differ`), so a queue that
+   cannot gain shows speedup 1.0 and no load avoided.
 5. Fairness: priorities never share a batch; a batch takes the queue place of its earliest
    member; with `strict_fifo` only jobs adjacent in queue order merge.
 """
@@ -33,13 +41,13 @@ How a plan is made:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from cosmos_workflow.domain.controls import ControlSet
 from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.verdicts import BatchVerdict, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun
-from cosmos_workflow.planner import compat, grouping, memory
+from cosmos_workflow.planner import grouping, memory
 from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.process import PlanMode, Process, Settings, make_process
@@ -63,13 +71,14 @@ class PlannedBatch:
     predicted_load_seconds: float
     predicted_seconds: float  # load + compute
     predicted_memory_gb: float
-    changes_outputs: bool
+    verdict: BatchVerdict  # whether every run renders what it renders alone, and why not
     unchanged: bool = False  # exactly one existing job as it stands: applying leaves it alone
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     mode: PlanMode
+    allow_output_changes: bool  # auto could form `may_differ` batches
     batches: tuple[PlannedBatch, ...]  # in execution order
     predicted_seconds_before: float
     predicted_seconds_after: float
@@ -91,8 +100,11 @@ def plan_batches(
     strict_fifo: bool = False,
     allow_output_changes: bool = False,
     learned_limits: Mapping[tuple[str, str], int] | None = None,
+    verified: frozenset[VerdictKey] = frozenset(),
 ) -> Plan:
-    """Plan the queued inference runs into batches; see the module docstring."""
+    """Plan the queued inference runs into batches; see the module docstring. `verified`: the
+    kinds of batching stored verifications found to keep outputs (any GPU profile; only keys
+    of `gpu_profile` count)."""
     settings = Settings(
         cost=cost,
         gpu_profile=gpu_profile,
@@ -100,18 +112,17 @@ def plan_batches(
         max_batch_size=max_batch_size,
         max_gpu_batch_size=max_gpu_batch_size,
         gpu_batching=gpu_batching,
-        allow_output_changes=allow_output_changes,
         learned_limits=learned_limits,
+        keep_outputs=mode is PlanMode.AUTO and not allow_output_changes,
+        verified=verified,
     )
     ordered = queue_order([run for run in runs if run.kind.batchable])
     jobs = current_jobs(ordered, settings)
-    candidates = [_candidate(ordered, mode, settings, strict_fifo, jobs)]
     if mode is PlanMode.AUTO:
-        safe = Settings(**{**_fields(settings), "allow_output_changes": False})
-        for floor in (PlanMode.STRICT, PlanMode.MIXED):
-            candidates.append(_candidate(ordered, floor, safe, strict_fifo, jobs))
-    chosen = min(candidates, key=_total)
-    return _plan(mode, chosen, jobs, queue_fingerprint(runs), settings)
+        chosen = _auto(ordered, settings, strict_fifo, jobs)
+    else:
+        chosen = _candidate(ordered, mode, settings, strict_fifo, jobs)
+    return _plan(mode, allow_output_changes, chosen, jobs, queue_fingerprint(runs), settings)
 
 
 def queue_order(runs: Sequence[QueuedRun]) -> list[QueuedRun]:
@@ -134,15 +145,33 @@ def current_jobs(ordered: Sequence[QueuedRun], settings: Settings) -> dict[str, 
     return jobs
 
 
-def _fields(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
-
-
 def _total(processes: Sequence[Process]) -> float:
     return sum(p.estimate.total_seconds for p in processes)
 
 
 # --- candidates ------------------------------------------------------------------------------
+
+
+def _auto(
+    ordered: Sequence[QueuedRun],
+    settings: Settings,
+    strict_fifo: bool,
+    jobs: Mapping[str, Process],
+) -> list[Process]:
+    """The cheapest of auto's search, strict and mixed, each under the output rule. Strict and
+    mixed as they stand (GPU batching, mixing freely) are candidates too, component by
+    component where they obey the rule: so auto is never worse than a strict or mixed plan that
+    keeps outputs."""
+    candidates = [
+        _candidate(ordered, mode, settings, strict_fifo, jobs)
+        for mode in (PlanMode.AUTO, PlanMode.STRICT, PlanMode.MIXED)
+    ]
+    if settings.keep_outputs:
+        free = replace(settings, keep_outputs=False)
+        for mode in (PlanMode.STRICT, PlanMode.MIXED):
+            processes = _processes(ordered, mode, free, strict_fifo)
+            candidates.append(keep_jobs_unless_faster(processes, jobs, settings))
+    return min(candidates, key=_total)
 
 
 def _candidate(
@@ -152,18 +181,24 @@ def _candidate(
     strict_fifo: bool,
     jobs: Mapping[str, Process],
 ) -> list[Process]:
+    processes = _processes(ordered, mode, settings, strict_fifo)
+    return keep_jobs_unless_faster(processes, jobs, settings)
+
+
+def _processes(
+    ordered: Sequence[QueuedRun], mode: PlanMode, settings: Settings, strict_fifo: bool
+) -> list[Process]:
     if strict_fifo:
-        processes = grouping.fifo_processes(ordered, mode, settings)
-    else:
-        processes = grouping.grouped_processes(ordered, mode, settings)
-    return keep_jobs_unless_faster(processes, jobs)
+        return grouping.fifo_processes(ordered, mode, settings)
+    return grouping.grouped_processes(ordered, mode, settings)
 
 
 def keep_jobs_unless_faster(
-    processes: Sequence[Process], jobs: Mapping[str, Process]
+    processes: Sequence[Process], jobs: Mapping[str, Process], settings: Settings
 ) -> list[Process]:
     """Per component of jobs linked by shared processes: keep the jobs as they are unless the
-    new processes are strictly faster. A lone job re-formed as itself is kept as it stands."""
+    new processes are strictly faster and, under the output rule, all keep outputs. A lone job
+    re-formed as itself is kept as it stands."""
     parent = {job_id: job_id for job_id in jobs}
 
     def root(job_id: str) -> str:
@@ -187,8 +222,15 @@ def keep_jobs_unless_faster(
     kept: list[Process] = []
     for component, new in after.items():
         old = before[component]
-        kept.extend(new if _total(new) < _total(old) - EPSILON and not _same(new, old) else old)
+        faster = _total(new) < _total(old) - EPSILON and not _same(new, old)
+        kept.extend(new if faster and _obeys_rule(new, settings) else old)
     return kept
+
+
+def _obeys_rule(processes: Sequence[Process], settings: Settings) -> bool:
+    if not settings.keep_outputs:
+        return True
+    return all(p.verdict(settings).verdict.keeps_outputs for p in processes)
 
 
 def _same(new: Sequence[Process], old: Sequence[Process]) -> bool:
@@ -204,6 +246,7 @@ def _same(new: Sequence[Process], old: Sequence[Process]) -> bool:
 
 def _plan(
     mode: PlanMode,
+    allow_output_changes: bool,
     processes: Sequence[Process],
     jobs: Mapping[str, Process],
     fingerprint: str,
@@ -219,6 +262,7 @@ def _plan(
     changed = any(not b.unchanged for b in batches)
     return Plan(
         mode=mode,
+        allow_output_changes=allow_output_changes,
         batches=batches,
         predicted_seconds_before=before,
         predicted_seconds_after=after,
@@ -248,7 +292,6 @@ def to_batch(process: Process, settings: Settings) -> PlannedBatch:
         predicted_memory_gb=memory.predict_memory_gb(
             backend, process.controls, process.gpu_batch_size, max(r.video.frames for r in runs)
         ),
-        changes_outputs=not process.unchanged
-        and compat.changes_outputs(backend, runs, process.controls),
+        verdict=process.verdict(settings),
         unchanged=process.unchanged,
     )

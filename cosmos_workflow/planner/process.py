@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from cosmos_workflow.domain.controls import ControlSet, control_set_key
 from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.verdicts import BatchingKind, BatchVerdict, VerdictKey, batch_verdict
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner import compat, memory
 from cosmos_workflow.planner.cost import (
@@ -38,11 +39,33 @@ class Settings:
     max_batch_size: int | None = None
     max_gpu_batch_size: int | None = None
     gpu_batching: bool = True
-    allow_output_changes: bool = False
     learned_limits: Mapping[tuple[str, str], int] | None = None
+    # The output rule: when set, every process formed must keep each run's output (verdict
+    # identical or verified); GPU batching and mixing then happen only where `verified` says so.
+    keep_outputs: bool = False
+    verified: frozenset[VerdictKey] = frozenset()
 
     def params(self, backend: Backend) -> CostParams:
         return self.cost.params_for(backend, self.gpu_profile)
+
+    def may_gpu_batch(self, backend: Backend, distilled: bool, controls: ControlSet) -> bool:
+        """Whether runs of this one control set may be denoised together (`--batch_size` > 1)."""
+        if not self.gpu_batching:
+            return False
+        return not self.keep_outputs or self._verified(
+            backend, distilled, BatchingKind.GPU_BATCH, controls
+        )
+
+    def may_mix(self, backend: Backend, distilled: bool, union: ControlSet) -> bool:
+        """Whether runs of different control sets may share a process loading `union`."""
+        return not self.keep_outputs or self._verified(
+            backend, distilled, BatchingKind.MIXED, union
+        )
+
+    def _verified(
+        self, backend: Backend, distilled: bool, kind: BatchingKind, controls: ControlSet
+    ) -> bool:
+        return VerdictKey.of(backend, distilled, kind, controls, self.gpu_profile) in self.verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,27 @@ class Process:
     @property
     def backend(self) -> Backend:
         return self.runs[0].backend
+
+    @property
+    def distilled(self) -> bool:
+        # Equal within a process: it is part of `compat.process_key`.
+        return self.runs[0].params.distilled
+
+    @property
+    def control_sets(self) -> frozenset[ControlSet]:
+        return frozenset(run.controls for run in self.runs)
+
+    def verdict(self, settings: Settings) -> BatchVerdict:
+        """Whether this process keeps every run's output, on the settings' GPU profile."""
+        return batch_verdict(
+            self.backend,
+            self.distilled,
+            self.control_sets,
+            self.controls,
+            self.gpu_batch_size,
+            settings.gpu_profile,
+            settings.verified,
+        )
 
 
 def make_process(
@@ -75,10 +119,12 @@ def make_process(
 
 
 def _gpu_batch_size(runs: Sequence[QueuedRun], settings: Settings) -> int:
-    if not settings.gpu_batching or len(runs) < 2 or not compat.valid_gpu_batch(runs):
+    if len(runs) < 2 or not compat.valid_gpu_batch(runs):
         return 1
     backend = runs[0].backend
     controls = runs[0].controls
+    if not settings.may_gpu_batch(backend, runs[0].params.distilled, controls):
+        return 1
     limits = settings.learned_limits or {}
     caps = [len(runs)] + ([settings.max_gpu_batch_size] if settings.max_gpu_batch_size else [])
     return memory.max_gpu_batch_size(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
 from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.verdicts import OutputVerdict, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.head import plan_head_batch
@@ -29,8 +31,12 @@ from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.store import queue as store
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
 from cosmos_workflow.store.timings import learned_limits
+from cosmos_workflow.store.verdicts import verified_keys
 
 log = logging.getLogger(__name__)
+
+
+LEGACY_REASON = "planned before batches carried output verdicts; run `cosmos batch analyze` again"
 
 
 class BatchView(BaseModel):
@@ -43,13 +49,25 @@ class BatchView(BaseModel):
     predicted_seconds: float
     predicted_load_seconds: float
     predicted_memory_gb: float
-    changes_outputs: bool
+    verdict: OutputVerdict  # identical, verified or may_differ
+    verdict_reason: str  # why outputs may differ, or what verified them; empty when identical
     unchanged: bool  # the batch is exactly one job as it stands: applying leaves it alone
+
+    @model_validator(mode="before")
+    @classmethod
+    def _planned_before_verdicts(cls, data: Any) -> Any:
+        """A plan stored before batches carried verdicts still shows; it cannot be applied."""
+        if isinstance(data, dict) and "verdict" not in data:
+            data = {k: v for k, v in data.items() if k != "changes_outputs"}
+            data["verdict"] = OutputVerdict.MAY_DIFFER
+            data["verdict_reason"] = LEGACY_REASON
+        return data
 
 
 class PlanView(BaseModel):
     plan_id: str
     mode: str
+    allow_output_changes: bool = False  # auto could form may_differ batches
     fingerprint: str
     created_at: float
     applied_at: float | None
@@ -134,16 +152,25 @@ def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedR
     return runs
 
 
-def analyze(ctx: Context, mode: str | None = None, max_batch_size: int | None = None) -> PlanView:
-    """Plan the queued runs and store the plan, so any process can show or apply it."""
+def analyze(
+    ctx: Context,
+    mode: str | None = None,
+    max_batch_size: int | None = None,
+    allow_output_changes: bool | None = None,
+) -> PlanView:
+    """Plan the queued runs and store the plan, so any process can show or apply it.
+    `allow_output_changes` (default: `planner.allow_output_changes`) lets auto form batches
+    whose outputs may differ from each run alone."""
     chosen = _mode(mode or ctx.settings.planner.mode)
     if max_batch_size is not None and not 1 <= max_batch_size <= 10_000:
         raise InvalidInput("max batch size must be between 1 and 10000", field="max_batch_size")
+    allow = _allow(ctx, allow_output_changes)
     target = planning_target(ctx)
     with ctx.db.read() as session:
         runs = load_queued_runs(session)
         limits = learned_limits(session, target.gpu_profile)
         cost, calibrated = target.cost_model(session)
+        verified = profile_verified_keys(session, target.gpu_profile)
     planner = ctx.settings.planner
     plan = plan_batches(
         runs,
@@ -155,8 +182,9 @@ def analyze(ctx: Context, mode: str | None = None, max_batch_size: int | None = 
         max_gpu_batch_size=planner.max_gpu_batch_size,
         gpu_batching=planner.gpu_batching,
         strict_fifo=planner.strict_fifo,
-        allow_output_changes=chosen is PlanMode.MIXED,
+        allow_output_changes=allow,
         learned_limits=limits,
+        verified=verified,
     )
     view = _plan_view(new_id("plan"), plan, runs, target.gpu_profile, calibrated)
     with ctx.db.write() as session:
@@ -173,14 +201,32 @@ def analyze(ctx: Context, mode: str | None = None, max_batch_size: int | None = 
             session, "plan.created", plan_id=view.plan_id, mode=view.mode, speedup=view.speedup
         )
     log.info(
-        "plan=%s mode=%s runs=%d batches=%d speedup=%.3f",
+        "plan=%s mode=%s allow_output_changes=%s runs=%d batches=%d speedup=%.3f",
         view.plan_id,
         view.mode,
+        view.allow_output_changes,
         view.runs,
         len(view.batches),
         view.speedup,
     )
     return view
+
+
+def _allow(ctx: Context, value: object) -> bool:
+    """The call's choice, else the configured one; only a real boolean is accepted."""
+    if value is None:
+        return ctx.settings.planner.allow_output_changes
+    if not isinstance(value, bool):
+        raise InvalidInput(
+            f"allow_output_changes must be true or false, not {value!r}",
+            field="allow_output_changes",
+        )
+    return value
+
+
+def profile_verified_keys(session: Session, gpu_profile: str) -> frozenset[VerdictKey]:
+    """The stored verifications that hold on the GPU profile a plan is made for."""
+    return frozenset(key for key in verified_keys(session) if key.gpu_profile == gpu_profile)
 
 
 def _mode(value: str) -> PlanMode:
@@ -202,6 +248,7 @@ def _plan_view(
     return PlanView(
         plan_id=plan_id,
         mode=plan.mode.value,
+        allow_output_changes=plan.allow_output_changes,
         fingerprint=plan.fingerprint,
         created_at=store.now(),
         applied_at=None,
@@ -229,7 +276,8 @@ def _batch_view(batch: PlannedBatch, jobs: dict[str, set[str]]) -> BatchView:
         predicted_seconds=round(batch.predicted_seconds, 3),
         predicted_load_seconds=round(batch.predicted_load_seconds, 3),
         predicted_memory_gb=round(batch.predicted_memory_gb, 2),
-        changes_outputs=batch.changes_outputs,
+        verdict=batch.verdict.verdict,
+        verdict_reason=batch.verdict.reason,
         unchanged=unchanged,
     )
 
@@ -259,6 +307,11 @@ def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
         row = _plan_row(session, plan_id)
         if row.applied_at is not None:
             raise Conflict(f"plan {row.id} was applied already; run `cosmos batch analyze` again")
+        if _planned_before_verdicts(row.body):
+            raise Conflict(
+                f"plan {row.id} was made before plans carried output verdicts; run "
+                "`cosmos batch analyze` again"
+            )
         runs = load_queued_runs(session)
         if queue_fingerprint(runs) != row.fingerprint:
             raise Conflict(
@@ -271,6 +324,11 @@ def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
         store.record_event(session, "plan.applied", plan_id=row.id, created=created, merged=merged)
     log.info("applied plan=%s created=%d merged=%d", row.id, len(created), len(merged))
     return ApplyResult(plan_id=row.id, created_job_ids=created, merged_job_ids=merged)
+
+
+def _planned_before_verdicts(body: Any) -> bool:
+    batches = body.get("batches", []) if isinstance(body, dict) else []
+    return any(isinstance(batch, dict) and "verdict" not in batch for batch in batches)
 
 
 def _apply_batches(
@@ -411,7 +469,10 @@ def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
             max_batch_size=planner.max_batch_size,
             max_gpu_batch_size=planner.max_gpu_batch_size,
             gpu_batching=planner.gpu_batching,
+            # The same output rule as `cosmos batch analyze` without the option.
+            allow_output_changes=planner.allow_output_changes,
             learned_limits=learned_limits(session, target.gpu_profile),
+            verified=profile_verified_keys(session, target.gpu_profile),
         )
         if batch is None:
             return None

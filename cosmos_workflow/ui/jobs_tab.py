@@ -25,7 +25,10 @@ PLAN_HEADERS = [
     "GPU batch",
     "predicted",
     "change",
+    "outputs",
+    "why",
 ]
+VERDICT_TEXT = {"identical": "identical", "verified": "verified", "may_differ": "MAY DIFFER"}
 PAGE_SIZES = [10, 25, 50, 100]
 LOG_KEEP_LINES = 400  # lines of the running job's log a session keeps on screen
 LIVE_KINDS = frozenset({"job.log", "job.progress", "job.status", "run.status"})
@@ -62,11 +65,6 @@ def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]
 def _plan_rows(plan: Any) -> list[list[Any]]:
     rows = []
     for index, batch in enumerate(plan.batches, start=1):
-        change = (
-            "unchanged"
-            if batch.unchanged
-            else ("CHANGES OUTPUTS" if batch.changes_outputs else "new batch")
-        )
         rows.append(
             [
                 index,
@@ -76,7 +74,9 @@ def _plan_rows(plan: Any) -> list[list[Any]]:
                 batch.backend,
                 batch.gpu_batch_size,
                 seconds_text(batch.predicted_seconds),
-                change,
+                "unchanged" if batch.unchanged else "new batch",
+                VERDICT_TEXT.get(batch.verdict, batch.verdict),
+                batch.verdict_reason,
             ]
         )
     return rows
@@ -91,9 +91,22 @@ def plan_summary(plan: Any) -> str:
         f"batch(es). Predicted GPU time: **{seconds_text(plan.predicted_seconds_before)}** now "
         f"-> **{seconds_text(plan.predicted_seconds_after)}** with the plan; "
         f"**speedup {plan.speedup:.2f}x**, {plan.loads_avoided} model load(s) avoided "
-        f"({source}). Upscale and enhance jobs are never batched."
+        f"({source}). {_outputs_text(plan)} Upscale and enhance jobs are never batched."
         + (" Applied." if plan.applied_at else "")
     )
+
+
+def _outputs_text(plan: Any) -> str:
+    differ = sum(1 for b in plan.batches if b.verdict == "may_differ")
+    if plan.mode == "auto" and not plan.allow_output_changes:
+        rule = "Outputs kept: auto formed only identical or verified batches."
+    elif plan.mode == "auto":
+        rule = "Output changes allowed."
+    else:
+        rule = f"{plan.mode.capitalize()} forms its batches whatever they do to outputs."
+    if differ:
+        rule += f" **{differ} batch(es) MAY DIFFER** from each run alone (see why)."
+    return rule
 
 
 def build(ctx: Context) -> dict[str, Any]:
@@ -124,9 +137,12 @@ def build(ctx: Context) -> dict[str, Any]:
         )
     with gr.Accordion("Smart batching", open=True):
         gr.Markdown(
-            "Regroup queued runs that can share one model process. **strict**: only runs with "
-            "the same controls, outputs unchanged. **mixed**: also different controls in one "
-            "batch (may change outputs). **auto**: mixed only where outputs stay the same."
+            "Regroup queued runs that can share one model process. **strict**: one control "
+            "set per batch. **mixed**: different control sets in one batch. **auto**: the "
+            "cheapest plan whose batches keep every run's output, unless you allow output "
+            "changes. Each batch says whether its outputs are **identical** to each run alone "
+            "(proven from NVIDIA's code), **verified** (`cosmos verify-batching` found them "
+            "identical on this GPU profile) or **MAY DIFFER**, and why."
         )
         with gr.Row():
             mode = gr.Radio(
@@ -135,11 +151,20 @@ def build(ctx: Context) -> dict[str, Any]:
                 label="Mode",
                 elem_id="batch-mode",
             )
+            allow = gr.Checkbox(
+                ctx.settings.planner.allow_output_changes,
+                label="Allow output changes (auto may GPU-batch and mix control sets unverified)",
+                elem_id="batch-allow-changes",
+            )
             analyze = gr.Button("Analyze", variant="primary", elem_id="batch-analyze")
             apply = gr.Button("Apply plan", elem_id="batch-apply")
         summary = gr.Markdown(elem_id="batch-summary")
         plan_table = gr.Dataframe(
-            headers=PLAN_HEADERS, label="Plan", interactive=False, elem_id="batch-table"
+            headers=PLAN_HEADERS,
+            label="Plan",
+            interactive=False,
+            wrap=True,  # the "why" of a batch that may differ is a sentence
+            elem_id="batch-table",
         )
         with gr.Row():
             undo_id = gr.Textbox(label="Batch job id to undo", elem_id="batch-undo-id", scale=3)
@@ -196,10 +221,10 @@ def build(ctx: Context) -> dict[str, Any]:
 
         return shown_errors(handler)
 
-    def analyze_queue(chosen: str) -> tuple[Any, ...]:
+    def analyze_queue(chosen: str, allowed: bool) -> tuple[Any, ...]:
         from cosmos_workflow.services import batching
 
-        plan = batching.analyze(ctx, mode=chosen)
+        plan = batching.analyze(ctx, mode=chosen, allow_output_changes=bool(allowed))
         return plan_summary(plan), _plan_rows(plan), plan.plan_id
 
     def apply_plan(
@@ -240,7 +265,9 @@ def build(ctx: Context) -> dict[str, Any]:
     top.click(act("top"), inputs=[selected, *view_inputs], outputs=queue_outputs)
     bottom.click(act("bottom"), inputs=[selected, *view_inputs], outputs=queue_outputs)
     analyze.click(
-        shown_errors(analyze_queue), inputs=[mode], outputs=[summary, plan_table, plan_id]
+        shown_errors(analyze_queue),
+        inputs=[mode, allow],
+        outputs=[summary, plan_table, plan_id],
     )
     apply.click(
         shown_errors(apply_plan), inputs=[plan_id, *view_inputs], outputs=[*queue_outputs, summary]

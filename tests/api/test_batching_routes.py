@@ -1,7 +1,9 @@
-"""Smart batching over HTTP: analyse, show, apply, a stale plan refused, undo."""
+"""Smart batching over HTTP: analyse, show, apply, a stale plan refused, undo, output verdicts
+and the option that allows output changes."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cosmos_workflow.services.context import Context
@@ -54,3 +56,37 @@ def test_batching_refusals(client: TestClient) -> None:
     assert missing.status_code == 404
     undo = client.post("/api/batch/undo", json={"batch_job_id": "job_missing"})
     assert undo.status_code == 404
+
+
+def test_every_batch_carries_its_verdict_and_the_option_allows_changes(
+    client: TestClient, prompt_ids: list[str]
+) -> None:
+    _queue(client, prompt_ids, {"edge": 0.5})
+    kept = client.post("/api/batch/analyze", json={"mode": "auto"}).json()
+    assert kept["allow_output_changes"] is False
+    assert [(b["verdict"], b["verdict_reason"]) for b in kept["batches"]] == [("identical", "")]
+    allowed = client.post(
+        "/api/batch/analyze", json={"mode": "auto", "allow_output_changes": True}
+    ).json()
+    assert allowed["allow_output_changes"] is True
+    (batch,) = allowed["batches"]
+    assert batch["verdict"] == "may_differ" and batch["gpu_batch_size"] > 1
+    assert "--batch_size" in batch["verdict_reason"]
+    shown = client.get("/api/batch/plan", params={"plan_id": allowed["plan_id"]}).json()
+    assert shown["batches"] == allowed["batches"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "allow_output_changes" in schema["AnalyzeRequest"]["properties"]
+    assert {"verdict", "verdict_reason"} <= set(schema["BatchView"]["properties"])
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, [True]])
+def test_a_bad_allow_output_changes_is_refused_and_changes_nothing(
+    client: TestClient, ctx: Context, prompt_ids: list[str], value: object
+) -> None:
+    _queue(client, prompt_ids[:2], {"edge": 0.5})
+    before = database_snapshot(ctx)
+    body = {"mode": "auto", "allow_output_changes": value}
+    refused = client.post("/api/batch/analyze", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "allow_output_changes"
+    assert database_snapshot(ctx) == before

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import combinations
 
 from hypothesis import strategies as st
 
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.params import Backend, ExecutionParams, JobKind, default_params
+from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 
 SIZES = [(1280, 704), (960, 960), (704, 1280), (1920, 1080)]
+PROFILE = "h100-80gb"  # the GPU profile planner tests plan for
+CONTROL_SETS = [
+    frozenset(chosen) for size in range(1, 5) for chosen in combinations(list(Control), size)
+]
 
 
 def queued_run(
@@ -92,3 +98,23 @@ def queues(
                 )
             )
     return runs
+
+
+# Every verification a planner test could read: both backends and kinds, every control set, on
+# the planned profile and on another one (which must not count).
+ALL_KEYS = [
+    VerdictKey.of(backend, False, kind, controls, profile)
+    for backend in Backend
+    for kind in BatchingKind
+    for controls in CONTROL_SETS
+    for profile in (PROFILE, "h200-141gb")
+]
+
+
+def verified_keys() -> st.SearchStrategy[frozenset[VerdictKey]]:
+    """Stored verifications: none, a few, or everything verified on both profiles."""
+    return st.one_of(
+        st.just(frozenset()),
+        st.frozensets(st.sampled_from(ALL_KEYS), max_size=24),
+        st.just(frozenset(ALL_KEYS)),
+    )

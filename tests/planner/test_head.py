@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.params import Backend, JobKind
+from cosmos_workflow.domain.verdicts import BatchingKind, OutputVerdict, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.cost_defaults import default_cost_model
 from cosmos_workflow.planner.head import plan_head_batch
@@ -59,7 +60,23 @@ def test_head_keeps_outputs_for_transfer2_5() -> None:
     ]
     batch = head(runs)
     assert batch is not None
-    assert batch.run_ids == ("a", "c") and not batch.changes_outputs
+    assert batch.run_ids == ("a", "c") and batch.verdict.verdict is OutputVerdict.IDENTICAL
+
+
+def test_head_obeys_the_output_rule_of_analyze() -> None:
+    runs = [queued_run(f"r{i}", f"j{i}", queue_index=i) for i in range(3)]
+    kept = head(runs)
+    assert kept is not None and kept.gpu_batch_size == 1
+    assert kept.verdict.verdict is OutputVerdict.IDENTICAL
+    allowed = head(runs, allow_output_changes=True)
+    assert allowed is not None and allowed.gpu_batch_size == 3
+    assert allowed.verdict.verdict is OutputVerdict.MAY_DIFFER
+    gpu = VerdictKey.of(
+        Backend.TRANSFER1, False, BatchingKind.GPU_BATCH, frozenset({E}), "h100-80gb"
+    )
+    proven = head(runs, verified=frozenset({gpu}))
+    assert proven is not None and proven.gpu_batch_size == 3
+    assert proven.verdict.verdict is OutputVerdict.VERIFIED
 
 
 def test_head_alone_is_its_job_unchanged() -> None:

@@ -80,17 +80,6 @@ def test_transfer2_5_sampling_parameters_are_per_sample() -> None:
     assert not compat.can_share([a, queued_run("b", "j2", backend=T25, distilled=True)])
 
 
-def test_transfer2_5_output_rules() -> None:
-    edge, depth = frozenset({E}), frozenset({D})
-    both, three = frozenset({E, D}), frozenset({E, D, S})
-    assert compat.keeps_output(T25, edge, edge)
-    assert not compat.keeps_output(T25, edge, both)  # would switch to the multicontrol model
-    assert compat.keeps_output(T25, both, three)  # multicontrol either way, seg at weight 0
-    assert not compat.sets_share_output_safely(T25, [edge, depth])
-    assert compat.sets_share_output_safely(T25, [both, frozenset({S, V})])
-    assert compat.sets_share_output_safely(T1, [edge, depth, three])
-
-
 def test_gpu_batch_needs_equal_frames_bucket_and_control_set() -> None:
     a = queued_run("a", "j")
     assert compat.valid_gpu_batch([a, queued_run("b", "j", weights={E: 0.9})])

@@ -1,5 +1,6 @@
 """Smart batching through the service layer on SQLite and PostgreSQL: apply, stale refusal,
-lineage, undo, re-analysis, concurrent enqueue."""
+lineage, undo, re-analysis, concurrent enqueue, output verdicts and the option that allows
+output changes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from cosmos_workflow.domain.errors import Conflict
+from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.errors import Conflict, InvalidInput
+from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store import queue as store
-from cosmos_workflow.store.models import JobRow, RunRow
+from cosmos_workflow.store.models import JobRow, PlanRow, RunRow
+from cosmos_workflow.store.verdicts import save_verdict
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 
@@ -217,3 +222,114 @@ def test_continuous_batching_regroups_the_head_at_claim_time(
     claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == batch_id
     assert batching.batch_queue_head(ctx) is None, "a lone job is left as it is"
+
+
+def _edge_jobs(ctx: Context, count: int = 3) -> list[str]:
+    return [_queue(ctx, [p], {"edge": 0.5}) for p in seed_prompts(ctx, count)]
+
+
+def test_auto_keeps_outputs_by_default_and_labels_every_batch(ctx: Context) -> None:
+    _edge_jobs(ctx)
+    plan = batching.analyze(ctx, mode="auto")
+    assert plan.allow_output_changes is False
+    (batch,) = plan.batches
+    assert batch.gpu_batch_size == 1 and batch.verdict == "identical"
+    assert batch.verdict_reason == ""
+    strict = batching.analyze(ctx, mode="strict")
+    (gpu,) = strict.batches
+    assert gpu.gpu_batch_size > 1 and gpu.verdict == "may_differ"
+    assert "--batch_size" in gpu.verdict_reason
+    assert batching.get_plan(ctx, strict.plan_id).batches == strict.batches
+
+
+def test_allowing_output_changes_lets_auto_gpu_batch_and_says_so(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _edge_jobs(ctx)
+    allowed = batching.analyze(ctx, mode="auto", allow_output_changes=True)
+    assert allowed.allow_output_changes is True
+    (batch,) = allowed.batches
+    assert batch.gpu_batch_size > 1 and batch.verdict == "may_differ"
+    monkeypatch.setattr(ctx.settings.planner, "allow_output_changes", True)
+    assert batching.analyze(ctx, mode="auto").batches[0].verdict == "may_differ"
+    kept = batching.analyze(ctx, mode="auto", allow_output_changes=False)
+    assert kept.allow_output_changes is False and kept.batches[0].verdict == "identical"
+
+
+def test_a_stored_verification_of_the_plan_s_gpu_profile_makes_a_batch_verified(
+    ctx: Context,
+) -> None:
+    _edge_jobs(ctx)
+    profile = batching.planning_target(ctx).gpu_profile
+    for gpu_profile in ("l40s-48gb", profile):
+        key = VerdictKey.of(
+            Backend.TRANSFER1, False, BatchingKind.GPU_BATCH, frozenset({Control.EDGE}), gpu_profile
+        )
+        with ctx.db.write() as session:
+            save_verdict(
+                session,
+                key,
+                identical=True,
+                bit_identical=True,
+                min_psnr_db=None,
+                runs_compared=3,
+                simulated=False,
+                details={},
+            )
+        (batch,) = batching.analyze(ctx, mode="auto").batches
+        if gpu_profile == profile:
+            assert batch.verdict == "verified" and batch.gpu_batch_size > 1
+            assert profile in batch.verdict_reason
+        else:
+            assert batch.verdict == "identical" and batch.gpu_batch_size == 1
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_a_bad_allow_output_changes_is_refused_and_changes_nothing(
+    ctx: Context, value: object
+) -> None:
+    _edge_jobs(ctx, 2)
+    before = database_snapshot(ctx)
+    with pytest.raises(InvalidInput) as refused:
+        batching.analyze(ctx, mode="auto", allow_output_changes=value)  # type: ignore[arg-type]
+    assert refused.value.field == "allow_output_changes"
+    assert database_snapshot(ctx) == before
+
+
+def test_a_plan_stored_before_verdicts_shows_but_is_not_applied(ctx: Context) -> None:
+    _edge_jobs(ctx, 2)
+    plan = batching.analyze(ctx, mode="strict")
+    body = plan.model_dump(mode="json")
+    del body["allow_output_changes"]
+    for batch in body["batches"]:
+        del batch["verdict"], batch["verdict_reason"]
+        batch["changes_outputs"] = False
+    with ctx.db.write() as session:
+        session.add(
+            PlanRow(
+                id="plan_old",
+                created_at=store.now(),
+                mode="strict",
+                fingerprint=plan.fingerprint,
+                body=body,
+            )
+        )
+    old = batching.get_plan(ctx, "plan_old")
+    assert [b.verdict for b in old.batches] == ["may_differ"]
+    assert "before batches carried output verdicts" in old.batches[0].verdict_reason
+    before = database_snapshot(ctx)
+    with pytest.raises(Conflict, match="before plans carried output verdicts"):
+        batching.apply_plan(ctx, "plan_old")
+    assert database_snapshot(ctx) == before
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_continuous_batching_obeys_the_same_output_rule(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, allow: bool
+) -> None:
+    _edge_jobs(ctx)
+    monkeypatch.setattr(ctx.settings.planner, "allow_output_changes", allow)
+    batch_id = batching.batch_queue_head(ctx)
+    assert batch_id is not None
+    size = queue.get_job(ctx, batch_id).gpu_batch_size
+    assert size > 1 if allow else size == 1

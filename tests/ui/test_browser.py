@@ -32,6 +32,9 @@ def _plan_cells(plan: Any) -> list[tuple[str, str]]:
     return [(str(len(b.run_ids)), "+".join(b.controls)) for b in plan.batches]
 
 
+VERDICT_CELLS = {"identical": "identical", "verified": "verified", "may_differ": "MAY DIFFER"}
+
+
 def test_empty_queue_has_nothing_to_batch(server: Server, page: Any, ctx: Context) -> None:
     server.start("--no-worker")
     open_ui(page, server.url)
@@ -70,11 +73,38 @@ def test_plan_table_matches_the_service_plan(
     expect(page.locator("#batch-table div[role=row]")).to_have_count(len(plan.batches))
     rows = table_rows(page, "batch-table")
     assert [(r[1], r[3]) for r in rows] == _plan_cells(plan)
+    assert [(r[8], r[9]) for r in rows] == [
+        (VERDICT_CELLS[b.verdict], b.verdict_reason) for b in plan.batches
+    ]
     assert f"{plan.speedup:.2f}x" in summary
     planned = {run_id for batch in plan.batches for run_id in batch.run_ids}
     assert plan.runs == 6 and not planned & set(enhance.run_ids)
     if mode == "strict":
         assert ("3", "edge") in _plan_cells(plan)
+
+
+def test_allowing_output_changes_in_the_panel_labels_the_gpu_batch(
+    server: Server, page: Any, ctx: Context, seeded: dict[str, str]
+) -> None:
+    from cosmos_workflow.services import batching
+
+    _queue_jobs(ctx, "warehouse", [{"edge": 0.5}] * 3)
+    server.start("--no-worker")
+    open_ui(page, server.url)
+    summary = analyze(page, "auto")
+    assert "Outputs kept" in summary
+    (row,) = table_rows(page, "batch-table")
+    assert (row[5], row[8], row[9]) == ("1", "identical", "")
+    page.locator("#batch-allow-changes input").check()
+    page.locator("#batch-analyze").click()
+    expect(page.locator("#batch-summary")).to_contain_text("Output changes allowed", timeout=60_000)
+    expect(page.locator("#batch-table")).to_contain_text("MAY DIFFER")
+    summary = str(page.locator("#batch-summary").inner_text())
+    plan = batching.get_plan(ctx)
+    assert plan.allow_output_changes and plan.plan_id in summary
+    assert "Output changes allowed" in summary and "MAY DIFFER" in summary
+    (row,) = table_rows(page, "batch-table")
+    assert row[8] == "MAY DIFFER" and "--batch_size" in row[9] and int(row[5]) > 1
 
 
 def test_stale_plan_is_refused_and_changes_nothing(
