@@ -525,7 +525,7 @@ def _weight(config: dict[str, Any]) -> float:
 def _render(args: argparse.Namespace, item: Item, position: int, facts: dict) -> Any:
     """The item's noise is slice `position` of the stream seeded with seed + i_clip, except for
     upscale, which draws per item (world_generation_pipeline.py 566-576)."""
-    from cosmos_workflow.simulator.video import Render
+    from cosmos_workflow.simulator.video import Render, file_digest
 
     if "upscale" in item.controls:
         position = 0
@@ -537,7 +537,7 @@ def _render(args: argparse.Namespace, item: Item, position: int, facts: dict) ->
         "num_steps": args.num_steps,
         "sigma_max": args.sigma_max,
         "weights": used,
-        "input_controls": {k: item.controls[k].get("input_control") for k in used},
+        "input_controls": {k: file_digest(item.controls[k].get("input_control")) for k in used},
     }
     if not args.use_distilled:  # the distilled model ignores CFG (world_generation_pipeline 1430)
         conditioning |= {"negative_prompt": args.negative_prompt, "guidance": args.guidance}

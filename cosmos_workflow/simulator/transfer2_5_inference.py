@@ -383,7 +383,7 @@ class SampleRun:
         return False
 
     def _render(self, frames: int) -> Any:
-        from cosmos_workflow.simulator.video import Render
+        from cosmos_workflow.simulator.video import Render, file_digest
 
         sample, inference = self.sample, self.inference
         weights = {k: w for k, w in effective_weights(sample).items() if w > 0}
@@ -393,7 +393,7 @@ class SampleRun:
             "num_steps": sample.num_steps,
             "sigma_max": sample.sigma_max,
             "weights": weights,
-            "control_paths": {k: str(controls[k].control_path or "") for k in weights},
+            "control_videos": {k: file_digest(controls[k].control_path) for k in weights},
         }
         if not inference.distilled:  # CFG is distilled into the student (inference.py 192-194)
             negative = inference.negative_embedding if self.negative is not None else None

@@ -94,6 +94,14 @@ def probe(path: Path) -> VideoFacts:
         return VideoFacts(frames, fps, stream.width, stream.height)
 
 
+def file_digest(path: str | Path | None) -> str | None:
+    """What a control video contributes is its content, not where it was staged: the same
+    file copied into two work directories conditions a render the same way."""
+    if not path:
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def read_comment(path: Path) -> dict[str, Any]:
     """The render identity written into an output's `comment` tag."""
     import av
