@@ -1,5 +1,9 @@
-"""The demo flow: sample data, a realistic queue, three plans, two simulated executions,
+"""The demo flow: sample data, a realistic queue, its plans, three simulated executions,
 calibration, and measured against predicted GPU time.
+
+The queue runs as queued, then with the auto plan under the default output rule (only batches
+that keep every run's output), then with the auto plan that may change outputs (GPU batches,
+mixed control sets): each figure is reported for both, the second labelled as such.
 
 Everything goes through the same services and worker a user drives; only the GPU program is the
 simulator. GPU seconds are read from the timings the worker measured (the simulator's own log
@@ -66,18 +70,27 @@ class Execution(BaseModel):
     wall_seconds: float
 
 
+ALLOWED = "auto_output_changes_allowed"  # the plan, and figures, with output changes allowed
+
+
 class DemoResult(BaseModel):
     home: str
     runs: int
     plans: dict[str, dict[str, float]]
     unbatched: Execution
-    batched: Execution
+    batched: Execution  # the auto plan under the default rule: every output kept
+    batched_output_changes_allowed: Execution
     predicted_speedup: float
     measured_speedup: float
     measured_seconds_unbatched: float
     measured_seconds_batched: float
     calibration_error_pct: float
     prediction_error_pct: float
+    predicted_speedup_output_changes_allowed: float
+    measured_speedup_output_changes_allowed: float
+    measured_seconds_batched_output_changes_allowed: float
+    prediction_error_pct_output_changes_allowed: float
+    batches_may_differ_output_changes_allowed: int  # batches whose outputs may differ
 
 
 @dataclass
@@ -168,44 +181,74 @@ def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
     hooks.step("making sample inputs, prompts and a queue")
     prepare(ctx)
     runs = enqueue_workload(ctx)
-    hooks.step("planning the queue three ways")
+    hooks.step("planning the queue: strict, mixed, auto, and auto allowed to change outputs")
     plans = {mode: batching.analyze(ctx, mode=mode) for mode in ("strict", "mixed", "auto")}
+    plans[ALLOWED] = batching.analyze(ctx, mode="auto", allow_output_changes=True)
     hooks.plans(plans)
     baseline = plans["auto"].predicted_seconds_before
     hooks.step("running the queue as it stands (one model process per job)")
     unbatched = execute(ctx, "unbatched", baseline, hooks)
     hooks.step("calibrating the cost model on the measured timings")
     fitted = calibration.calibrate(ctx)
-    hooks.step("queueing the same work again and applying the auto plan")
-    enqueue_workload(ctx)
-    plan = batching.analyze(ctx, mode="auto")
-    batching.apply_plan(ctx, plan.plan_id)
-    hooks.step("running the batched queue")
-    batched = execute(ctx, "batched (auto plan)", plan.predicted_seconds_after, hooks)
-    measured_speedup = unbatched.measured_seconds / batched.measured_seconds
-    error = abs(plan.predicted_seconds_after - batched.measured_seconds) / batched.measured_seconds
+    kept, batched = _batched_run(ctx, hooks, allow=False)
+    loose, batched_loose = _batched_run(ctx, hooks, allow=True)
     return DemoResult(
         home=str(ctx.settings.home),
         runs=runs,
-        plans={
-            m: {
-                "speedup": p.speedup,
-                "predicted_seconds_before": p.predicted_seconds_before,
-                "predicted_seconds_after": p.predicted_seconds_after,
-                "batches": len(p.batches),
-                "loads_avoided": p.loads_avoided,
-            }
-            for m, p in plans.items()
-        },
+        plans={mode: _plan_figures(plan) for mode, plan in plans.items()},
         unbatched=unbatched,
         batched=batched,
-        predicted_speedup=round(plan.predicted_seconds_before / plan.predicted_seconds_after, 3),
-        measured_speedup=round(measured_speedup, 3),
+        batched_output_changes_allowed=batched_loose,
+        predicted_speedup=_predicted_speedup(kept),
+        measured_speedup=round(unbatched.measured_seconds / batched.measured_seconds, 3),
         measured_seconds_unbatched=unbatched.measured_seconds,
         measured_seconds_batched=batched.measured_seconds,
         calibration_error_pct=round(fitted.mean_abs_error_pct, 2),
-        prediction_error_pct=round(100 * error, 2),
+        prediction_error_pct=_error_pct(kept, batched),
+        predicted_speedup_output_changes_allowed=_predicted_speedup(loose),
+        measured_speedup_output_changes_allowed=round(
+            unbatched.measured_seconds / batched_loose.measured_seconds, 3
+        ),
+        measured_seconds_batched_output_changes_allowed=batched_loose.measured_seconds,
+        prediction_error_pct_output_changes_allowed=_error_pct(loose, batched_loose),
+        batches_may_differ_output_changes_allowed=_may_differ(loose),
     )
+
+
+def _batched_run(ctx: Context, hooks: Hooks, *, allow: bool) -> tuple[batching.PlanView, Execution]:
+    """Queue the same work again, apply auto's plan under the given output rule, run it."""
+    rule = "allowed to change outputs" if allow else "keeping every output"
+    hooks.step(f"queueing the same work again and applying the auto plan {rule}")
+    enqueue_workload(ctx)
+    plan = batching.analyze(ctx, mode="auto", allow_output_changes=allow)
+    batching.apply_plan(ctx, plan.plan_id)
+    hooks.step(f"running the batched queue (auto, {rule})")
+    label = "batched (auto, output changes allowed)" if allow else "batched (auto, outputs kept)"
+    return plan, execute(ctx, label, plan.predicted_seconds_after, hooks)
+
+
+def _plan_figures(plan: batching.PlanView) -> dict[str, float]:
+    return {
+        "speedup": plan.speedup,
+        "predicted_seconds_before": plan.predicted_seconds_before,
+        "predicted_seconds_after": plan.predicted_seconds_after,
+        "batches": len(plan.batches),
+        "loads_avoided": plan.loads_avoided,
+        "batches_may_differ": _may_differ(plan),
+    }
+
+
+def _may_differ(plan: batching.PlanView) -> int:
+    return sum(1 for batch in plan.batches if batch.verdict == "may_differ")
+
+
+def _predicted_speedup(plan: batching.PlanView) -> float:
+    return round(plan.predicted_seconds_before / plan.predicted_seconds_after, 3)
+
+
+def _error_pct(plan: batching.PlanView, measured: Execution) -> float:
+    error = abs(plan.predicted_seconds_after - measured.measured_seconds)
+    return round(100 * error / measured.measured_seconds, 2)
 
 
 def demo_home(explicit: Path | None) -> Path:
