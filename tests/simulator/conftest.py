@@ -40,8 +40,14 @@ class SimRun:
         }
 
     def collect(self, job: JobWork) -> dict[str, RunOutcome]:
+        """As the worker does: with the text of the files the backend asks to read back."""
         backend = get_backend(job.backend)
-        return backend.collect(job, self.rendered, self.produced, self.lines, self.exit_code)
+        texts = {
+            rel: (self.workdir / rel).read_text(encoding="utf-8")
+            for rel in self.rendered.read_back
+            if (self.workdir / rel).is_file()
+        }
+        return backend.collect(job, self.rendered, self.produced, self.lines, self.exit_code, texts)
 
 
 def simulate(

@@ -359,3 +359,17 @@ def test_transfer2_5_refusals(tmp_path: Path, videos: dict[str, Path]) -> None:
 def test_unknown_entry_point(tmp_path: Path) -> None:
     done = simulate(["python", "scripts/other.py"], tmp_path)
     assert done.returncode == 2 and "no simulation for entry point" in done.stderr
+
+
+def test_transfer2_5_video_block_is_read_from_debug_log(
+    run_job: RunJob, videos: dict[str, Path]
+) -> None:
+    """A video guardrail block prints nothing on stdout; the backend reads debug.log."""
+    job = t25_job(videos)
+    sim = run_job(job, faults={"video_guardrail_block": ["s2"]})
+    assert sim.exit_code == 0, sim.stderr
+    assert "GUARDRAIL BLOCKED" not in sim.stdout + sim.stderr
+    assert "GUARDRAIL BLOCKED" in (sim.workdir / "outputs/debug.log").read_text()
+    outcomes = sim.collect(job)
+    assert outcomes["s2"].failure is FailureClass.GUARDRAIL
+    assert outcomes["s1"].output == "outputs/s1.mp4"
