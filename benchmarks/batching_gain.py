@@ -3,10 +3,13 @@
 For each shape: queue the workload on a fresh home, run it as queued (one model process per job)
 on the simulator, and sum the simulated GPU seconds the worker measured (load_seconds +
 compute_seconds in the timings table, read from the simulator's own log clock); then queue the
-same workload again, analyse it with mode auto, apply the plan, run and measure again. Printed:
-the measured speedup (unbatched / batched) next to the plan's predicted speedup, and the
-prediction errors. Predictions use the default (uncalibrated) cost model: each shape starts on
-an empty home, so no measured timings exist yet when it is planned.
+same workload again, analyse it with mode auto under the default output rule (only batches that
+keep every run's output), apply the plan, run and measure again; then once more with output
+changes allowed (auto may GPU-batch and mix control sets). Printed: the measured speedup
+(unbatched / batched) next to the plan's predicted speedup, and the prediction errors, for both
+rules, the second labelled "output changes allowed". Predictions use the default (uncalibrated)
+cost model: each shape starts on an empty home, and the predictions of an execution are made
+before its measured timings exist (calibration is never run here).
 
     python -m benchmarks.batching_gain [--quick] [--time-scale S]
 """
@@ -101,22 +104,30 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Batched:
+    """One batched execution: the auto plan under one output rule, and what it measured."""
+
+    execution: Execution
+    predicted_after: float
+    may_differ: int  # batches whose outputs may differ from each run alone
+
+
+@dataclass(frozen=True)
 class ShapeResult:
     name: str
     unbatched: Execution
-    batched: Execution
     predicted_before: float
-    predicted_after: float
+    kept: Batched  # the default rule: every output kept
+    allowed: Batched  # output changes allowed
 
-    @property
-    def measured_speedup(self) -> float:
-        return self.unbatched.gpu_seconds / self.batched.gpu_seconds
+    def measured_speedup(self, batched: Batched) -> float:
+        return self.unbatched.gpu_seconds / batched.execution.gpu_seconds
 
-    @property
-    def predicted_speedup(self) -> float:
-        return self.predicted_before / self.predicted_after
+    def predicted_speedup(self, batched: Batched) -> float:
+        return self.predicted_before / batched.predicted_after
 
-    def error_pct(self, predicted: float, measured: float) -> float:
+    @staticmethod
+    def error_pct(predicted: float, measured: float) -> float:
         return 100 * (predicted - measured) / measured
 
 
@@ -157,34 +168,62 @@ def run_shape(name: str, workload: Workload, home: Path, quick: bool) -> ShapeRe
     runs = enqueue(ctx, requests)
     as_queued = batching.analyze(ctx, mode="auto")
     unbatched = execute(ctx, runs)
-    enqueue(ctx, requests)
-    plan = batching.analyze(ctx, mode="auto")
-    batching.apply_plan(ctx, plan.plan_id)
-    batched = execute(ctx, runs)
+    kept = run_batched(ctx, requests, runs, as_queued, allow=False)
+    allowed = run_batched(ctx, requests, runs, as_queued, allow=True)
     ctx.db.dispose()
+    return ShapeResult(name, unbatched, as_queued.predicted_seconds_before, kept, allowed)
+
+
+def run_batched(
+    ctx: Context,
+    requests: list[queue.JobRequest],
+    runs: int,
+    as_queued: batching.PlanView,
+    *,
+    allow: bool,
+) -> Batched:
+    """Queue the workload again, apply auto's plan under one output rule, run and measure."""
+    enqueue(ctx, requests)
+    plan = batching.analyze(ctx, mode="auto", allow_output_changes=allow)
     if as_queued.predicted_seconds_before != plan.predicted_seconds_before:
-        raise SystemExit(f"{name}: the same queue was predicted two ways")
-    return ShapeResult(
-        name, unbatched, batched, plan.predicted_seconds_before, plan.predicted_seconds_after
-    )
+        raise SystemExit("the same queue was predicted two ways")
+    batching.apply_plan(ctx, plan.plan_id)
+    differ = sum(1 for batch in plan.batches if batch.verdict == "may_differ")
+    return Batched(execute(ctx, runs), plan.predicted_seconds_after, differ)
 
 
 def report(result: ShapeResult) -> list[str]:
-    u, b = result.unbatched, result.batched
-    return [
+    u = result.unbatched
+    lines = [
         f"{result.name}: {u.runs} runs",
-        f"  unbatched: {u.processes:>3} processes, measured {u.gpu_seconds:>9.1f} GPU s "
+        f"  unbatched:          {u.processes:>3} processes, measured {u.gpu_seconds:>9.1f} GPU s "
         f"(predicted {result.predicted_before:>9.1f}), wall {u.wall_seconds:.1f} s",
-        f"  batched:   {b.processes:>3} processes, measured {b.gpu_seconds:>9.1f} GPU s "
-        f"(predicted {result.predicted_after:>9.1f}), wall {b.wall_seconds:.1f} s",
-        f"  speedup measured {result.measured_speedup:.3f}x, predicted "
-        f"{result.predicted_speedup:.3f}x; prediction error: speedup "
-        f"{result.error_pct(result.predicted_speedup, result.measured_speedup):+.1f}%, "
-        f"batched GPU s {result.error_pct(result.predicted_after, b.gpu_seconds):+.1f}%, "
-        f"unbatched GPU s {result.error_pct(result.predicted_before, u.gpu_seconds):+.1f}%",
-        ratio_line(f"{result.name} measured speedup", u.gpu_seconds, b.gpu_seconds),
+    ]
+    for label, batched, suffix in (
+        ("outputs kept", result.kept, ""),
+        ("changes allowed", result.allowed, ", output changes allowed"),
+    ):
+        lines.extend(_batched_lines(result, label, batched, suffix))
+    return lines
+
+
+def _batched_lines(result: ShapeResult, label: str, batched: Batched, suffix: str) -> list[str]:
+    b, u = batched.execution, result.unbatched
+    measured, predicted = result.measured_speedup(batched), result.predicted_speedup(batched)
+    error = result.error_pct
+    return [
+        f"  {label + ':':<19} {b.processes:>3} processes, measured {b.gpu_seconds:>9.1f} GPU s "
+        f"(predicted {batched.predicted_after:>9.1f}), wall {b.wall_seconds:.1f} s, "
+        f"{batched.may_differ} batch(es) may differ",
+        f"    speedup measured {measured:.3f}x, predicted {predicted:.3f}x; prediction error: "
+        f"speedup {error(predicted, measured):+.1f}%, "
+        f"batched GPU s {error(batched.predicted_after, b.gpu_seconds):+.1f}%, "
+        f"unbatched GPU s {error(result.predicted_before, u.gpu_seconds):+.1f}%",
+        ratio_line(f"{result.name} measured speedup{suffix}", u.gpu_seconds, b.gpu_seconds),
         ratio_line(
-            f"{result.name} predicted speedup", result.predicted_before, result.predicted_after
+            f"{result.name} predicted speedup{suffix}",
+            result.predicted_before,
+            batched.predicted_after,
         ),
     ]
 
@@ -199,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     if scale is None:
         scale = QUICK_TIME_SCALE if args.quick else DEFAULT_TIME_SCALE
     os.environ["COSMOS_SIM_TIME_SCALE"] = str(scale)
-    print(f"batching gain: {os.cpu_count()} CPUs, simulator time scale {scale}, mode auto")
+    print(
+        f"batching gain: {os.cpu_count()} CPUs, simulator time scale {scale}, mode auto, "
+        "outputs kept (the default) and output changes allowed"
+    )
     with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
         for index, (name, workload) in enumerate(SHAPES.items()):
             result = run_shape(name, workload, Path(tmp) / f"shape-{index}", args.quick)

@@ -1,6 +1,7 @@
 """Planning from the command line against listing: `cosmos batch analyze` on a queue of N runs,
 process start included, against `cosmos queue list --limit N` on the same queue, both as real
-`cosmos` processes, median of several runs each.
+`cosmos` processes, median of several runs each; analysis under the default output rule and
+with `--allow-output-changes`.
 
     python -m benchmarks.cli_analyze [--quick] [--runs N] [--repeat K]
 """
@@ -84,12 +85,22 @@ def main(argv: list[str] | None = None) -> int:
             [*cosmos, "batch", "analyze", "--mode", "auto", "--json"], env, repeat
         )
         plan = json.loads(out)
+        loose, out = median_seconds(
+            [*cosmos, "batch", "analyze", "--mode", "auto", "--allow-output-changes", "--json"],
+            env,
+            repeat,
+        )
+        allowed = json.loads(out)
     print(f"cli analyze: {os.cpu_count()} CPUs, SQLite, {runs} queued runs, median of {repeat}")
     print(f"cosmos queue list --limit {runs} --json      {listed:6.2f} s")
     print(
         f"cosmos batch analyze --mode auto --json   {planned:6.2f} s  "
         f"({plan['runs']} runs -> {len(plan['batches'])} batches, predicted speedup "
         f"{plan['speedup']:.2f}x)"
+    )
+    print(
+        f"  ... --allow-output-changes --json        {loose:6.2f} s  "
+        f"({len(allowed['batches'])} batches, predicted speedup {allowed['speedup']:.2f}x)"
     )
     print(ratio_line("analyze vs list", planned, listed))
     return 0

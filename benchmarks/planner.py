@@ -1,4 +1,5 @@
-"""Planner benchmark: plans of 1,000, 10,000 and 100,000 synthetic queued runs in every mode.
+"""Planner benchmark: plans of 1,000, 10,000 and 100,000 synthetic queued runs in every mode,
+and auto with output changes allowed (`auto+chg`; plain `auto` keeps every output).
 
 A realistic mix: 6 control sets, 2 priorities, a few parameter variants, both backends, jobs of
 1-4 runs. Prints seconds per plan, runs per second, and the ratio against two baselines measured
@@ -28,6 +29,8 @@ CONTROL_SETS = [
     {Control.EDGE: 0.25, Control.DEPTH: 0.25, Control.SEG: 0.25, Control.VIS: 0.25},
 ]
 SIZES = [(1280, 704), (960, 960), (704, 1280)]
+# Every mode as a user runs it, then auto allowed to change outputs (GPU batches, mixing).
+VARIANTS = [*((mode, False) for mode in PlanMode), (PlanMode.AUTO, True)]
 
 
 def synthetic_queue(count: int, seed: int = 7) -> list[QueuedRun]:
@@ -77,21 +80,27 @@ def main() -> None:
     args = parser.parse_args()
     cost = default_cost_model()
     print(
-        f"{'runs':>8} {'mode':>6} {'s/plan':>8} {'runs/s':>10} {'x build':>8} {'x naive':>8} "
+        f"{'runs':>8} {'mode':>8} {'s/plan':>8} {'runs/s':>10} {'x build':>8} {'x naive':>8} "
         f"{'batches':>8} {'speedup':>8}"
     )
     for size in args.sizes:
         build = timed(lambda size=size: synthetic_queue(size))
         runs = synthetic_queue(size)
         naive = timed(lambda runs=runs: naive_strict(runs))
-        for mode in PlanMode:
+        for mode, allow in VARIANTS:
             start = time.perf_counter()
             plan = plan_batches(
-                runs, mode=mode, cost=cost, gpu_profile="h100-80gb", gpu_memory_gb=80.0
+                runs,
+                mode=mode,
+                cost=cost,
+                gpu_profile="h100-80gb",
+                gpu_memory_gb=80.0,
+                allow_output_changes=allow,
             )
             seconds = time.perf_counter() - start
+            name = f"{mode.value}+chg" if allow else mode.value
             print(
-                f"{size:>8} {mode.value:>6} {seconds:>8.3f} {size / seconds:>10.0f} "
+                f"{size:>8} {name:>8} {seconds:>8.3f} {size / seconds:>10.0f} "
                 f"{seconds / build:>8.1f} {seconds / naive:>8.1f} {len(plan.batches):>8} "
                 f"{plan.speedup:>8.3f}"
             )
