@@ -187,7 +187,13 @@ def write_output(
         width = max(16, int(in_stream.width * scale) // 2 * 2)
         height = max(16, int(in_stream.height * scale) // 2 * 2)
         noise, conditioning = _fields(render, height, width)
-        out = writer.add_stream(_codec(), rate=max(1, round(fps)))
+        codec = _codec()
+        out = writer.add_stream(codec, rate=max(1, round(fps)))
+        if codec == "libx264":
+            # x264's default analysis (macroblock tree, psychovisual tuning) encoded the same
+            # frames to other bytes from one call to the next here; outputs must be bit-for-bit
+            # reproducible, which the fastest preset is.
+            out.options = {"preset": "ultrafast"}
         out.width, out.height, out.pix_fmt = width, height, "yuv420p"
         for index, frame in enumerate(reader.decode(in_stream)):
             if frames is not None and index >= frames:
@@ -197,7 +203,8 @@ def write_output(
             pixels += noise[render.clip_of(index)] + conditioning
             stamped = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
             ImageDraw.Draw(stamped).text((2, 2), "SIMULATED", fill=(255, 255, 255))
-            for packet in out.encode(av.VideoFrame.from_image(stamped)):
+            picture = av.VideoFrame.from_image(stamped)
+            for packet in out.encode(picture):
                 writer.mux(packet)
         for packet in out.encode():
             writer.mux(packet)
