@@ -21,7 +21,7 @@ from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
 from cosmos_workflow.domain.states import JobStatus, RunStatus
-from cosmos_workflow.domain.verdicts import OutputVerdict, VerdictKey
+from cosmos_workflow.domain.verdicts import OutputVerdict
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.head import plan_head_batch
@@ -31,7 +31,6 @@ from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.store import queue as store
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
 from cosmos_workflow.store.timings import learned_limits
-from cosmos_workflow.store.verdicts import verified_keys
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +169,7 @@ def analyze(
         runs = load_queued_runs(session)
         limits = learned_limits(session, target.gpu_profile)
         cost, calibrated = target.cost_model(session)
-        verified = profile_verified_keys(session, target.gpu_profile)
+        verified = target.verified_keys(session)
     planner = ctx.settings.planner
     plan = plan_batches(
         runs,
@@ -222,11 +221,6 @@ def _allow(ctx: Context, value: object) -> bool:
             field="allow_output_changes",
         )
     return value
-
-
-def profile_verified_keys(session: Session, gpu_profile: str) -> frozenset[VerdictKey]:
-    """The stored verifications that hold on the GPU profile a plan is made for."""
-    return frozenset(key for key in verified_keys(session) if key.gpu_profile == gpu_profile)
 
 
 def _mode(value: str) -> PlanMode:
@@ -472,7 +466,7 @@ def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
             # The same output rule as `cosmos batch analyze` without the option.
             allow_output_changes=planner.allow_output_changes,
             learned_limits=learned_limits(session, target.gpu_profile),
-            verified=profile_verified_keys(session, target.gpu_profile),
+            verified=target.verified_keys(session),
         )
         if batch is None:
             return None

@@ -244,11 +244,12 @@ class BatchingVerdictRow(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     controls: Mapped[str] = mapped_column(String(64), primary_key=True)
     gpu_profile: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Measured on the simulator: kept apart from a real GPU's verdict of the same key.
+    simulated: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     identical: Mapped[bool] = mapped_column(Boolean)  # every compared run kept its output
     bit_identical: Mapped[bool] = mapped_column(Boolean)
     min_psnr_db: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: identical
     runs_compared: Mapped[int] = mapped_column(Integer)
-    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     verified_at: Mapped[float] = mapped_column(Float)
 

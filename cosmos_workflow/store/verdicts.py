@@ -38,10 +38,10 @@ def save_verdict(
     simulated: bool,
     details: Mapping[str, Any],
 ) -> StoredVerdict:
-    """Record a verification, replacing an earlier one of the same key."""
+    """Record a verification, replacing an earlier one of the same key, real or simulated."""
     row = session.get(
         BatchingVerdictRow,
-        (key.backend.value, key.variant, key.kind.value, key.controls, key.gpu_profile),
+        (key.backend.value, key.variant, key.kind.value, key.controls, key.gpu_profile, simulated),
     )
     if row is None:
         row = BatchingVerdictRow(
@@ -50,13 +50,13 @@ def save_verdict(
             kind=key.kind.value,
             controls=key.controls,
             gpu_profile=key.gpu_profile,
+            simulated=simulated,
         )
         session.add(row)
     row.identical = identical
     row.bit_identical = bit_identical
     row.min_psnr_db = min_psnr_db
     row.runs_compared = runs_compared
-    row.simulated = simulated
     row.details = dict(details)
     row.verified_at = time.time()
     session.flush()

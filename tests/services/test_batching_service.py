@@ -259,9 +259,13 @@ def test_allowing_output_changes_lets_auto_gpu_batch_and_says_so(
 def test_a_stored_verification_of_the_plan_s_gpu_profile_makes_a_batch_verified(
     ctx: Context,
 ) -> None:
+    """The default host is simulated: only a verification made on the simulator, for its GPU
+    profile, holds there (a real GPU's verdict says nothing about the simulator, and back)."""
     _edge_jobs(ctx)
-    profile = batching.planning_target(ctx).gpu_profile
-    for gpu_profile in ("l40s-48gb", profile):
+    target = batching.planning_target(ctx)
+    profile = target.gpu_profile
+    assert target.simulated
+    for gpu_profile, simulated in (("l40s-48gb", True), (profile, False), (profile, True)):
         key = VerdictKey.of(
             Backend.TRANSFER1, False, BatchingKind.GPU_BATCH, frozenset({Control.EDGE}), gpu_profile
         )
@@ -273,11 +277,11 @@ def test_a_stored_verification_of_the_plan_s_gpu_profile_makes_a_batch_verified(
                 bit_identical=True,
                 min_psnr_db=None,
                 runs_compared=3,
-                simulated=False,
+                simulated=simulated,
                 details={},
             )
         (batch,) = batching.analyze(ctx, mode="auto").batches
-        if gpu_profile == profile:
+        if gpu_profile == profile and simulated:
             assert batch.verdict == "verified" and batch.gpu_batch_size > 1
             assert profile in batch.verdict_reason
         else:

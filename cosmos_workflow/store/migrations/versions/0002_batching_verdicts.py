@@ -33,7 +33,9 @@ def upgrade() -> None:
         sa.Column("simulated", sa.Boolean(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("verified_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("backend", "variant", "kind", "controls", "gpu_profile"),
+        sa.PrimaryKeyConstraint(
+            "backend", "variant", "kind", "controls", "gpu_profile", "simulated"
+        ),
     )
 
 
