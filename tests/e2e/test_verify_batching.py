@@ -45,6 +45,14 @@ def test_transfer1_mixing_is_verified_and_gpu_batching_is_not(
         mixed_key = VerdictKey(Backend.TRANSFER1, "base", BatchingKind.MIXED, "depth+edge", profile)
         assert verified_keys(session, simulated=True) == {mixed_key}
         assert verified_keys(session, simulated=False) == frozenset(), "never trusted for real"
+    # The planner now mixes depth and edge runs on this (simulated) host without being allowed
+    # to change outputs, and says why the batch keeps them.
+    for weights in ("depth=0.5", "edge=0.5"):
+        cosmos.json("queue", "add", prompt_ids[0], "--weights", weights)
+    plan = cosmos.json("batch", "analyze", "--mode", "auto")
+    [batch] = plan["batches"]
+    assert batch["verdict"] == "verified", batch
+    assert "depth+edge" in batch["verdict_reason"]
 
 
 def test_transfer2_5_mixed_keys_change_the_model_and_outputs(
