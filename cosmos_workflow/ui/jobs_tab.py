@@ -282,6 +282,15 @@ def build(ctx: Context) -> dict[str, Any]:
     return {"load": (load, queue_outputs), "load_inputs": view_inputs}
 
 
+def progress_text(progress: dict[str, Any]) -> str:
+    """Transfer1 reports finished clips (its only progress bar), Transfer2.5 denoising steps."""
+    step, total = progress.get("step"), progress.get("total")
+    if step is None or total is None:
+        return "starting"
+    unit = "clip" if progress.get("clip") is not None else "step"
+    return f"{unit} {step} of {total}"
+
+
 def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
     """One tick of this session's live view: the running job, its progress, new log lines."""
     found = queue.list_queue(ctx, limit=1)
@@ -310,7 +319,7 @@ def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
         "lines": lines[-LOG_KEEP_LINES:],
         "progress": progress,
     }
-    described = ", ".join(f"{k} {v}" for k, v in progress.items()) or "starting"
+    described = progress_text(progress)
     text = (
         f"Running job `{job.id}` ({len(job.runs)} run(s), "
         f"{controls_text(job.runs[0].weights) if job.runs else '-'}) on "
