@@ -185,6 +185,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
 
 def _batch_routes(router: APIRouter, ctx: Context) -> None:
     from cosmos_workflow.services.batching import PlanView
+    from cosmos_workflow.services.verdicts import VerdictView
 
     @router.post("/batch/analyze", tags=["batching"], response_model=PlanView)
     def analyze(body: models.AnalyzeRequest | None = None) -> Any:
@@ -213,6 +214,13 @@ def _batch_routes(router: APIRouter, ctx: Context) -> None:
         from cosmos_workflow.services import batching
 
         return batching.apply_plan(ctx, body.plan_id if body else None)
+
+    @router.get("/batch/verdicts", tags=["batching"], response_model=list[VerdictView])
+    def verdicts() -> Any:
+        """What `cosmos verify-batching` measured: which kinds of batch keep outputs where."""
+        from cosmos_workflow.services.verdicts import list_verdicts
+
+        return list_verdicts(ctx)
 
     @router.post("/batch/undo", tags=["batching"])
     def undo(body: models.UndoRequest) -> Any:

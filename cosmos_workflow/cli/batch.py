@@ -154,6 +154,41 @@ def apply(
     )
 
 
+@app.command("verdicts")
+def verdicts(as_json: JsonOption = False) -> None:
+    """The kinds of batching `cosmos verify-batching` measured, per GPU profile."""
+    from cosmos_workflow.cli.common import when
+    from cosmos_workflow.services.verdicts import list_verdicts
+
+    views = list_verdicts(context())
+
+    def render(_: Any) -> None:
+        if not views:
+            console.print("Nothing verified yet: see `cosmos verify-batching --help`.")
+            return
+        columns = ["kind", "backend", "model", "controls", "GPU", "outputs", "compared", "when"]
+        rows = (
+            [
+                v.kind,
+                v.backend,
+                v.variant,
+                v.controls,
+                v.gpu_profile + (" (simulated)" if v.simulated else ""),
+                "verified" if v.verified else "differ",
+                "bit-identical"
+                if v.bit_identical
+                else f"min PSNR {v.min_psnr_db:.1f} dB"
+                if v.min_psnr_db is not None
+                else "-",
+                when(v.verified_at),
+            ]
+            for v in views
+        )
+        console.print(table("Batching verifications", columns, rows))
+
+    emit(views, as_json, render)
+
+
 @app.command("undo")
 def undo(batch_job_id: str, as_json: JsonOption = False) -> None:
     """Give a not-yet-started batch's runs back to their original jobs."""

@@ -90,3 +90,29 @@ def test_a_bad_allow_output_changes_is_refused_and_changes_nothing(
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["field"] == "allow_output_changes"
     assert database_snapshot(ctx) == before
+
+
+def test_verdicts_are_listed(client: TestClient, ctx: Context) -> None:
+    from cosmos_workflow.domain.controls import Control
+    from cosmos_workflow.domain.params import Backend
+    from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
+    from cosmos_workflow.store.verdicts import save_verdict
+
+    assert client.get("/api/batch/verdicts").json() == []
+    key = VerdictKey.of(
+        Backend.TRANSFER1, False, BatchingKind.GPU_BATCH, frozenset({Control.EDGE}), "h100-80gb"
+    )
+    with ctx.db.write() as session:
+        save_verdict(
+            session,
+            key,
+            identical=False,
+            bit_identical=False,
+            min_psnr_db=27.5,
+            runs_compared=2,
+            simulated=False,
+            details={},
+        )
+    [listed] = client.get("/api/batch/verdicts").json()
+    assert listed["kind"] == "gpu_batch" and listed["controls"] == "edge"
+    assert listed["verified"] is False and listed["min_psnr_db"] == 27.5

@@ -3,6 +3,8 @@ processes and output videos, compared frame by frame and stored as verdicts."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -45,6 +47,11 @@ def test_transfer1_mixing_is_verified_and_gpu_batching_is_not(
         mixed_key = VerdictKey(Backend.TRANSFER1, "base", BatchingKind.MIXED, "depth+edge", profile)
         assert verified_keys(session, simulated=True) == {mixed_key}
         assert verified_keys(session, simulated=False) == frozenset(), "never trusted for real"
+    listed = json.loads(cosmos("batch", "verdicts", "--json").stdout)
+    assert {(v["kind"], v["verified"], v["simulated"]) for v in listed} == {
+        ("mixed", True, True),
+        ("gpu_batch", False, True),
+    }
     # The planner now mixes depth and edge runs on this (simulated) host without being allowed
     # to change outputs, and says why the batch keeps them.
     for weights in ("depth=0.5", "edge=0.5"):
