@@ -157,7 +157,7 @@ def apply(
 @app.command("verdicts")
 def verdicts(as_json: JsonOption = False) -> None:
     """The kinds of batching `cosmos verify-batching` measured, per GPU profile."""
-    from cosmos_workflow.cli.common import when
+    from cosmos_workflow.cli.common import compared_text, when
     from cosmos_workflow.services.verdicts import list_verdicts
 
     views = list_verdicts(context())
@@ -175,11 +175,7 @@ def verdicts(as_json: JsonOption = False) -> None:
                 v.controls,
                 v.gpu_profile + (" (simulated)" if v.simulated else ""),
                 "verified" if v.verified else "differ",
-                "bit-identical"
-                if v.bit_identical
-                else f"min PSNR {v.min_psnr_db:.1f} dB"
-                if v.min_psnr_db is not None
-                else "-",
+                compared_text(v.bit_identical, v.min_psnr_db),
                 when(v.verified_at),
             ]
             for v in views

@@ -78,3 +78,10 @@ def when(stamp: float | None) -> str:
 
 def weights_text(weights: dict[str, float]) -> str:
     return ",".join(f"{k}={v:g}" for k, v in sorted(weights.items())) or "-"
+
+
+def compared_text(bit_identical: bool, min_psnr_db: float | None) -> str:
+    """How close a batch's outputs came to the same runs rendered alone."""
+    if bit_identical:
+        return "bit-identical"
+    return f"min PSNR {min_psnr_db:.1f} dB" if min_psnr_db is not None else "-"

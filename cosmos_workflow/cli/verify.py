@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cosmos_workflow.cli.common import JsonOption, console, context, emit, table
+from cosmos_workflow.cli.common import JsonOption, compared_text, console, context, emit, table
 
 
 def verify_batching(
@@ -56,11 +56,7 @@ def verify_batching(
                 v.controls,
                 v.gpu_profile + (" (simulated)" if v.simulated else ""),
                 v.runs_compared,
-                "bit-identical"
-                if v.bit_identical
-                else f"min PSNR {v.min_psnr_db:.1f} dB"
-                if v.min_psnr_db is not None
-                else "-",
+                compared_text(v.bit_identical, v.min_psnr_db),
                 "verified" if v.identical else "outputs differ",
             ]
             for v in r.results
