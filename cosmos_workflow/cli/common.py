@@ -53,6 +53,10 @@ def context() -> Any:
 def print_json(data: Any) -> None:
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [
+            item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data
+        ]
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
