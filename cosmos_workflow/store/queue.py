@@ -457,7 +457,6 @@ def _move_into_new_job(
         max_attempts=job.max_attempts,
         cancel_requested=False,
         plan_id=job.plan_id,
-        predicted_seconds=None,
     )
     session.add(new_job)
     session.flush()

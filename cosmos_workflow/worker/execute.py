@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -263,16 +263,11 @@ class JobExecutor:
         # A crash or an out-of-memory split already gives every unfinished run another go.
         retried = failure in (FailureClass.CRASH, FailureClass.OUT_OF_MEMORY)
         not_reached = [
-            r.run_id for r in job.runs if not retried and _not_reached(outcomes.get(r.run_id))
+            r.run_id
+            for r in job.runs
+            if not retried and (outcome := outcomes.get(r.run_id)) and outcome.not_attempted
         ]
-        attempted = JobWork(
-            job.job_id,
-            job.kind,
-            job.backend,
-            tuple(r for r in job.runs if r.run_id not in not_reached),
-            job.gpu_batch_size,
-            job.upscale_weight,
-        )
+        attempted = replace(job, runs=tuple(r for r in job.runs if r.run_id not in not_reached))
         results = self._run_results(attempted, workdir, outcomes, clock)
         done = {run_id for run_id, r in results.items() if r.status == RunStatus.SUCCEEDED}
         unfinished = [r.run_id for r in attempted.runs if r.run_id not in done]
@@ -525,10 +520,6 @@ def host_environment(choice: HostChoice, rendered: RenderedJob) -> dict[str, str
     if choice.simulate:
         env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
     return env
-
-
-def _not_reached(outcome: RunOutcome | None) -> bool:
-    return outcome is not None and outcome.not_attempted
 
 
 def _last_error_line(lines: Sequence[str]) -> str | None:

@@ -28,8 +28,13 @@ from cosmos_workflow.backends.base import RunOutcome
 from cosmos_workflow.domain.controls import Control, ControlSet, control_set_key, parse_control
 from cosmos_workflow.domain.errors import ExecutionError, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.params import Backend, JobKind, check_controls_for_params
-from cosmos_workflow.domain.params import validate_params as check_params
+from cosmos_workflow.domain.params import (
+    Backend,
+    ExecutionParams,
+    JobKind,
+    check_controls_for_params,
+    validate_params,
+)
 from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.domain.work import JobWork, RunWork, VideoInfo
 from cosmos_workflow.hosts.base import Host
@@ -77,12 +82,15 @@ class VerificationReport(BaseModel):
 class VerifyRequest:
     prompt_ids: tuple[str, ...]
     controls: ControlSet
-    backend: Backend
+    params: ExecutionParams  # backend defaults, base or distilled: every run renders with them
     kinds: tuple[BatchingKind, ...]
-    distilled: bool = False
     min_psnr_db: float = DEFAULT_MIN_PSNR_DB
     host_name: str | None = None
     simulate: bool = False
+
+    @property
+    def backend(self) -> Backend:
+        return self.params.backend
 
 
 def build_verify_request(
@@ -100,7 +108,7 @@ def build_verify_request(
     ids = tuple(dict.fromkeys(p.strip() for p in prompt_ids if p.strip()))
     if not ids:
         raise InvalidInput("give at least one prompt id to render", field="prompt_ids")
-    params = check_params({"backend": backend, "distilled": distilled})
+    params = validate_params({"backend": backend, "distilled": distilled})
     chosen = frozenset(parse_control(c) for c in controls if c.strip())
     if not chosen:
         raise InvalidInput("give the control set to verify, e.g. depth,seg", field="controls")
@@ -108,9 +116,7 @@ def build_verify_request(
     wanted = _kinds(kinds, params.backend, chosen)
     if not 0.0 < min_psnr_db <= 100.0:
         raise InvalidInput("min PSNR must be above 0 and at most 100 dB", field="min_psnr_db")
-    return VerifyRequest(
-        ids, chosen, params.backend, wanted, params.distilled, min_psnr_db, host_name, simulate
-    )
+    return VerifyRequest(ids, chosen, params, wanted, min_psnr_db, host_name, simulate)
 
 
 def _kinds(
@@ -163,7 +169,6 @@ def verify_batching(ctx: Context, request: VerifyRequest) -> VerificationReport:
 
 def _base_runs(ctx: Context, request: VerifyRequest) -> list[RunWork]:
     """One run per prompt with every control of the set at the default weight."""
-    params = check_params({"backend": request.backend.value, "distilled": request.distilled})
     runs = []
     with ctx.db.read() as session:
         for prompt_id in request.prompt_ids:
@@ -178,7 +183,7 @@ def _base_runs(ctx: Context, request: VerifyRequest) -> list[RunWork]:
                     prompt=prompt.text,
                     negative_prompt=prompt.negative or None,
                     weights=dict.fromkeys(request.controls, DEFAULT_WEIGHT),
-                    params=params,
+                    params=request.params,
                     video_path=Path(source.video_path),
                     video=VideoInfo(source.frames, source.fps, source.width, source.height),
                     control_paths={Control(k): Path(v) for k, v in source.controls.items()},
@@ -309,7 +314,7 @@ def _store(
     min_psnr = min(psnrs) if psnrs else None
     identical = bit_identical or (min_psnr is not None and min_psnr >= request.min_psnr_db)
     key = VerdictKey.of(
-        request.backend, request.distilled, kind, request.controls, choice.config.gpu_profile
+        request.backend, request.params.distilled, kind, request.controls, choice.config.gpu_profile
     )
     details = {
         "host": choice.config.name,
