@@ -4,6 +4,7 @@ UI mounted at / when asked for (Gradio is imported only then, so the CLI stays f
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 
@@ -13,13 +14,23 @@ from cosmos_workflow.api.errors import install_error_handlers
 from cosmos_workflow.api.routes import build_router
 from cosmos_workflow.services.context import Context
 
+if TYPE_CHECKING:
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
+
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: Context, *, token: str | None, with_ui: bool = True) -> FastAPI:
+def create_app(
+    ctx: Context,
+    *,
+    token: str | None,
+    with_ui: bool = True,
+    worker: EmbeddedWorker | None = None,
+) -> FastAPI:
     """Build the app. With a token, every /api route needs `Authorization: Bearer <token>` and
     the UI asks for it at a login page; without one, the server must only listen on loopback
-    (the `serve` command enforces that)."""
+    (the `serve` command enforces that). `worker` is the server's embedded worker, whose state
+    `GET /api/worker` and the UI's banner show (None: the server runs without one)."""
     app = FastAPI(
         title="cosmos-workflow",
         version=__version__,
@@ -29,9 +40,9 @@ def create_app(ctx: Context, *, token: str | None, with_ui: bool = True) -> Fast
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(build_router(ctx), dependencies=[Depends(TokenGuard(token))])
+    app.include_router(build_router(ctx, worker), dependencies=[Depends(TokenGuard(token))])
     if with_ui:
         from cosmos_workflow.ui.app import mount_ui
 
-        mount_ui(app, ctx, token=token)
+        mount_ui(app, ctx, token=token, worker=worker)
     return app

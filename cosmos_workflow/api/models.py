@@ -1,11 +1,15 @@
-"""Request bodies. Shapes only: the services validate meaning (weights, parameters, ids) and
-answer with the field at fault, so the API and the CLI accept and refuse the same things."""
+"""Request bodies, and the one answer that no service owns (the server's embedded worker). Shapes
+only: the services validate meaning (weights, parameters, ids) and answer with the field at
+fault, so the API and the CLI accept and refuse the same things."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 
 class Body(BaseModel):
@@ -81,3 +85,39 @@ class UndoRequest(Body):
 
 class RatingRequest(Body):
     rating: int = Field(description="1 to 5.")
+
+
+class EmbeddedWorkerStatus(BaseModel):
+    """The worker that `cosmos serve` runs inside this server (`GET /api/worker`; the UI's banner
+    says the same). Workers started with `cosmos worker` are listed by `GET /api/workers`.
+
+    - `state`: `none` (this server runs without one: `--no-worker`), `starting`, `running` (its
+      loop runs: claiming and executing jobs, or waiting for some), `restarting` (it exited,
+      for `last_error`, and starts again at `next_start_at`) or `stopped` (the server is
+      shutting down).
+    - `restarts`: how many times it was started again after it exited.
+    - `last_error`: why it last exited, one line (the traceback is in the server log); null
+      while it never failed.
+    - `next_start_at`: with `restarting`, when it starts again (Unix seconds); else null.
+    - `since`: when it entered `state` (Unix seconds); null with `none`.
+    """
+
+    state: Literal["none", "starting", "running", "restarting", "stopped"]
+    restarts: int = 0
+    last_error: str | None = None
+    next_start_at: float | None = None
+    since: float | None = None
+
+    @classmethod
+    def of(cls, worker: EmbeddedWorker | None) -> EmbeddedWorkerStatus:
+        """The state of `worker` now (the one place the API and the UI read it from)."""
+        if worker is None:
+            return cls(state="none")
+        snapshot = worker.snapshot()
+        return cls(
+            state=snapshot.state,
+            restarts=snapshot.restarts,
+            last_error=snapshot.last_error,
+            next_start_at=snapshot.next_start_at,
+            since=snapshot.since,
+        )

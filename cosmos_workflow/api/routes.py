@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
@@ -16,13 +16,16 @@ from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services import events, inputs, prompts, queue, workers
 from cosmos_workflow.services.context import Context
 
+if TYPE_CHECKING:
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
+
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
 Offset = Annotated[int, Query(ge=0, description="Skip this many items.")]
 
 
-def build_router(ctx: Context) -> APIRouter:
+def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRouter:
     router = APIRouter(prefix="/api")
-    _system_routes(router, ctx)
+    _system_routes(router, ctx, worker)
     _input_routes(router, ctx)
     _prompt_routes(router, ctx)
     _queue_routes(router, ctx)
@@ -32,7 +35,7 @@ def build_router(ctx: Context) -> APIRouter:
     return router
 
 
-def _system_routes(router: APIRouter, ctx: Context) -> None:
+def _system_routes(router: APIRouter, ctx: Context, worker: EmbeddedWorker | None) -> None:
     @router.get("/health", tags=["system"])
     def health() -> dict[str, Any]:
         """Liveness plus what a user must know: is work real or simulated, is a worker alive."""
@@ -49,6 +52,11 @@ def _system_routes(router: APIRouter, ctx: Context) -> None:
     @router.get("/workers", tags=["system"])
     def list_workers(include_stopped: bool = False) -> list[workers.WorkerView]:
         return workers.list_workers(ctx, include_stopped=include_stopped)
+
+    @router.get("/worker", tags=["system"])
+    def embedded_worker() -> models.EmbeddedWorkerStatus:
+        """This server's own worker: running, restarting after an error, or none (`--no-worker`)."""
+        return models.EmbeddedWorkerStatus.of(worker)
 
 
 def _input_routes(router: APIRouter, ctx: Context) -> None:

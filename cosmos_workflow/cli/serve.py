@@ -1,10 +1,10 @@
 """`cosmos serve`: the API, the UI and an embedded worker in one process, so the queue advances
-whether or not a browser is open."""
+whether or not a browser is open. The worker is supervised (worker/embedded.py): when it fails it
+is logged and started again, and the UI and `GET /api/worker` show its state."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +14,7 @@ from cosmos_workflow.cli.common import console, context, err_console
 if TYPE_CHECKING:
     from cosmos_workflow.config import Settings
     from cosmos_workflow.services.context import Context
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,12 @@ def serve(
         raise typer.Exit(2)
     _configure_logging()
     ctx.db.migrate()
-    stop, kill = threading.Event(), threading.Event()
-    worker = None if no_worker else _start_worker(ctx.settings, stop, kill)
+    worker = None if no_worker else _start_worker(ctx.settings)
     try:
-        _run_server(ctx, host, port, token)
+        _run_server(ctx, host, port, token, worker)
     finally:
         if worker is not None:
-            _stop_worker(worker, stop, kill)
+            worker.stop(WORKER_STOP_GRACE_SECONDS)
 
 
 def _configure_logging() -> None:
@@ -64,12 +64,10 @@ def _configure_logging() -> None:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _start_worker(
-    settings: Settings, stop: threading.Event, kill: threading.Event
-) -> threading.Thread:
+def _start_worker(settings: Settings) -> EmbeddedWorker:
     from cosmos_workflow.services.context import Context
     from cosmos_workflow.services.targets import choose_host
-    from cosmos_workflow.worker.loop import run_worker
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
 
     worker_ctx = Context(settings)
     choice = choose_host(worker_ctx.settings, None, False)
@@ -78,32 +76,17 @@ def _start_worker(
             f"worker: host {choice.config.name!r} is SIMULATED (no GPU work, synthetic outputs); "
             "declare hosts in cosmos.toml to run NVIDIA's models"
         )
-    thread = threading.Thread(
-        target=run_worker,
-        args=(worker_ctx,),
-        kwargs={"stop": stop, "kill": kill},
-        name="cosmos-worker",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+    return EmbeddedWorker(worker_ctx).start()
 
 
-def _stop_worker(thread: threading.Thread, stop: threading.Event, kill: threading.Event) -> None:
-    stop.set()
-    thread.join(WORKER_STOP_GRACE_SECONDS)
-    if thread.is_alive():
-        err_console.print("worker: the running job did not finish in time; killing it")
-        kill.set()
-        thread.join(WORKER_STOP_GRACE_SECONDS)
-
-
-def _run_server(ctx: Context, host: str, port: int, token: str | None) -> None:
+def _run_server(
+    ctx: Context, host: str, port: int, token: str | None, worker: EmbeddedWorker | None
+) -> None:
     import uvicorn
 
     from cosmos_workflow.api.app import create_app
 
-    app = create_app(ctx, token=token)
+    app = create_app(ctx, token=token, worker=worker)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"cosmos-workflow serving on http://{shown}:{port}/ (REST API under /api, docs at /docs)"

@@ -5,31 +5,36 @@ name, the token as password)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+import re
+import time
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from fastapi import FastAPI
 
 from cosmos_workflow.api.auth import token_matches
+from cosmos_workflow.api.models import EmbeddedWorkerStatus
 from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.ui import inputs_tab, jobs_tab, prompts_tab, runs_tab
+
+if TYPE_CHECKING:
+    from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 log = logging.getLogger(__name__)
 
 TITLE = "Cosmos Workflow"
 
 
-def banner(ctx: Context) -> str:
-    """What a user must know before anything else: is work real, simulated, or not running."""
+def banner(ctx: Context, worker: EmbeddedWorker | None = None) -> str:
+    """What a user must know before anything else: this server's own worker, and whether work
+    is real, simulated, or not running at all."""
     alive = [w for w in workers.list_workers(ctx) if w.alive]
     paused = queue.queue_status(ctx).paused
-    parts = []
+    parts = [embedded_worker_text(EmbeddedWorkerStatus.of(worker), time.time())]
     if not alive:
-        parts.append(
-            "**No worker is running**: queued work will wait until one starts "
-            "(`cosmos serve` without `--no-worker`, or `cosmos worker`)."
-        )
+        parts.append("**No worker is running**: queued work will wait until one starts.")
     elif any(w.simulate for w in alive):
         hosts = ", ".join(sorted({w.host_name for w in alive if w.simulate}))
         parts.append(
@@ -45,7 +50,28 @@ def banner(ctx: Context) -> str:
     return " ".join(parts)
 
 
-def build_ui(ctx: Context) -> gr.Blocks:
+def embedded_worker_text(status: EmbeddedWorkerStatus, now: float) -> str:
+    """The banner's one line about this server's own worker (`GET /api/worker`)."""
+    error = f" after: {_plain(status.last_error)}" if status.last_error else ""
+    restarts = f" ({status.restarts} restart{'' if status.restarts == 1 else 's'})"
+    if status.state == "none":
+        return "No worker in this server (run `cosmos worker`)."
+    if status.state == "running":
+        return "Worker: running" + (restarts if status.restarts else "") + "."
+    if status.state == "restarting":
+        wait = max(0, math.ceil((status.next_start_at or now) - now))
+        return f"**Worker restarting in {wait} s**{error}{restarts}."
+    if status.state == "stopped":
+        return f"**Worker stopped**{error}."
+    return "Worker: starting."
+
+
+def _plain(text: str) -> str:
+    """Text shown as is in Markdown: its markup characters escaped."""
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+
+
+def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as blocks:
         gr.Markdown(f"# {TITLE}")
         status = gr.Markdown(elem_id="banner")
@@ -58,8 +84,8 @@ def build_ui(ctx: Context) -> gr.Blocks:
                 runs_parts = runs_tab.build(ctx)
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
                 jobs_parts = jobs_tab.build(ctx)
-        blocks.load(lambda: banner(ctx), outputs=[status])
-        gr.Timer(5.0).tick(lambda: banner(ctx), outputs=[status], show_progress="hidden")
+        blocks.load(lambda: banner(ctx, worker), outputs=[status])
+        gr.Timer(5.0).tick(lambda: banner(ctx, worker), outputs=[status], show_progress="hidden")
         _on_load(blocks, inputs_parts)
         _on_load(blocks, prompts_parts)
         _on_load(blocks, runs_parts)
@@ -79,12 +105,14 @@ def login_check(token: str) -> Any:
     return check
 
 
-def mount_ui(app: FastAPI, ctx: Context, *, token: str | None) -> FastAPI:
+def mount_ui(
+    app: FastAPI, ctx: Context, *, token: str | None, worker: EmbeddedWorker | None = None
+) -> FastAPI:
     home = ctx.settings.home.expanduser().resolve()
     (home / "previews").mkdir(parents=True, exist_ok=True)
     return gr.mount_gradio_app(
         app,
-        build_ui(ctx),
+        build_ui(ctx, worker),
         path="/",
         auth=login_check(token) if token else None,
         auth_message="Sign in with any user name and the server's token as the password.",
