@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     lease_seconds: float = Field(defaults.LEASE_SECONDS, ge=1, le=86_400)
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=100)
+    # How long a worker rides out an unreachable database before it stops (exit code 1).
+    database_outage_seconds: float = Field(defaults.DATABASE_OUTAGE_SECONDS, ge=1, le=86_400)
     input_roots: list[Path] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)

@@ -14,6 +14,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSITION_GAP = 1024  # sparse queue positions: moving a job is one update
 CLAIM_CANDIDATES = 16  # a claim that loses a race tries the next of this many queued jobs
 CONTINUOUS_LOOKAHEAD = 64  # runs looked at beyond the head when batching continuously
+# A worker rides out a database outage this long (each tick retried and logged), then stops.
+DATABASE_OUTAGE_SECONDS = 300.0
+CANCEL_POLL_SECONDS = 1.0  # a running job sees a cancel request within about this long
 
 
 def heartbeat_seconds(lease_seconds: float) -> float:

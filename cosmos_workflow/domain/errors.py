@@ -49,3 +49,11 @@ class ExecutionError(CosmosError):
 
     exit_code = 1
     http_status = 502
+
+
+class FatalError(CosmosError):
+    """A worker cannot go on (its database unreachable for longer than allowed); it stops with a
+    clear log line and a non-zero exit instead of running half-alive."""
+
+    exit_code = 1
+    http_status = 503
