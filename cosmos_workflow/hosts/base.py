@@ -35,6 +35,11 @@ UNBUFFERED_ENV = {"PYTHONUNBUFFERED": "1"}
 # The host's own bookkeeping inside a job directory (remote log, pid, exit code); never an output.
 HOST_STATE_DIR = ".cosmos"
 
+# Every process a host starts for an attempt carries COSMOS_ATTEMPT=<marker> in its environment, so
+# another process can find it later (after the worker that started it died) and never mistake an
+# unrelated process that reused its pid for it.
+ATTEMPT_ENV = "COSMOS_ATTEMPT"
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 LineCallback = Callable[[str], None]
@@ -68,6 +73,18 @@ class ContainerRef:
         return [self.runtime, "kill", self.name]
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessRef:
+    """Where one attempt's process runs: enough for another process, later, to find and end it."""
+
+    host_name: str
+    machine: str  # socket.gethostname() of the machine that started it
+    workdir: str  # the attempt's work directory on the host
+    marker: str  # the COSMOS_ATTEMPT value in its environment (unique per attempt; a safe id)
+    process_group: int | None = None
+    container: ContainerRef | None = None
+
+
 def check_relpath(relpath: str) -> str:
     """The normalised form of a path relative to a work directory; refuses anything that could
     leave it (absolute paths, `..`, empty names)."""
@@ -92,9 +109,17 @@ def check_env(env: Mapping[str, str]) -> dict[str, str]:
     return dict(env)
 
 
-def process_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment over the unbuffered-output default."""
-    return {**UNBUFFERED_ENV, **check_env(env)}
+def check_marker(marker: str) -> str:
+    """An attempt marker is a safe id: it goes into remote shell scripts and /proc searches."""
+    if not is_safe_id(marker):
+        raise InvalidInput(f"invalid attempt marker {marker!r}", field="marker")
+    return marker
+
+
+def process_env(env: Mapping[str, str], marker: str | None = None) -> dict[str, str]:
+    """The caller's environment over the unbuffered-output default, plus the attempt marker."""
+    marked = {} if marker is None else {ATTEMPT_ENV: check_marker(marker)}
+    return {**UNBUFFERED_ENV, **check_env(env), **marked}
 
 
 class LineSplitter:
@@ -197,10 +222,30 @@ class Host(ABC):
         timeout_s: float | None,
         log_path: Path | None,
         container: ContainerRef | None = None,
+        marker: str | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> ProcessResult:
         """Run argv in `cwd` (the work directory when None); stream stdout and stderr, interleaved
         as printed, to `on_line` and `log_path`. Cancel or timeout kills the whole process group
-        and, when given, the container by its name."""
+        and, when given, the container by its name.
+
+        With `marker`, every process started carries COSMOS_ATTEMPT=<marker> in its environment
+        (for a container, the `docker run` client does), so `end_process` can find it after this
+        caller died. `on_start(pgid)` is called once, as soon as the process group id is known, so
+        the caller can record it; if it raises, the process is killed and the exception raised."""
+
+    @abstractmethod
+    def end_process(self, ref: ProcessRef, *, grace_s: float | None = None) -> bool:
+        """End whatever still runs of that attempt: SIGTERM to its process group(s), SIGKILL after
+        the grace (default: the host's kill grace), and `<runtime> kill <name>` for its container.
+
+        Only process groups holding a process whose environment has COSMOS_ATTEMPT=<ref.marker>
+        are signalled, so a pid reused by an unrelated process is never touched; the processes
+        are found by that marker, which also covers ref.process_group None (the caller died
+        before it learned it). Returns True when nothing of the attempt runs any more (also when
+        nothing ever ran), False when something survived. Raises ExecutionError when the host
+        cannot be reached or cannot search its processes, or (LocalHost) when ref.machine is not
+        this machine. The container kill is best effort: its failure is logged, not reported."""
 
     @abstractmethod
     def list_files(self, workdir: str) -> set[str]:

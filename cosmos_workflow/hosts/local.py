@@ -6,16 +6,18 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
 from cosmos_workflow.hosts.base import (
+    ATTEMPT_ENV,
     DEFAULT_KILL_GRACE_S,
     HOST_STATE_DIR,
     ContainerRef,
@@ -23,7 +25,9 @@ from cosmos_workflow.hosts.base import (
     LineCallback,
     LineSink,
     LineSplitter,
+    ProcessRef,
     ProcessResult,
+    check_marker,
     check_relpath,
     process_env,
 )
@@ -33,7 +37,10 @@ logger = logging.getLogger(__name__)
 # How often the supervisor looks at the child while nothing else wakes it: cancel wakes it at
 # once, so this only bounds how late a normal exit or a timeout is noticed.
 POLL_INTERVAL_S = 0.05
+# How long a SIGKILLed group gets to disappear before it counts as surviving (D-state processes).
+KILLED_WAIT_S = 2.0
 _READ_CHUNK = 65536
+_PROC = Path("/proc")
 
 
 class LocalHost(Host):
@@ -123,11 +130,13 @@ class LocalHost(Host):
         timeout_s: float | None,
         log_path: Path | None,
         container: ContainerRef | None = None,
+        marker: str | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> ProcessResult:
         workdir = self.check_workdir(workdir)
         if not argv:
             raise InvalidInput("empty command", field="argv")
-        full_env = {**os.environ, **process_env(env)}
+        full_env = {**os.environ, **process_env(env, marker)}
         sink = LineSink(on_line, log_path)
         started_at = datetime.now(UTC)
         try:
@@ -149,6 +158,8 @@ class LocalHost(Host):
         )
         reader.start()
         try:
+            if on_start is not None:
+                self._report_start(child, on_start, container)
             stopped = self._supervise(child, cancel, timeout_s, container)
         finally:
             # The job's processes never outlive it, whether it ended, was stopped or failed here.
@@ -158,6 +169,21 @@ class LocalHost(Host):
                 logger.warning("host %s: a process outside the job holds its output", self.name)
             sink.close()
         return _result(child.returncode, stopped, started_at)
+
+    def _report_start(
+        self,
+        child: subprocess.Popen[bytes],
+        on_start: Callable[[int], None],
+        container: ContainerRef | None,
+    ) -> None:
+        """A caller that could not record the group id could not end it later: stop it now, its
+        container included (the `finally` of run stops only the group)."""
+        try:
+            on_start(child.pid)  # start_new_session: the child leads its own group
+        except BaseException:
+            logger.warning("host %s: on_start failed; stopping pid %d", self.name, child.pid)
+            self._stop_group(child, container)
+            raise
 
     def _supervise(
         self,
@@ -187,17 +213,43 @@ class LocalHost(Host):
         """SIGTERM to the whole process group (and the container kill), SIGKILL after the grace."""
         if container is not None:
             _kill_container(container, self.kill_grace_s)
-        pgid = child.pid  # start_new_session: the child leads its own group
-        if not _signal_group(pgid, signal.SIGTERM):
-            child.wait()
-            return
-        deadline = time.monotonic() + self.kill_grace_s
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(POLL_INTERVAL_S)
-        if _group_alive(pgid):
+        self._end_groups({child.pid}, self.kill_grace_s)  # the child leads its own group
+        child.wait()
+
+    def _end_groups(self, pgids: set[int], grace_s: float) -> set[int]:
+        """SIGTERM to the groups, SIGKILL to those still alive after the grace; returns the groups
+        that survived even that."""
+        alive = {pgid for pgid in pgids if _signal_group(pgid, signal.SIGTERM)}
+        alive = _wait_gone(alive, grace_s)
+        for pgid in sorted(alive):
             logger.warning("host %s: group %d ignored SIGTERM; sending SIGKILL", self.name, pgid)
             _signal_group(pgid, signal.SIGKILL)
-        child.wait()
+        return _wait_gone(alive, KILLED_WAIT_S)
+
+    def end_process(self, ref: ProcessRef, *, grace_s: float | None = None) -> bool:
+        marker = check_marker(ref.marker)
+        self._check_machine(ref)
+        grace = self.kill_grace_s if grace_s is None else grace_s
+        if ref.container is not None:
+            _kill_container(ref.container, grace)
+        groups = _attempt_groups(marker)
+        if ref.process_group is not None and ref.process_group not in groups:
+            logger.info("host %s: group %d is not attempt %s", self.name, ref.process_group, marker)
+        if groups:
+            logger.info("host %s: ending attempt %s: groups %s", self.name, marker, sorted(groups))
+        survivors = self._end_groups(groups, grace) | _attempt_groups(marker)
+        if survivors:
+            logger.warning("host %s: attempt %s survived: %s", self.name, marker, sorted(survivors))
+        return not survivors
+
+    def _check_machine(self, ref: ProcessRef) -> None:
+        """Another machine's processes are out of reach: finding none here would falsely say
+        "ended"."""
+        here = socket.gethostname()
+        if ref.machine != here:
+            raise ExecutionError(
+                f"host {self.name}: attempt {ref.marker} ran on {ref.machine}, not on {here}"
+            )
 
 
 def _pump(stream: IO[bytes], sink: LineSink) -> None:
@@ -236,6 +288,36 @@ def _group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
+
+
+def _wait_gone(pgids: set[int], timeout_s: float) -> set[int]:
+    """Waits up to `timeout_s` for the groups to lose every live member; returns those that
+    have not."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = {pgid for pgid in pgids if _group_alive(pgid)}
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _attempt_groups(marker: str) -> set[int]:
+    """The process groups of the live processes whose environment holds COSMOS_ATTEMPT=<marker>
+    (a zombie's environment reads empty). Never our own group (a caller that carries the marker
+    must not end itself), nor 0 or 1: `os.killpg(1, ...)` would signal every process we may."""
+    if not _PROC.is_dir():
+        raise ExecutionError("cannot search processes by their environment without /proc")
+    wanted = f"{ATTEMPT_ENV}={marker}".encode()
+    groups: set[int] = set()
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                groups.add(os.getpgid(int(entry.name)))
+        except OSError:  # gone meanwhile, or another user's process
+            continue
+    return {pgid for pgid in groups if pgid > 1} - {os.getpgrp()}
 
 
 def _kill_container(container: ContainerRef, timeout_s: float) -> None:

@@ -16,7 +16,8 @@ ships prompts, inputs and commands to that machine.
 Every remote shell command is built from fixed text plus `shlex.quote`d tokens and run as
 `sh -c <script>`, so the remote login shell's syntax does not matter and user text never becomes
 shell syntax. The remote side needs a POSIX `sh`, `setsid`, `nohup` and `kill` (Linux hosts);
-`ps` is used to tell a live process from a zombie when present."""
+`ps` is used to tell a live process from a zombie when present. Ending an attempt's processes
+found by their marker (`end_process`) also needs /proc and GNU grep (`-z`)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ import paramiko
 
 from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
 from cosmos_workflow.hosts.base import (
+    ATTEMPT_ENV,
     DEFAULT_KILL_GRACE_S,
     HOST_STATE_DIR,
     ContainerRef,
@@ -45,7 +47,9 @@ from cosmos_workflow.hosts.base import (
     LineCallback,
     LineSink,
     LineSplitter,
+    ProcessRef,
     ProcessResult,
+    check_marker,
     check_relpath,
     process_env,
 )
@@ -74,6 +78,10 @@ BACKOFF_MAX_S = 8.0
 LIVENESS_INTERVAL_S = 5.0
 _READ_CHUNK = 1 << 20
 _KILL_STEP_S = 0.2
+# How many steps a SIGKILLed group gets to disappear before it counts as surviving.
+_KILLED_STEPS = 10
+# Exit status of the end script when something of the attempt survived (others mean it failed).
+_SURVIVED = 1
 
 _LOG = "output.log"
 _PID = "pid"
@@ -323,6 +331,8 @@ class SSHHost(Host):
         timeout_s: float | None,
         log_path: Path | None,
         container: ContainerRef | None = None,
+        marker: str | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> ProcessResult:
         workdir = self.check_workdir(workdir)
         if not argv:
@@ -330,11 +340,13 @@ class SSHHost(Host):
         cwd = cwd or workdir
         if not posixpath.isabs(cwd):
             raise InvalidInput(f"cwd {cwd!r} must be an absolute path", field="cwd")
-        script = _command_script(argv, cwd, process_env(env))
+        script = _command_script(argv, cwd, process_env(env, marker))
         sink = LineSink(on_line, log_path)
         started_at = datetime.now(UTC)
         try:
-            self._launch(workdir, script)
+            self._launch(workdir, script, marker)
+            if on_start is not None:
+                self._report_start(workdir, on_start, container)
             return self.follow(
                 workdir,
                 sink=sink,
@@ -346,7 +358,7 @@ class SSHHost(Host):
         finally:
             sink.close()
 
-    def _launch(self, workdir: str, script: str) -> None:
+    def _launch(self, workdir: str, script: str, marker: str | None) -> None:
         state = posixpath.join(workdir, HOST_STATE_DIR)
         token = os.urandom(8).hex()
 
@@ -355,12 +367,30 @@ class SSHHost(Host):
             _write(sftp, state, _COMMAND, script.encode("utf-8"))
 
         self._retry(write_script, "writing the command")
-        done = self._exec(_launch_script(state, token), "starting the command")
+        done = self._exec(_launch_script(state, token, marker), "starting the command")
         if done.code != 0:
             raise ExecutionError(
                 f"host {self.name}: cannot start the command: {done.stderr.strip()}"
             )
         logger.info("host %s: started the command in %s", self.name, workdir)
+
+    def _report_start(
+        self, workdir: str, on_start: Callable[[int], None], container: ContainerRef | None
+    ) -> None:
+        """Hands the remote group id to the caller. A caller that could not record it could not
+        end the process later, so then it is killed here; a pid that never shows is logged (the
+        process can still be found by its marker)."""
+        state = posixpath.join(workdir, HOST_STATE_DIR)
+        pgid = self._read_pid(state, wait_s=self.connect_timeout_s)
+        if pgid is None:
+            logger.warning("host %s: no pid in %s to report", self.name, state)
+            return
+        try:
+            on_start(pgid)
+        except BaseException:
+            logger.warning("host %s: on_start failed; killing group %d", self.name, pgid)
+            self._kill(state, container)
+            raise
 
     def follow(
         self,
@@ -421,25 +451,47 @@ class SSHHost(Host):
             time.sleep(_KILL_STEP_S)
 
     def _group_alive(self, pgid: int) -> bool:
-        return self._exec(_alive_script(pgid), "checking the command").code == 0
+        return self._exec(_alive_script(str(pgid)), "checking the command").code == 0
 
     def _kill(self, state: str, container: ContainerRef | None) -> None:
         """`kill -TERM -PGID` (and the container by name), SIGKILL after the grace period."""
         if container is not None:
-            done = self._exec(shlex.join(container.kill_argv()), "killing the container")
-            if done.code != 0:
-                logger.info(
-                    "host %s: %s: %s", self.name, container.kill_argv(), done.stderr.strip()
-                )
+            self._kill_container(container)
         pgid = self._read_pid(state, wait_s=self.kill_grace_s)
         if pgid is None:
             logger.warning("host %s: no pid in %s; nothing to kill", self.name, state)
             return
-        steps = math.ceil(self.kill_grace_s / _KILL_STEP_S)
-        # The script waits up to the grace period itself; allow one connect timeout on top of it.
-        wait_s = self.kill_grace_s + self.connect_timeout_s
-        self._exec(_kill_script(pgid, steps), "killing the command", wait_s)
-        logger.info("host %s: killed process group %d", self.name, pgid)
+        script = _kill_script(str(pgid), _steps(self.kill_grace_s))
+        if self._exec(script, "killing the command", self._kill_wait_s(self.kill_grace_s)).code:
+            logger.warning("host %s: process group %d survived SIGKILL", self.name, pgid)
+        else:
+            logger.info("host %s: killed process group %d", self.name, pgid)
+
+    def _kill_container(self, container: ContainerRef) -> None:
+        done = self._exec(shlex.join(container.kill_argv()), "killing the container")
+        if done.code != 0:
+            # Usually "no such container": it had not started yet or already ended.
+            logger.info("host %s: %s: %s", self.name, container.kill_argv(), done.stderr.strip())
+
+    def _kill_wait_s(self, grace_s: float) -> float:
+        """A kill script waits up to the grace and the killed wait itself; allow one connect
+        timeout on top of that."""
+        return grace_s + _KILLED_STEPS * _KILL_STEP_S + self.connect_timeout_s
+
+    def end_process(self, ref: ProcessRef, *, grace_s: float | None = None) -> bool:
+        """The remote machine is reached over SSH, so ref.machine (the starter's) does not
+        matter here."""
+        marker = check_marker(ref.marker)
+        grace = self.kill_grace_s if grace_s is None else grace_s
+        if ref.container is not None:
+            self._kill_container(ref.container)
+        doing = f"ending attempt {marker}"
+        done = self._exec(_end_script(marker, _steps(grace)), doing, self._kill_wait_s(grace))
+        if done.code not in (0, _SURVIVED):
+            raise ExecutionError(f"host {self.name}: {doing}: {done.stderr.strip()}")
+        if done.code == _SURVIVED:
+            logger.warning("host %s: attempt %s survived SIGKILL", self.name, marker)
+        return done.code == 0
 
 
 class _Follower:
@@ -504,9 +556,11 @@ def _command_script(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def _launch_script(state: str, token: str) -> str:
+def _launch_script(state: str, token: str, marker: str | None = None) -> str:
     """Starts command.sh detached, unless this very launch already happened (a retried start
-    after a dropped connection must not start the command twice)."""
+    after a dropped connection must not start the command twice). The group leader carries the
+    marker too (command.sh only exports it to what it starts), so it is found by it."""
+    marked = "" if marker is None else f"{ATTEMPT_ENV}={shlex.quote(check_marker(marker))} "
     inner = (
         f"echo $$ > {_PID}; sh ./{_COMMAND} > {_LOG} 2>&1; "
         f"echo $? > {_EXIT}.tmp; mv {_EXIT}.tmp {_EXIT}"
@@ -517,34 +571,72 @@ def _launch_script(state: str, token: str) -> str:
             f'if [ -f {_TOKEN} ] && [ "$(cat {_TOKEN})" = {token} ]; then exit 0; fi',
             f"rm -f {_LOG} {_PID} {_EXIT} {_EXIT}.tmp",
             f"echo {token} > {_TOKEN}",
-            f"nohup setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &",
+            f"{marked}nohup setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &",
         ]
     )
 
 
-def _alive_script(pgid: int) -> str:
-    """Exit 0 while the group has a live (non-zombie) member."""
+def _alive_script(pgids: str) -> str:
+    """Exit 0 while one of the groups has a live (non-zombie) member. `pgids` is shell text that
+    expands, unquoted, to group ids separated by spaces: a number, or `$groups`."""
     return (
         "if command -v ps >/dev/null 2>&1; then "
-        f"ps -e -o pgid= -o stat= | awk -v g={pgid} "
-        "'$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; "
-        f"else kill -0 -{pgid} 2>/dev/null; fi"
+        f'ps -e -o pgid= -o stat= | awk -v g="{pgids}" '
+        '\'BEGIN { split(g, ids, " "); for (i in ids) want[ids[i]] = 1 } '
+        "($1 in want) && $2 !~ /^Z/ { found = 1 } END { exit !found }'; "
+        f"else ( for g in {pgids}; do kill -0 -$g 2>/dev/null && exit 0; done; exit 1 ); fi"
     )
 
 
-def _kill_script(pgid: int, steps: int) -> str:
-    alive = _alive_script(pgid)
+def _kill_script(pgids: str, steps: int) -> str:
+    """SIGTERM to the groups, SIGKILL to them after `steps` waits while one lives; exit 0 when
+    none has a live member at the end. `pgids` as for `_alive_script`."""
+    alive = _alive_script(pgids)
     return "\n".join(
         [
-            f"kill -TERM -{pgid} 2>/dev/null || exit 0",
-            "i=0",
-            f"while [ $i -lt {steps} ] && {{ {alive}; }}; do",
-            f"  sleep {_KILL_STEP_S}; i=$((i+1))",
-            "done",
-            f"{{ {alive}; }} && kill -KILL -{pgid} 2>/dev/null",
-            "exit 0",
+            f"for g in {pgids}; do kill -TERM -$g 2>/dev/null; done",
+            _wait_script(alive, steps),
+            f"if {{ {alive}; }}; then for g in {pgids}; do kill -KILL -$g 2>/dev/null; done; fi",
+            _wait_script(alive, _KILLED_STEPS),
+            f"! {{ {alive}; }}",
         ]
     )
+
+
+def _wait_script(alive: str, steps: int) -> str:
+    """Sleeps while `alive` succeeds, at most `steps` times."""
+    return (
+        f"i=0; while [ $i -lt {steps} ] && {{ {alive}; }}; do "
+        f"sleep {_KILL_STEP_S}; i=$((i+1)); done"
+    )
+
+
+def _end_script(marker: str, steps: int) -> str:
+    """Ends the groups of every process whose environment holds COSMOS_ATTEMPT=<marker> (grep
+    `-z -x -F`: one exact NUL-separated entry; a zombie's environment reads empty). Groups 0 and
+    1 are never taken: `kill -TERM -1` would signal every process of the user. Exit 0 when
+    nothing of the attempt is left, 1 when something survived, 3 without /proc."""
+    entry = shlex.quote(f"{ATTEMPT_ENV}={check_marker(marker)}")
+    find = (
+        f"cd /proc && for f in $(grep -l -z -x -F -s -e {entry} -- [0-9]*/environ); do "
+        'awk \'{ sub(/.*\\) /, ""); if ($3 > 1) print $3 }\' "${f%/environ}/stat" 2>/dev/null; '
+        "done | sort -u"
+    )
+    kill = _kill_script("$groups", steps)
+    return "\n".join(
+        [
+            "[ -d /proc/self ] || { echo 'no /proc on this host' >&2; exit 3; }",
+            f"attempt_groups() {{ echo $({find}); }}",
+            "groups=$(attempt_groups)",
+            '[ -z "$groups" ] && exit 0',
+            f"{{\n{kill}\n}} || exit {_SURVIVED}",
+            f'[ -z "$(attempt_groups)" ] || exit {_SURVIVED}',
+        ]
+    )
+
+
+def _steps(grace_s: float) -> int:
+    return math.ceil(grace_s / _KILL_STEP_S)
 
 
 def _stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
