@@ -1,6 +1,8 @@
 """Job and run states with the moves allowed between them.
 
-Exactly one store function changes a status; it checks `can_move` first."""
+One store function changes a job's status (it checks `can_move` first) and one changes runs'
+statuses (it only touches runs for which `can_move_run` allows the move), so a job-level action
+(cancel, release after a crash, quarantine) never rewrites a run that already ended."""
 
 from __future__ import annotations
 
@@ -42,6 +44,35 @@ JOB_MOVES: dict[JobStatus, frozenset[JobStatus]] = {
 
 def can_move(current: JobStatus, target: JobStatus) -> bool:
     return target in JOB_MOVES[current]
+
+
+RUN_MOVES: dict[RunStatus, frozenset[RunStatus]] = {
+    # Queued runs are claimed, cancelled, or failed when their job is quarantined.
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    # A running run goes back to the queue when its job is released or reaped.
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.QUEUED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    # Terminal: a run that ended keeps its end (and its output) whatever its job does next.
+    # A guardrail block is a failed run with failure class `guardrail`.
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+
+UNFINISHED_RUNS = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+TERMINAL_RUNS = frozenset(status for status, moves in RUN_MOVES.items() if not moves)
+# What a retry copies: the runs of an ended job that did not succeed.
+RETRIED_RUNS = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+def can_move_run(current: RunStatus, target: RunStatus) -> bool:
+    return target in RUN_MOVES[current]
+
+
+def runs_that_can_become(target: RunStatus) -> frozenset[RunStatus]:
+    """The statuses from which a run may move to `target` (what a bulk update may touch)."""
+    return frozenset(status for status, moves in RUN_MOVES.items() if target in moves)
 
 
 class FailureClass(StrEnum):

@@ -20,7 +20,7 @@ from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
-from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.verdicts import OutputVerdict
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
@@ -339,8 +339,15 @@ def _apply_batches(
             sources.setdefault(job_id, batch_id)
     merged = []
     for job_id, batch_id in sources.items():
+        # A job keeps the runs that already ended (after a crash, say) with their outputs; it
+        # is merged when no run of it is left to do.
         left = session.scalar(
-            select(func.count()).select_from(RunRow).where(RunRow.job_id == job_id)
+            select(func.count())
+            .select_from(RunRow)
+            .where(
+                RunRow.job_id == job_id,
+                RunRow.status.in_(sorted(s.value for s in UNFINISHED_RUNS)),
+            )
         )
         if left:
             continue

@@ -22,7 +22,7 @@ from cosmos_workflow.domain.params import (
     params_from_dict,
     validate_params,
 )
-from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.states import RETRIED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
@@ -524,7 +524,8 @@ def move_job(
 
 
 def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
-    """A new job, linked to the failed or cancelled one, with the same runs' settings."""
+    """A new job, linked to the failed or cancelled one, with the settings of its runs that did
+    not succeed (a succeeded run keeps its output and is never rendered again)."""
     with ctx.db.write() as session:
         job = _job(session, job_id)
         if job.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
@@ -532,8 +533,16 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                 f"job {job_id} is {job.status}; only failed or cancelled jobs are retried"
             )
         runs = session.scalars(
-            select(RunRow).where(RunRow.job_id == job_id).order_by(RunRow.batch_index)
+            select(RunRow)
+            .where(
+                RunRow.job_id == job_id,
+                RunRow.status.in_(sorted(s.value for s in RETRIED_RUNS)),
+            )
+            .order_by(RunRow.batch_index)
         ).all()
+        if not runs:
+            where = f" ({job.error})" if job.error and "split into" in job.error else ""
+            raise Conflict(f"job {job_id} has no failed or cancelled run to retry{where}")
         stamp = store.now()
         new_job = new_id("job")
         session.execute(
@@ -546,7 +555,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                     "priority": job.priority,
                     "position": store.position_at_bottom(session),
                     "backend": job.backend,
-                    "gpu_batch_size": job.gpu_batch_size,
+                    "gpu_batch_size": min(job.gpu_batch_size, len(runs)),
                     "created_at": stamp,
                     "updated_at": stamp,
                     "attempts": 0,
@@ -557,7 +566,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
             ],
         )
         run_ids = []
-        for run in runs:
+        for index, run in enumerate(runs):
             run_id = new_id("run")
             run_ids.append(run_id)
             session.add(
@@ -570,7 +579,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                     weights=dict(run.weights),
                     params=dict(run.params),
                     status=RunStatus.QUEUED.value,
-                    batch_index=run.batch_index,
+                    batch_index=index,
                     attempts=0,
                     created_at=stamp,
                     parent_run_id=run.parent_run_id,

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from cosmos_workflow import defaults
@@ -26,7 +27,15 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test keeps the two equal). Knowing it lets a
 # command check the schema with one SELECT instead of importing Alembic every time.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
+# Errors that mean "the database cannot be reached right now" (SQLite busy past its timeout, a
+# PostgreSQL connection reset or refused, the pool exhausted): a worker retries them.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeout,
+)
 _MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
 
 

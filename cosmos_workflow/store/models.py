@@ -173,9 +173,14 @@ class WorkerRow(Base):
 
 
 class AttemptRow(Base):
-    """One execution of a job on a host; retries add rows instead of overwriting history."""
+    """One execution of a job on a host; retries add rows instead of overwriting history.
+
+    It also says where its process runs (machine, work directory, process group, container, the
+    COSMOS_ATTEMPT marker in its environment) and under which lease: an attempt still open
+    (`ended_at` NULL) whose job no longer holds that lease is an orphan to end."""
 
     __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_open", "host_name", "ended_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
@@ -186,6 +191,13 @@ class AttemptRow(Base):
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    machine: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    workdir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    marker: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    process_group: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    container_runtime: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    container_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class TimingRow(Base):

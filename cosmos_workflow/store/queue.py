@@ -1,16 +1,21 @@
 """Queue mechanics: ordering, positions, claims with leases, heartbeats, recovery.
 
-The only module that changes a job's status. A claim is one conditional UPDATE that filters on the
-expected status and checks the row count: exactly-once on SQLite (writes serialised by
-`BEGIN IMMEDIATE`) and on PostgreSQL (the UPDATE re-checks `status` after waiting for a row lock),
-with no dialect branches and no process-local locks."""
+The only module that changes a job's or a run's status. A claim is one conditional UPDATE that
+filters on the expected status and checks the row count: exactly-once on SQLite (writes serialised
+by `BEGIN IMMEDIATE`) and on PostgreSQL (the UPDATE re-checks `status` after waiting for a row
+lock), with no dialect branches and no process-local locks.
+
+Everything a worker writes after its claim goes through `lease_held`: one transaction that checks
+the lease token with the job's row locked, so a concurrent reap or claim waits for it, and a lost
+lease leaves no trace."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +25,16 @@ from sqlalchemy.orm import Session
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus, can_move
+from cosmos_workflow.domain.states import (
+    UNFINISHED_RUNS,
+    FailureClass,
+    JobStatus,
+    RunStatus,
+    can_move,
+    runs_that_can_become,
+)
 from cosmos_workflow.store.db import Database
-from cosmos_workflow.store.models import EventRow, JobRow, QueueStateRow, RunRow
+from cosmos_workflow.store.models import EventRow, JobRow, PromptRow, QueueStateRow, RunRow
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +124,20 @@ def set_runs_status(
     *,
     only: Iterable[RunStatus] = (),
     **values: Any,
-) -> None:
-    statement = update(RunRow).where(RunRow.job_id == job_id)
-    allowed = [status.value for status in only]
-    if allowed:
-        statement = statement.where(RunRow.status.in_(allowed))
-    session.execute(statement.values(status=target.value, **values))
-    record_event(session, "runs.status", job_id=job_id, status=target.value)
+) -> int:
+    """The one gate for job-level run changes: moves the job's runs that the run state machine
+    lets become `target` (narrowed to `only` when given); a run that ended is never touched.
+    Returns how many runs moved."""
+    allowed = runs_that_can_become(target)
+    narrowed = set(only) & allowed if only else allowed
+    moved = session.execute(
+        update(RunRow)
+        .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
+        .values(status=target.value, **values)
+    ).rowcount
+    if moved:
+        record_event(session, "runs.status", job_id=job_id, status=target.value, runs=moved)
+    return int(moved)
 
 
 def is_paused(session: Session) -> bool:
@@ -155,8 +174,8 @@ def claim_next_job(
 
     None always means "nothing to claim": a claim that loses a race to another worker tries the
     next candidates, and looks again while queued jobs remain (each lost race means another
-    worker made progress, so this ends)."""
-    reap_expired_leases(db)
+    worker made progress, so this ends). Expired leases are not reaped here: the worker's reaper
+    first ends the attempt's process on its host (worker/reaper.py)."""
     while True:
         with db.write() as session:
             if is_paused(session):
@@ -219,47 +238,93 @@ def renew_lease(db: Database, job_id: str, token: str, lease_seconds: float) -> 
     with db.write() as session:
         renewed = session.execute(
             update(JobRow)
-            .where(
-                JobRow.id == job_id,
-                JobRow.lease_token == token,
-                JobRow.status == JobStatus.RUNNING.value,
-            )
+            .where(_holds(job_id, token))
             .values(lease_expires_at=now() + lease_seconds)
         ).rowcount
         cancel = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
     return renewed == 1, bool(cancel)
 
 
-def held_job(session: Session, job_id: str, token: str) -> JobRow | None:
-    """The job if this lease token still holds it; final writes go through this guard."""
-    return session.scalar(
-        select(JobRow).where(
-            JobRow.id == job_id,
-            JobRow.lease_token == token,
-            JobRow.status == JobStatus.RUNNING.value,
-        )
+def check_lease(db: Database, job_id: str, token: str) -> tuple[bool, bool]:
+    """Whether `token` still holds the job, and whether a cancel was asked: one cheap read, so a
+    running job can look every second without writing."""
+    with db.read() as session:
+        row = session.execute(
+            select(JobRow.lease_token, JobRow.status, JobRow.cancel_requested).where(
+                JobRow.id == job_id
+            )
+        ).one_or_none()
+    if row is None:
+        return False, False
+    held = row.lease_token == token and row.status == JobStatus.RUNNING.value
+    return held, bool(row.cancel_requested)
+
+
+def _holds(job_id: str, token: str) -> Any:
+    return (
+        (JobRow.id == job_id)
+        & (JobRow.lease_token == token)
+        & (JobRow.status == JobStatus.RUNNING.value)
     )
 
 
-def reap_expired_leases(db: Database) -> list[str]:
-    """Return jobs whose worker stopped renewing to the queue, or quarantine them as failed."""
-    stamp = now()
+class LeaseLost(Exception):
+    """The lease token no longer holds the job (it was reaped, maybe claimed by another worker):
+    nothing was written."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"lease lost for job {job_id}")
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class HeldJob:
+    """A job inside the transaction that checked its lease: write through `session`."""
+
+    session: Session
+    job: JobRow
+
+
+@contextmanager
+def lease_held(db: Database, job_id: str, token: str) -> Iterator[HeldJob]:
+    """One write transaction in which `token` is checked to hold the job, with its row locked
+    (PostgreSQL: FOR UPDATE; SQLite: `BEGIN IMMEDIATE` already serialises writers). A reap or a
+    claim of the same job waits for it, so every write inside is the lease holder's, or none is.
+    Raises LeaseLost (and writes nothing) when the lease was lost."""
+    with db.write() as session:
+        job = session.scalar(select(JobRow).where(_holds(job_id, token)).with_for_update())
+        if job is None:
+            raise LeaseLost(job_id)
+        yield HeldJob(session, job)
+
+
+def expired_leases(db: Database) -> list[str]:
+    """Running jobs whose worker stopped renewing their lease."""
     with db.read() as session:
-        expired = session.scalars(
-            select(JobRow.id).where(
-                JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < stamp
-            )
-        ).all()
+        return list(
+            session.scalars(
+                select(JobRow.id).where(
+                    JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now()
+                )
+            ).all()
+        )
+
+
+def reap_expired_leases(db: Database, job_ids: Sequence[str] | None = None) -> list[str]:
+    """Return jobs whose worker stopped renewing to the queue, or quarantine them as failed
+    (only `job_ids` when given: those whose processes the reaper has ended)."""
+    expired = expired_leases(db) if job_ids is None else list(job_ids)
     if not expired:
         return []
+    stamp = now()
     reaped = []
     with db.write() as session:
         for job_id in expired:
-            job = session.get(JobRow, job_id, with_for_update=not db.is_sqlite)
+            job = session.get(JobRow, job_id, with_for_update=True)
             if job is None or job.status != JobStatus.RUNNING.value:
                 continue
             if job.lease_expires_at is None or job.lease_expires_at >= stamp:
-                continue
+                continue  # renewed meanwhile: its worker is alive after all
             _requeue_or_quarantine(session, job)
             reaped.append(job_id)
     return reaped
@@ -306,7 +371,9 @@ class RunResult:
     error: str | None = None
     failure_class: FailureClass | None = None
     compute_seconds: float | None = None
-    result_prompt_id: str | None = None
+    # An enhance run's prompt text: stored as a new prompt (child of the run's prompt) in the
+    # same lease-guarded transaction, so a lost lease never leaves a stray prompt behind.
+    enhanced_prompt: str | None = None
 
 
 def finish_job(
@@ -320,54 +387,60 @@ def finish_job(
     failure_class: FailureClass | None = None,
     requeue: Sequence[str] = (),
 ) -> bool:
-    """Record a job's end, only while `token` still holds its lease. False: the lease was lost,
-    nothing was written (another worker owns the job now).
-
-    `requeue`: runs the process never reached; in the same transaction they move to one new
-    queued job in this job's queue place, with fresh attempts (none of theirs was used)."""
-    stamp = now()
-    with db.write() as session:
-        job = held_job(session, job_id, token)
-        if job is None:
-            log.warning("lease lost for job=%s; its result is dropped", job_id)
-            return False
-        _write_run_results(session, job_id, runs or {}, stamp)
-        if requeue:
-            moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
-            record_event(session, "job.requeued", job_id=moved, source=job_id, runs=len(requeue))
-            error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
-        set_job_status(
-            session,
-            job,
-            status,
-            reason=error,
-            error=error,
-            failure_class=failure_class.value if failure_class else None,
-            finished_at=stamp,
-            lease_token=None,
-            lease_expires_at=None,
-        )
-    log.info("finished job=%s status=%s", job_id, status.value)
+    """`finish` in a transaction of its own. False: the lease was lost, nothing was written."""
+    try:
+        with lease_held(db, job_id, token) as held:
+            record_results(held, runs or {})
+            finish(held, status, error=error, failure_class=failure_class, requeue=requeue)
+    except LeaseLost:
+        log.warning("lease lost for job=%s; its result is dropped", job_id)
+        return False
     return True
 
 
-def save_run_results(db: Database, job_id: str, token: str, runs: dict[str, RunResult]) -> bool:
-    """Record some runs' ends while the job goes on (runs finished before a crash or a split
-    keep their outputs and never run again); only while `token` holds the lease."""
-    with db.write() as session:
-        if held_job(session, job_id, token) is None:
-            return False
-        _write_run_results(session, job_id, runs, now())
-    return True
-
-
-def _write_run_results(
-    session: Session, job_id: str, runs: dict[str, RunResult], stamp: float
+def finish(
+    held: HeldJob,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    failure_class: FailureClass | None = None,
+    requeue: Sequence[str] = (),
 ) -> None:
+    """Record a held job's end.
+
+    `requeue`: runs the process never reached; they move to one new queued job in this job's
+    queue place, with fresh attempts (none of theirs was used)."""
+    session, job = held.session, held.job
+    if requeue:
+        moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
+        record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(requeue))
+        error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
+    set_job_status(
+        session,
+        job,
+        status,
+        reason=error,
+        error=error,
+        failure_class=failure_class.value if failure_class else None,
+        finished_at=now(),
+        lease_token=None,
+        lease_expires_at=None,
+    )
+    log.info("finished job=%s status=%s", job.id, status.value)
+
+
+def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
+    """Record how some of a held job's runs ended. Only runs this attempt is running are
+    written: a run that already ended (before a crash, say) keeps its end and its output."""
+    stamp = now()
     for run_id, result in runs.items():
-        session.execute(
+        written = held.session.execute(
             update(RunRow)
-            .where(RunRow.id == run_id, RunRow.job_id == job_id)
+            .where(
+                RunRow.id == run_id,
+                RunRow.job_id == held.job.id,
+                RunRow.status == RunStatus.RUNNING.value,
+            )
             .values(
                 status=result.status.value,
                 output_path=result.output_path,
@@ -377,60 +450,77 @@ def _write_run_results(
                 failure_class=result.failure_class.value if result.failure_class else None,
                 compute_seconds=result.compute_seconds,
                 finished_at=stamp,
-                result_prompt_id=result.result_prompt_id,
             )
-        )
+        ).rowcount
+        if not written:
+            log.warning(
+                "run=%s of job=%s is not running; its result is ignored", run_id, held.job.id
+            )
+            continue
+        if result.enhanced_prompt is not None:
+            _add_enhanced_prompt(held.session, run_id, result.enhanced_prompt)
         record_event(
-            session,
+            held.session,
             "run.status",
-            job_id=job_id,
+            job_id=held.job.id,
             run_id=run_id,
             status=result.status.value,
             error=result.error,
         )
 
 
-def release_job(db: Database, job_id: str, token: str, error: str) -> JobStatus | None:
-    """Give a job whose process crashed back to the queue (its unfinished runs only), or
-    quarantine it when its attempts are used up. None when the lease was lost."""
-    with db.write() as session:
-        job = held_job(session, job_id, token)
-        if job is None:
-            return None
-        if job.attempts >= job.max_attempts:
-            set_job_status(
-                session,
-                job,
-                JobStatus.FAILED,
-                reason=error,
-                error=f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)",
-                failure_class=FailureClass.CRASH.value,
-                finished_at=now(),
-                lease_token=None,
-                lease_expires_at=None,
-            )
-            set_runs_status(
-                session,
-                job_id,
-                RunStatus.FAILED,
-                only=[RunStatus.RUNNING],
-                error=error,
-                failure_class=FailureClass.CRASH.value,
-                finished_at=now(),
-            )
-            return JobStatus.FAILED
+def _add_enhanced_prompt(session: Session, run_id: str, text: str) -> str:
+    run = session.get(RunRow, run_id)
+    parent = session.get(PromptRow, run.prompt_id) if run else None
+    if run is None or parent is None:
+        raise Conflict(f"run {run_id} has no prompt to enhance")
+    prompt = PromptRow(
+        id=new_id("pr"),
+        input_id=parent.input_id,
+        name=f"{parent.name or parent.id} (enhanced)",
+        text=text,
+        negative=parent.negative,
+        parent_prompt_id=parent.id,
+        created_at=now(),
+    )
+    session.add(prompt)
+    session.flush()
+    run.result_prompt_id = prompt.id
+    record_event(session, "prompt.created", prompt_id=prompt.id, parent=parent.id)
+    return prompt.id
+
+
+def release(held: HeldJob, error: str) -> JobStatus:
+    """Give a held job whose attempt crashed back to the queue (its unfinished runs only), or
+    quarantine it when its attempts are used up."""
+    session, job = held.session, held.job
+    lease = {"lease_token": None, "lease_expires_at": None}
+    if job.attempts >= job.max_attempts:
         set_job_status(
             session,
             job,
-            JobStatus.QUEUED,
+            JobStatus.FAILED,
             reason=error,
-            error=error,
-            lease_token=None,
-            lease_expires_at=None,
-            worker_id=None,
+            error=f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)",
+            failure_class=FailureClass.CRASH.value,
+            finished_at=now(),
+            **lease,
         )
-        set_runs_status(session, job_id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
-        return JobStatus.QUEUED
+        set_runs_status(
+            session,
+            job.id,
+            RunStatus.FAILED,
+            only=[RunStatus.RUNNING],
+            error=error,
+            failure_class=FailureClass.CRASH.value,
+            finished_at=now(),
+        )
+        return JobStatus.FAILED
+    set_job_status(
+        session, job, JobStatus.QUEUED, reason=error, error=error, worker_id=None, **lease
+    )
+    set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+    return JobStatus.QUEUED
 
 
 def _move_into_new_job(
@@ -463,7 +553,11 @@ def _move_into_new_job(
     for index, run_id in enumerate(run_ids):
         session.execute(
             update(RunRow)
-            .where(RunRow.id == run_id, RunRow.job_id == job.id)
+            .where(
+                RunRow.id == run_id,
+                RunRow.job_id == job.id,
+                RunRow.status.in_(sorted(s.value for s in UNFINISHED_RUNS)),
+            )
             .values(
                 job_id=new_job.id,
                 batch_index=index,
@@ -474,30 +568,22 @@ def _move_into_new_job(
     return new_job.id
 
 
-def split_job(
-    db: Database,
-    job_id: str,
-    token: str,
-    halves: Sequence[Sequence[str]],
-    gpu_batch_size: int,
-    error: str,
+def split(
+    held: HeldJob, halves: Sequence[Sequence[str]], gpu_batch_size: int, error: str
 ) -> list[str]:
-    """After an out-of-memory failure: move the job's unfinished runs into new queued jobs (one
-    per half, in the job's queue place, with a smaller GPU batch) and end the job as failed."""
-    with db.write() as session:
-        job = held_job(session, job_id, token)
-        if job is None:
-            return []
-        created = [_move_into_new_job(session, job, half, gpu_batch_size) for half in halves]
-        set_job_status(
-            session,
-            job,
-            JobStatus.FAILED,
-            reason=error,
-            error=f"{error}; split into {', '.join(created)}",
-            failure_class=FailureClass.OUT_OF_MEMORY.value,
-            finished_at=now(),
-            lease_token=None,
-            lease_expires_at=None,
-        )
-        return created
+    """After an out-of-memory failure: move the held job's unfinished runs into new queued jobs
+    (one per half, in the job's queue place, with a smaller GPU batch) and end it as failed."""
+    session, job = held.session, held.job
+    created = [_move_into_new_job(session, job, half, gpu_batch_size) for half in halves]
+    set_job_status(
+        session,
+        job,
+        JobStatus.FAILED,
+        reason=error,
+        error=f"{error}; split into {', '.join(created)}",
+        failure_class=FailureClass.OUT_OF_MEMORY.value,
+        finished_at=now(),
+        lease_token=None,
+        lease_expires_at=None,
+    )
+    return created

@@ -1,0 +1,145 @@
+"""Attempts: one row per execution of a job on a host, and where its process runs.
+
+An attempt is open (`ended_at` NULL) from just before its process starts until the worker has
+seen that process end. An open attempt whose job no longer holds the attempt's lease is an orphan:
+its worker died or lost the lease, and its process may still hold a GPU. The reaper and the next
+worker on that host find such attempts here and end their processes (worker/reaper.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, or_, select, update
+
+from cosmos_workflow.domain.states import JobStatus
+from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.models import AttemptRow, JobRow
+from cosmos_workflow.store.queue import now
+
+
+@dataclass(frozen=True)
+class AttemptProcess:
+    """Where an attempt's process runs: what another process needs to find and end it."""
+
+    host_name: str
+    machine: str
+    workdir: str
+    marker: str
+    container_runtime: str | None = None
+    container_name: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenAttempt:
+    attempt_id: int
+    job_id: str
+    process: AttemptProcess
+    process_group: int | None
+
+
+def start_attempt(
+    db: Database,
+    *,
+    job_id: str,
+    worker_id: str,
+    lease_token: str,
+    argv: Sequence[str],
+    process: AttemptProcess,
+) -> int:
+    """Record an attempt before its process starts, so a worker killed a moment later still
+    leaves behind where to look for it."""
+    with db.write() as session:
+        row = AttemptRow(
+            job_id=job_id,
+            worker_id=worker_id,
+            host_name=process.host_name,
+            argv=list(argv),
+            started_at=now(),
+            lease_token=lease_token,
+            machine=process.machine,
+            workdir=process.workdir,
+            marker=process.marker,
+            container_runtime=process.container_runtime,
+            container_name=process.container_name,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def set_process_group(db: Database, attempt_id: int, process_group: int) -> None:
+    with db.write() as session:
+        session.execute(
+            update(AttemptRow)
+            .where(AttemptRow.id == attempt_id)
+            .values(process_group=process_group)
+        )
+
+
+def end_attempt(db: Database, attempt_id: int, outcome: str, exit_code: int | None = None) -> None:
+    """Close an attempt whose process is known to have ended (a closed one stays as it was)."""
+    with db.write() as session:
+        session.execute(
+            update(AttemptRow)
+            .where(AttemptRow.id == attempt_id, AttemptRow.ended_at.is_(None))
+            .values(ended_at=now(), outcome=outcome, exit_code=exit_code)
+        )
+
+
+def open_attempts_of(db: Database, job_ids: Sequence[str]) -> list[OpenAttempt]:
+    """The open attempts that still hold these (running) jobs' leases."""
+    if not job_ids:
+        return []
+    query = (
+        select(AttemptRow)
+        .join(JobRow, JobRow.id == AttemptRow.job_id)
+        .where(
+            AttemptRow.job_id.in_(list(job_ids)),
+            AttemptRow.ended_at.is_(None),
+            AttemptRow.lease_token == JobRow.lease_token,
+        )
+    )
+    return _open(db, query)
+
+
+def orphaned_attempts(db: Database, host_name: str) -> list[OpenAttempt]:
+    """Open attempts on this host whose job no longer holds their lease."""
+    query = (
+        select(AttemptRow)
+        .join(JobRow, JobRow.id == AttemptRow.job_id)
+        .where(
+            AttemptRow.host_name == host_name,
+            AttemptRow.ended_at.is_(None),
+            AttemptRow.marker.is_not(None),
+            or_(
+                JobRow.status != JobStatus.RUNNING.value,
+                JobRow.lease_token.is_(None),
+                JobRow.lease_token != AttemptRow.lease_token,
+            ),
+        )
+        .order_by(AttemptRow.id)
+    )
+    return _open(db, query)
+
+
+def _open(db: Database, query: Select[AttemptRow]) -> list[OpenAttempt]:
+    with db.read() as session:
+        rows = session.scalars(query).all()
+    return [
+        OpenAttempt(
+            attempt_id=row.id,
+            job_id=row.job_id,
+            process=AttemptProcess(
+                host_name=row.host_name,
+                machine=row.machine or "",
+                workdir=row.workdir or "",
+                marker=row.marker or "",
+                container_runtime=row.container_runtime,
+                container_name=row.container_name,
+            ),
+            process_group=row.process_group,
+        )
+        for row in rows
+        if row.marker
+    ]
