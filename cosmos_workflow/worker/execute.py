@@ -1,59 +1,86 @@
-"""Execute one claimed job: render, stage, run with heartbeats, collect, record.
+"""Execute one claimed job: render, stage, run, collect and record, under one supervisor.
 
-Every final write is guarded by the lease token: a worker that lost its lease writes nothing."""
+Failure classes (domain.states.FailureClass) decide what happens next:
+
+- bad input (our validation, NVIDIA's argument errors): final, the runs fail;
+- a crash (the process died, a host or transfer error, any unexpected exception here): the
+  attempt is closed, its process killed, and the lease rules retry or quarantine the job;
+- out of memory: the batch is split in two and the limit learned;
+- a lost lease: nothing is written, the process is stopped (another worker owns the job);
+- a fatal error (the database unreachable past its limit): FatalError stops the worker.
+
+Every write after the claim happens in one lease-guarded transaction (store.lease_held):
+results, outputs moved into place, learned limits, timings, enhanced prompts. A lost lease
+leaves no trace."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 
-from cosmos_workflow import defaults
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
-from cosmos_workflow.domain.errors import CosmosError
-from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.errors import FatalError, InvalidInput
 from cosmos_workflow.domain.params import JobKind
 from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
-from cosmos_workflow.hosts.base import UNBUFFERED_ENV, ContainerRef, Host, ProcessResult
+from cosmos_workflow.hosts.base import UNBUFFERED_ENV, ContainerRef, Host, ProcessRef, ProcessResult
 from cosmos_workflow.hosts.container import container_ref, wrap_in_container
-from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice
+from cosmos_workflow.store import attempts
 from cosmos_workflow.store import queue as store
-from cosmos_workflow.store.models import AttemptRow, JobRow, PromptRow, RunRow
+from cosmos_workflow.store.db import TRANSIENT_ERRORS
+from cosmos_workflow.store.models import JobRow
 from cosmos_workflow.store.timings import add_timing, learn_limit
-from cosmos_workflow.store.workers import worker_heartbeat
+from cosmos_workflow.worker import outputs
+from cosmos_workflow.worker.supervisor import AttemptSupervisor
 from cosmos_workflow.worker.timings import PhaseClock
 
 log = logging.getLogger(__name__)
 
-EVENT_FLUSH_SECONDS = 0.5
 SIMULATOR = (sys.executable, "-m", "cosmos_workflow.simulator")
+WRITE_RETRY_SECONDS = 1.0  # a final write that met an unreachable database is tried again after
 
 
 @dataclass
-class RunState:
-    """What the heartbeat thread and the output stream learn while the process runs."""
+class Output:
+    """What the output stream learns while the process runs (read by the supervisor's flush)."""
 
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lease_lost: bool = False
-    cancel_requested: bool = False
     lines: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     progress: dict[str, int | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Attempt:
+    """One execution of a claimed job; `key` names its work directory, its incoming output
+    folders and (as COSMOS_ATTEMPT) its processes, so nothing of it mixes with another's."""
+
+    claim: store.Claim
+    key: str
+    workdir: str | None = None
+    attempt_id: int | None = None
+    process: ProcessRef | None = None
+    fetched: list[outputs.FetchedOutput] = field(default_factory=list)
+
+
+Write = Callable[[store.HeldJob], None]
+T = TypeVar("T")
 
 
 class JobExecutor:
@@ -67,198 +94,198 @@ class JobExecutor:
         self.kill = kill
 
     def execute(self, claim: store.Claim) -> None:
-        """Run a claimed job to its end; never raises for a job's own failure."""
-        try:
-            self._execute(claim)
-        except CosmosError as exc:
-            log.error("job=%s failed before it ran: %s", claim.job_id, exc.message)
-            store.finish_job(
-                self.ctx.db,
-                claim.job_id,
-                claim.lease_token,
-                JobStatus.FAILED,
-                runs=self._all_runs_failed(claim.job_id, exc.message, FailureClass.BAD_INPUT),
-                error=exc.message,
-                failure_class=FailureClass.BAD_INPUT,
-            )
+        """Run a claimed job to its end. A job's own failure never escapes; FatalError does."""
+        attempt = Attempt(claim, key=f"{claim.job_id}_a{claim.attempt}")
+        output = Output()
+        supervisor = AttemptSupervisor(
+            self.ctx.db,
+            claim,
+            worker_id=self.worker_id,
+            lease_seconds=self.ctx.settings.lease_seconds,
+            outage_seconds=self.ctx.settings.database_outage_seconds,
+            kill=self.kill,
+            flush=lambda: self._flush_lines(claim.job_id, output),
+        )
+        with supervisor:
+            try:
+                self._run(attempt, supervisor, output)
+            except store.LeaseLost:
+                log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
+            except FatalError:
+                raise
+            except InvalidInput as exc:
+                log.error("job=%s refused: %s", claim.job_id, exc.message)
+                self._fail_all(attempt, supervisor, exc.message, FailureClass.BAD_INPUT)
+            except Exception as exc:  # a crash: a host, transfer or database error, or a bug
+                log.exception("job=%s: attempt %d crashed", claim.job_id, claim.attempt)
+                self._crashed(attempt, supervisor, _one_line(exc))
+            finally:
+                outputs.discard(attempt.fetched)  # promoted ones are gone already
+        if supervisor.fatal:
+            raise FatalError(f"worker {self.worker_id}: {supervisor.fatal}")
 
-    def _all_runs_failed(
-        self, job_id: str, message: str, failure: FailureClass
-    ) -> dict[str, store.RunResult]:
-        with self.ctx.db.read() as session:
-            ids = session.query(RunRow.id).filter(
-                RunRow.job_id == job_id, RunRow.status == RunStatus.RUNNING.value
-            )
-            return {
-                run_id: store.RunResult(RunStatus.FAILED, error=message, failure_class=failure)
-                for (run_id,) in ids
-            }
+    # -- one attempt -------------------------------------------------------------------------
 
-    def _execute(self, claim: store.Claim) -> None:
+    def _run(self, attempt: Attempt, supervisor: AttemptSupervisor, output: Output) -> None:
+        claim = attempt.claim
         with self.ctx.db.read() as session:
             job = load_job_work(session, claim.job_id)
             predicted = session.scalar(
                 select(JobRow.predicted_seconds).where(JobRow.id == claim.job_id)
             )
         backend = get_backend(job.backend)
-        # One directory per attempt: a process orphaned by a killed worker never shares it.
-        attempt_key = f"{job.job_id}_a{claim.attempt}"
-        workdir = self.host.job_dir(attempt_key)
+        workdir = attempt.workdir = self.host.job_dir(attempt.key)
         rendered = backend.render(job, self.choice.target, workdir)
         self.host.stage(workdir, rendered.files, rendered.stage)
-        argv, cwd, container = host_command(self.choice, attempt_key, rendered, workdir)
-        env = host_environment(self.choice, rendered)
+        argv, cwd, container = host_command(self.choice, attempt.key, rendered, workdir)
         log_path = self.ctx.settings.logs_dir / f"{job.job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        attempt_id = self._start_attempt(job.job_id, argv)
-        state = RunState()
+        attempt.process = ProcessRef(
+            host_name=self.choice.config.name,
+            machine=socket.gethostname(),
+            workdir=workdir,
+            marker=attempt.key,
+            container=container,
+        )
+        attempt.attempt_id = self._start_attempt(attempt, argv)
         clock = PhaseClock(backend)
-        heartbeat = threading.Thread(
-            target=self._heartbeat,
-            args=(claim, state),
-            name=f"heartbeat-{job.job_id}",
-            daemon=True,
+        result = self.host.run(
+            argv,
+            workdir=workdir,
+            cwd=cwd,
+            env=host_environment(self.choice, rendered),
+            on_line=lambda line: _observe(line, output, clock),
+            cancel=supervisor.stop,
+            timeout_s=self.choice.config.timeout_seconds,
+            log_path=log_path,
+            container=container,
+            marker=attempt.key,
+            on_start=lambda pgid: self._started(attempt, pgid),
         )
-        heartbeat.start()
-        try:
-            result = self.host.run(
-                argv,
-                workdir=workdir,
-                cwd=cwd,
-                env=env,
-                on_line=lambda line: _observe(line, state, clock),
-                cancel=state.cancel,
-                timeout_s=self.choice.config.timeout_seconds,
-                log_path=log_path,
-                container=container,
-            )
-        finally:
-            state.cancel.set()
-            heartbeat.join()
-            self._flush_lines(job.job_id, state)
-        self._end_attempt(attempt_id, result)
-        if state.lease_lost:
-            log.warning("job=%s: lease lost while running; another worker owns it", job.job_id)
+        self._end_attempt(attempt, _outcome(result), result.exit_code)
+        if supervisor.fatal:
             return
-        self._record(claim, job, rendered, workdir, result, state, clock, backend, predicted)
-
-    def _flush_lines(self, job_id: str, state: RunState) -> None:
-        with state.lock:
-            lines, state.pending = state.pending, []
-            progress, state.progress = state.progress, {}
-        if not lines and not progress:
+        if supervisor.lease_lost:
+            self._guarded(attempt, lambda held: _release(held, "the lease was lost"))
             return
-        with self.ctx.db.write() as session:
-            if lines:
-                store.record_event(session, "job.log", job_id=job_id, lines=lines[-200:])
-            if progress:
-                store.record_event(
-                    session,
-                    "job.progress",
-                    job_id=job_id,
-                    step=progress.get("step"),
-                    total=progress.get("total"),
-                    clip=progress.get("clip"),
-                )
+        if supervisor.cancel_requested and result.cancelled:
+            self._cancelled(attempt)
+            return
+        recording = Recording(job, rendered, result, output.lines, clock, backend, predicted)
+        self._record(attempt, supervisor, recording)
 
-    def _heartbeat(self, claim: store.Claim, state: RunState) -> None:
-        interval = defaults.heartbeat_seconds(self.ctx.settings.lease_seconds)
-        next_renewal = time.monotonic() + interval
-        while not state.cancel.wait(EVENT_FLUSH_SECONDS):
-            self._flush_lines(claim.job_id, state)
-            if self.kill.is_set():
-                state.cancel.set()
-                return
-            if time.monotonic() < next_renewal:
-                continue
-            next_renewal = time.monotonic() + interval
-            held, cancel = store.renew_lease(
-                self.ctx.db, claim.job_id, claim.lease_token, self.ctx.settings.lease_seconds
-            )
-            worker_heartbeat(self.ctx.db, self.worker_id, claim.job_id)
-            if not held:
-                state.lease_lost = True
-                state.cancel.set()
-            elif cancel:
-                state.cancel_requested = True
-                state.cancel.set()
+    def _started(self, attempt: Attempt, pgid: int) -> None:
+        attempt_id = attempt.attempt_id
+        assert attempt_id is not None and attempt.process is not None
+        attempt.process = replace(attempt.process, process_group=pgid)
+        self._write(lambda: attempts.set_process_group(self.ctx.db, attempt_id, pgid))
 
-    def _start_attempt(self, job_id: str, argv: Sequence[str]) -> int:
-        with self.ctx.db.write() as session:
-            row = AttemptRow(
-                job_id=job_id,
+    def _start_attempt(self, attempt: Attempt, argv: Sequence[str]) -> int:
+        ref = attempt.process
+        assert ref is not None
+        process = attempts.AttemptProcess(
+            host_name=ref.host_name,
+            machine=ref.machine,
+            workdir=ref.workdir,
+            marker=ref.marker,
+            container_runtime=ref.container.runtime if ref.container else None,
+            container_name=ref.container.name if ref.container else None,
+        )
+        return self._write(
+            lambda: attempts.start_attempt(
+                self.ctx.db,
+                job_id=attempt.claim.job_id,
                 worker_id=self.worker_id,
-                host_name=self.choice.config.name,
-                argv=list(argv),
-                started_at=store.now(),
+                lease_token=attempt.claim.lease_token,
+                argv=argv,
+                process=process,
             )
-            session.add(row)
-            session.flush()
-            return row.id
-
-    def _end_attempt(self, attempt_id: int, result: ProcessResult) -> None:
-        outcome = (
-            "cancelled"
-            if result.cancelled
-            else "timed_out"
-            if result.timed_out
-            else "exited"
-            if result.exit_code is not None
-            else "killed"
         )
-        with self.ctx.db.write() as session:
-            row = session.get(AttemptRow, attempt_id)
-            if row is not None:
-                row.ended_at = store.now()
-                row.exit_code = result.exit_code
-                row.outcome = outcome
 
-    # -- recording the outcome -------------------------------------------------------------
-
-    def _record(
-        self,
-        claim: store.Claim,
-        job: JobWork,
-        rendered: RenderedJob,
-        workdir: str,
-        result: ProcessResult,
-        state: RunState,
-        clock: PhaseClock,
-        backend: BackendImpl,
-        predicted: float | None,
-    ) -> None:
-        db = self.ctx.db
-        if state.cancel_requested:
-            message = "cancelled by user"
-            runs = {
-                r.run_id: store.RunResult(
-                    RunStatus.CANCELLED, error=message, failure_class=FailureClass.CANCELLED
-                )
-                for r in job.runs
-            }
-            store.finish_job(
-                db,
-                claim.job_id,
-                claim.lease_token,
-                JobStatus.CANCELLED,
-                runs=runs,
-                error=message,
-                failure_class=FailureClass.CANCELLED,
-            )
+    def _end_attempt(self, attempt: Attempt, outcome: str, exit_code: int | None) -> None:
+        if attempt.attempt_id is None:
             return
+        attempt_id = attempt.attempt_id
+        self._write(lambda: attempts.end_attempt(self.ctx.db, attempt_id, outcome, exit_code))
+
+    # -- endings that are not results --------------------------------------------------------
+
+    def _cancelled(self, attempt: Attempt) -> None:
+        message = "cancelled by user"
+
+        def write(held: store.HeldJob) -> None:
+            store.set_runs_status(
+                held.session,
+                held.job.id,
+                RunStatus.CANCELLED,
+                only=[RunStatus.RUNNING],
+                error=message,
+                failure_class=FailureClass.CANCELLED.value,
+                finished_at=store.now(),
+            )
+            store.finish(
+                held, JobStatus.CANCELLED, error=message, failure_class=FailureClass.CANCELLED
+            )
+
+        self._guarded(attempt, write)
+
+    def _fail_all(
+        self,
+        attempt: Attempt,
+        supervisor: AttemptSupervisor,
+        message: str,
+        failure: FailureClass,
+    ) -> None:
+        """A final failure of every run still running (bad input found before the process)."""
+        self._end_process(attempt, "refused")
+
+        def write(held: store.HeldJob) -> None:
+            store.set_runs_status(
+                held.session,
+                held.job.id,
+                RunStatus.FAILED,
+                only=[RunStatus.RUNNING],
+                error=message,
+                failure_class=failure.value,
+                finished_at=store.now(),
+            )
+            store.finish(held, JobStatus.FAILED, error=message, failure_class=failure)
+
+        if supervisor.may_write:
+            self._guarded(attempt, write)
+
+    def _crashed(self, attempt: Attempt, supervisor: AttemptSupervisor, reason: str) -> None:
+        """End whatever still runs of the attempt, close it, and let the lease rules decide."""
+        self._end_process(attempt, "crashed")
+        if supervisor.may_write:
+            self._guarded(attempt, lambda held: _release(held, reason))
+
+    def _end_process(self, attempt: Attempt, outcome: str) -> None:
+        if attempt.process is None:
+            return
+        try:
+            ended = self.host.end_process(attempt.process)
+        except Exception as exc:  # the host is unreachable: the orphan sweep tries again
+            log.warning("job=%s: could not end its process: %s", attempt.claim.job_id, exc)
+            return
+        if ended:
+            self._end_attempt(attempt, outcome, None)
+
+    # -- recording the outcome -----------------------------------------------------------------
+
+    def _record(self, attempt: Attempt, supervisor: AttemptSupervisor, rec: Recording) -> None:
+        job, result, backend = rec.job, rec.result, rec.backend
         exit_code = result.exit_code if result.exit_code is not None else -1
         failure = None
         if result.timed_out:
             failure = FailureClass.CRASH
         elif exit_code != 0:
-            failure = backend.classify_failure(exit_code, state.lines) or FailureClass.CRASH
-        produced = self.host.list_files(workdir)
-        texts = read_back(
-            self.host, workdir, rendered, self.ctx.settings.logs_dir / f"{job.job_id}.read_back"
-        )
-        outcomes: dict[str, RunOutcome] = backend.collect(
-            job, rendered, produced, state.lines, exit_code, texts
-        )
+            failure = backend.classify_failure(exit_code, rec.lines) or FailureClass.CRASH
+        assert attempt.workdir is not None
+        produced = self.host.list_files(attempt.workdir)
+        scratch = self.ctx.settings.logs_dir / f"{attempt.key}.read_back"
+        texts = read_back(self.host, attempt.workdir, rec.rendered, scratch)
+        outcomes = backend.collect(job, rec.rendered, produced, rec.lines, exit_code, texts)
         # Runs the process never reached go back to the queue; they are not this job's failures.
         # A crash or an out-of-memory split already gives every unfinished run another go.
         retried = failure in (FailureClass.CRASH, FailureClass.OUT_OF_MEMORY)
@@ -268,197 +295,155 @@ class JobExecutor:
             if not retried and (outcome := outcomes.get(r.run_id)) and outcome.not_attempted
         ]
         attempted = replace(job, runs=tuple(r for r in job.runs if r.run_id not in not_reached))
-        results = self._run_results(attempted, workdir, outcomes, clock)
+        results = self._run_results(attempt, supervisor, attempted, outcomes, rec.clock)
         done = {run_id for run_id, r in results.items() if r.status == RunStatus.SUCCEEDED}
         unfinished = [r.run_id for r in attempted.runs if r.run_id not in done]
-        self._record_timing(job, clock, predicted, bool(done) and failure is None)
+        timing = self._timing(job, rec, bool(done) and failure is None)
+        finished = {run_id: results[run_id] for run_id in done}
         if failure is FailureClass.OUT_OF_MEMORY and unfinished:
-            self._out_of_memory(claim, job, results, unfinished)
+            self._out_of_memory(attempt, job, results, unfinished, finished)
             return
         if failure is FailureClass.CRASH and unfinished:
-            reason = self._crash_reason(result, state.lines)
-            self._save_partial(claim, results, done)
-            status = store.release_job(db, claim.job_id, claim.lease_token, reason)
-            log.warning("job=%s crashed (%s): %s", claim.job_id, reason, status)
+            reason = _crash_reason(result, rec.lines)
+            log.warning("job=%s crashed (%s)", job.job_id, reason)
+            self._guarded(attempt, lambda held: _release(held, reason), finished)
             return
         if failure is not None:
-            message = _last_error_line(state.lines) or failure.value
+            message = _last_error_line(rec.lines) or failure.value
             for run_id in unfinished:
                 if results[run_id].failure_class is None:
-                    results[run_id] = store.RunResult(
-                        RunStatus.FAILED,
-                        log_path=results[run_id].log_path,
+                    results[run_id] = replace(
+                        results[run_id],
+                        status=RunStatus.FAILED,
                         error=message,
                         failure_class=failure,
                     )
         status = JobStatus.SUCCEEDED if not unfinished else JobStatus.FAILED
         error = None if not unfinished else f"{len(unfinished)} of {len(job.runs)} run(s) failed"
-        store.finish_job(
-            db,
-            claim.job_id,
-            claim.lease_token,
-            status,
-            runs=results,
-            error=error,
-            failure_class=failure,
-            requeue=not_reached,
-        )
-        if status is JobStatus.SUCCEEDED:
-            self.host.remove(workdir)
+
+        def write(held: store.HeldJob) -> None:
+            if timing is not None:
+                timing(held)
+            store.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
+
+        if self._guarded(attempt, write, results) and status is JobStatus.SUCCEEDED:
+            self.host.remove(attempt.workdir)
 
     def _run_results(
-        self, job: JobWork, workdir: str, outcomes: dict[str, RunOutcome], clock: PhaseClock
+        self,
+        attempt: Attempt,
+        supervisor: AttemptSupervisor,
+        job: JobWork,
+        outcomes: dict[str, RunOutcome],
+        clock: PhaseClock,
     ) -> dict[str, store.RunResult]:
         log_path = str(self.ctx.settings.logs_dir / f"{job.job_id}.log")
         per_run = clock.compute_seconds_per_run(len(job.runs))
         results: dict[str, store.RunResult] = {}
         for run in job.runs:
+            if not supervisor.may_write:
+                raise store.LeaseLost(job.job_id)  # stop fetching: another worker owns the job
             outcome = outcomes.get(run.run_id)
-            if job.kind is JobKind.ENHANCE and outcome is not None and outcome.failure is None:
-                results[run.run_id] = self._enhanced(run.run_id, outcome, log_path)
-                continue
-            if outcome is None or outcome.output is None:
-                failure = outcome.failure if outcome and outcome.failure else None
-                message = outcome.message if outcome else "no output was produced"
-                results[run.run_id] = store.RunResult(
-                    RunStatus.FAILED,
-                    log_path=log_path,
-                    error=message,
-                    failure_class=failure or FailureClass.MISSING_OUTPUT,
-                )
-                continue
-            results[run.run_id] = self._fetch_output(
-                run.run_id, workdir, outcome.output, log_path, per_run
-            )
+            results[run.run_id] = self._run_result(attempt, job, run.run_id, outcome, log_path)
+            if results[run.run_id].status is RunStatus.SUCCEEDED:
+                results[run.run_id] = replace(results[run.run_id], compute_seconds=per_run)
         return results
 
-    def _fetch_output(
-        self, run_id: str, workdir: str, relpath: str, log_path: str, compute_seconds: float | None
+    def _run_result(
+        self,
+        attempt: Attempt,
+        job: JobWork,
+        run_id: str,
+        outcome: RunOutcome | None,
+        log_path: str,
     ) -> store.RunResult:
-        dest = self.ctx.settings.outputs_dir / run_id
-        fetched = self.host.fetch(workdir, [relpath], dest / "incoming")
-        source = fetched.get(relpath)
-        final = dest / "output.mp4"
-        if source is not None:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(source), final)
-            shutil.rmtree(dest / "incoming", ignore_errors=True)
-        if source is None or not media.video_decodes(final):
+        if job.kind is JobKind.ENHANCE and outcome is not None and outcome.failure is None:
+            if not outcome.enhanced_prompt:
+                return _failed(log_path, "the upsampler printed no prompt")
             return store.RunResult(
-                RunStatus.FAILED,
-                log_path=log_path,
-                error=f"the process ended but {relpath} is missing or does not decode",
-                failure_class=FailureClass.MISSING_OUTPUT,
+                RunStatus.SUCCEEDED, log_path=log_path, enhanced_prompt=outcome.enhanced_prompt
             )
-        thumbnail = media.write_thumbnail(final, dest / "thumbnail.jpg")
+        if outcome is None or outcome.output is None:
+            failure = outcome.failure if outcome and outcome.failure else None
+            message = outcome.message if outcome else "no output was produced"
+            return _failed(log_path, message, failure or FailureClass.MISSING_OUTPUT)
+        assert attempt.workdir is not None
+        fetched = outputs.fetch_output(
+            self.host,
+            attempt.workdir,
+            outcome.output,
+            self.ctx.settings.outputs_dir,
+            run_id,
+            attempt.key,
+        )
+        if fetched is None:
+            return _failed(
+                log_path, f"the process ended but {outcome.output} is missing or does not decode"
+            )
+        attempt.fetched.append(fetched)
+        thumbnail = fetched.final_thumbnail
         return store.RunResult(
             RunStatus.SUCCEEDED,
-            output_path=str(final),
+            output_path=str(fetched.final_video),
             thumbnail_path=str(thumbnail) if thumbnail else None,
             log_path=log_path,
-            compute_seconds=compute_seconds,
         )
-
-    def _enhanced(self, run_id: str, outcome: RunOutcome, log_path: str) -> store.RunResult:
-        if not outcome.enhanced_prompt:
-            return store.RunResult(
-                RunStatus.FAILED,
-                log_path=log_path,
-                error="the upsampler printed no prompt",
-                failure_class=FailureClass.MISSING_OUTPUT,
-            )
-        with self.ctx.db.write() as session:
-            run = session.get(RunRow, run_id)
-            parent = session.get(PromptRow, run.prompt_id) if run else None
-            assert parent is not None
-            prompt = PromptRow(
-                id=new_id("pr"),
-                input_id=parent.input_id,
-                name=f"{parent.name or parent.id} (enhanced)",
-                text=outcome.enhanced_prompt,
-                negative=parent.negative,
-                parent_prompt_id=parent.id,
-                created_at=store.now(),
-            )
-            session.add(prompt)
-            store.record_event(session, "prompt.created", prompt_id=prompt.id, parent=parent.id)
-        return store.RunResult(RunStatus.SUCCEEDED, log_path=log_path, result_prompt_id=prompt.id)
 
     def _out_of_memory(
         self,
-        claim: store.Claim,
+        attempt: Attempt,
         job: JobWork,
         results: dict[str, store.RunResult],
         unfinished: list[str],
+        finished: dict[str, store.RunResult],
     ) -> None:
         controls = control_set_key({c for r in job.runs for c in r.controls})
         profile = self.choice.config.gpu_profile
-        with self.ctx.db.write() as session:
-            learn_limit(
-                session, profile, job.backend.value, controls, max(1, job.gpu_batch_size // 2)
-            )
+        smaller = max(1, job.gpu_batch_size // 2)
+
+        def learn(held: store.HeldJob) -> None:
+            learn_limit(held.session, profile, job.backend.value, controls, smaller)
+
         if len(unfinished) < 2:
             message = "CUDA out of memory even for a single run on this GPU"
-            results[unfinished[0]] = store.RunResult(
-                RunStatus.FAILED,
-                log_path=results[unfinished[0]].log_path,
-                error=message,
-                failure_class=FailureClass.OUT_OF_MEMORY,
+            results[unfinished[0]] = _failed(
+                results[unfinished[0]].log_path, message, FailureClass.OUT_OF_MEMORY
             )
-            store.finish_job(
-                self.ctx.db,
-                claim.job_id,
-                claim.lease_token,
-                JobStatus.FAILED,
-                runs=results,
-                error=message,
-                failure_class=FailureClass.OUT_OF_MEMORY,
-            )
+
+            def fail(held: store.HeldJob) -> None:
+                learn(held)
+                store.finish(
+                    held, JobStatus.FAILED, error=message, failure_class=FailureClass.OUT_OF_MEMORY
+                )
+
+            self._guarded(attempt, fail, results)
             return
         middle = len(unfinished) // 2
         halves = [unfinished[:middle], unfinished[middle:]]
-        done = {k: v for k, v in results.items() if v.status == RunStatus.SUCCEEDED}
-        self._save_partial(claim, done, set(done))
-        created = store.split_job(
-            self.ctx.db,
-            claim.job_id,
-            claim.lease_token,
-            halves,
-            max(1, job.gpu_batch_size // 2),
-            f"out of memory with {len(job.runs)} runs at GPU batch {job.gpu_batch_size}",
-        )
-        log.warning("job=%s out of memory; split into %s", claim.job_id, created)
+        reason = f"out of memory with {len(job.runs)} runs at GPU batch {job.gpu_batch_size}"
 
-    def _save_partial(
-        self, claim: store.Claim, results: dict[str, store.RunResult], done: set[str]
-    ) -> None:
-        """Keep the runs that finished before a crash or split, so they never run again."""
-        store.save_run_results(
-            self.ctx.db, claim.job_id, claim.lease_token, {r: results[r] for r in done}
-        )
+        def split(held: store.HeldJob) -> None:
+            learn(held)
+            created = store.split(held, halves, smaller, reason)
+            log.warning("job=%s out of memory; split into %s", job.job_id, created)
 
-    @staticmethod
-    def _crash_reason(result: ProcessResult, lines: Sequence[str]) -> str:
-        if result.timed_out:
-            return "timed out"
-        if result.exit_code is None:
-            return f"killed by signal {result.signal}"
-        detail = _last_error_line(lines)
-        return f"exit code {result.exit_code}" + (f": {detail}" if detail else "")
+        self._guarded(attempt, split, finished)
 
-    def _record_timing(
-        self, job: JobWork, clock: PhaseClock, predicted: float | None, ok: bool
-    ) -> None:
-        phases = clock.phases()
+    def _timing(self, job: JobWork, rec: Recording, ok: bool) -> Write | None:
+        """The measured timing to store with the result (only clean inference runs count)."""
+        phases = rec.clock.phases()
         if not ok or phases is None or not job.runs or job.kind is not JobKind.INFERENCE:
-            return
+            return None
         first = job.runs[0]
-        with self.ctx.db.write() as session:
+        gpu_profile = self.choice.config.gpu_profile
+        simulated = self.choice.simulate
+
+        def write(held: store.HeldJob) -> None:
             add_timing(
-                session,
+                held.session,
                 job_id=job.job_id,
                 backend=job.backend.value,
-                gpu_profile=self.choice.config.gpu_profile,
+                gpu_profile=gpu_profile,
                 controls=control_set_key({c for r in job.runs for c in r.controls}),
                 steps=first.params.steps,
                 frames=first.video.frames,
@@ -467,9 +452,129 @@ class JobExecutor:
                 distilled=first.params.distilled,
                 load_seconds=phases.load_seconds,
                 compute_seconds=phases.compute_seconds,
-                predicted_seconds=predicted,
-                simulated=self.choice.simulate,
+                predicted_seconds=rec.predicted,
+                simulated=simulated,
             )
+
+        return write
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _guarded(
+        self,
+        attempt: Attempt,
+        write: Write,
+        results: dict[str, store.RunResult] | None = None,
+    ) -> bool:
+        """The final write: outputs moved into place, `results` and `write`, all in the one
+        transaction that checks the lease. False (and nothing written) when the lease was lost."""
+        claim = attempt.claim
+        promoted = {o.run_id for o in attempt.fetched if results and o.run_id in results}
+
+        def transaction() -> bool:
+            try:
+                with store.lease_held(self.ctx.db, claim.job_id, claim.lease_token) as held:
+                    for fetched in attempt.fetched:
+                        if fetched.run_id in promoted:
+                            outputs.promote(fetched)
+                    store.record_results(held, results or {})
+                    write(held)
+            except store.LeaseLost:
+                log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
+                return False
+            attempt.fetched = [o for o in attempt.fetched if o.run_id not in promoted]
+            return True
+
+        return self._write(transaction)
+
+    def _write(self, step: Callable[[], T]) -> T:
+        """Run a database step, riding out an unreachable database for as long as the worker
+        may (settings.database_outage_seconds); past that, FatalError stops the worker."""
+        deadline = time.monotonic() + self.ctx.settings.database_outage_seconds
+        while True:
+            try:
+                return step()
+            except TRANSIENT_ERRORS as exc:
+                if time.monotonic() >= deadline:
+                    raise FatalError(
+                        f"the database was unreachable for more than "
+                        f"{self.ctx.settings.database_outage_seconds:g}s: {_one_line(exc)}"
+                    ) from exc
+                log.warning("database unreachable (%s); retrying", _one_line(exc))
+                time.sleep(WRITE_RETRY_SECONDS)
+
+    def _flush_lines(self, job_id: str, output: Output) -> None:
+        with output.lock:
+            lines, output.pending = output.pending, []
+            progress, output.progress = output.progress, {}
+        if not lines and not progress:
+            return
+        try:
+            with self.ctx.db.write() as session:
+                if lines:
+                    store.record_event(session, "job.log", job_id=job_id, lines=lines[-200:])
+                if progress:
+                    store.record_event(
+                        session,
+                        "job.progress",
+                        job_id=job_id,
+                        step=progress.get("step"),
+                        total=progress.get("total"),
+                        clip=progress.get("clip"),
+                    )
+        except BaseException:
+            with output.lock:  # not lost: sent with the next flush
+                output.pending[:0] = lines
+                output.progress = output.progress or progress
+            raise
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What is known once the process ended, for recording its outcome."""
+
+    job: JobWork
+    rendered: RenderedJob
+    result: ProcessResult
+    lines: list[str]
+    clock: PhaseClock
+    backend: BackendImpl
+    predicted: float | None
+
+
+def _release(held: store.HeldJob, reason: str) -> None:
+    status = store.release(held, reason)
+    log.warning("job=%s released (%s): now %s", held.job.id, reason, status.value)
+
+
+def _failed(
+    log_path: str | None, message: str, failure: FailureClass = FailureClass.MISSING_OUTPUT
+) -> store.RunResult:
+    return store.RunResult(
+        RunStatus.FAILED, log_path=log_path, error=message, failure_class=failure
+    )
+
+
+def _outcome(result: ProcessResult) -> str:
+    if result.cancelled:
+        return "cancelled"
+    if result.timed_out:
+        return "timed_out"
+    return "exited" if result.exit_code is not None else "killed"
+
+
+def _crash_reason(result: ProcessResult, lines: Sequence[str]) -> str:
+    if result.timed_out:
+        return "timed out"
+    if result.exit_code is None:
+        return f"killed by signal {result.signal}"
+    detail = _last_error_line(lines)
+    return f"exit code {result.exit_code}" + (f": {detail}" if detail else "")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def read_back(host: Host, workdir: str, rendered: RenderedJob, dest: Path) -> dict[str, str]:
@@ -530,11 +635,11 @@ def _last_error_line(lines: Sequence[str]) -> str | None:
     return None
 
 
-def _observe(line: str, state: RunState, clock: PhaseClock) -> None:
+def _observe(line: str, output: Output, clock: PhaseClock) -> None:
     """Called for every output line as it arrives: timing marks, progress, pending log lines."""
     event = clock.observe(line)
-    with state.lock:
-        state.lines.append(line)
-        state.pending.append(line)
+    with output.lock:
+        output.lines.append(line)
+        output.pending.append(line)
         if event is not None and clock.progress is not None:
-            state.progress = clock.progress
+            output.progress = clock.progress

@@ -1,23 +1,35 @@
 """The worker loop: claim -> execute -> repeat, with backoff when idle and a two-step stop.
 
 The first stop request lets the running job finish; a second one (or `force`) kills it, and its
-lease lapses so another worker picks it up."""
+lease lapses so another worker picks it up.
+
+The loop never dies of one job: JobExecutor.execute turns every failure of a job into a recorded
+end (or a retry). Transient database errors are ridden out with backoff for up to
+`database_outage_seconds`; past that, FatalError stops the worker with a clear log line (the CLI
+exits 1). Like procrastinate's worker, it does not carry on half-alive."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from cosmos_workflow import defaults
+from cosmos_workflow.domain.errors import FatalError
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import queue as store
+from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
 from cosmos_workflow.worker.execute import JobExecutor
 from cosmos_workflow.worker.hosts import open_host
+from cosmos_workflow.worker.reaper import Reaper, ReaperTimer, reaper_interval, sweep
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def run_worker(
@@ -31,7 +43,8 @@ def run_worker(
     max_jobs: int | None = None,
     exit_when_idle: bool = False,
 ) -> int:
-    """Run jobs until stopped; returns how many jobs this worker executed."""
+    """Run jobs until stopped; returns how many jobs this worker executed. Raises FatalError when
+    the database stays unreachable past `settings.database_outage_seconds`."""
     stop = stop or threading.Event()
     kill = kill or threading.Event()
     choice = choose_host(ctx.settings, host_name, simulate)
@@ -41,27 +54,27 @@ def run_worker(
             "declare hosts in cosmos.toml to run NVIDIA's models"
         )
     host = open_host(choice, ctx.settings)
-    worker_id = register_worker(ctx.db, choice.config.name, simulate=choice.simulate)
+    outage = Outage(ctx.settings.database_outage_seconds)
+    worker_id = outage.ride(
+        lambda: register_worker(ctx.db, choice.config.name, simulate=choice.simulate), stop
+    )
     log.info(
         "worker=%s host=%s simulate=%s started", worker_id, choice.config.name, choice.simulate
     )
+    reaper = Reaper(ctx, host)
+    sweep(reaper)  # the processes of this host's dead predecessors end first
+    timer = ReaperTimer(reaper, reaper_interval(ctx.settings.lease_seconds))
+    timer.start()
     executor = JobExecutor(ctx, choice, host, worker_id, kill)
     done = 0
     idle = defaults.IDLE_POLL_SECONDS
     try:
         while not stop.is_set() and (max_jobs is None or done < max_jobs):
-            worker_heartbeat(ctx.db, worker_id, None)
-            if ctx.settings.planner.continuous:
-                batch_queue_head(ctx, host_name)
-            claim = store.claim_next_job(
-                ctx.db,
-                worker_id,
-                lease_seconds=ctx.settings.lease_seconds,
-                backends=None,
-                host_name=choice.config.name,
+            claim = outage.ride(
+                lambda: _next_claim(ctx, reaper, worker_id, host_name, choice.config.name), stop
             )
             if claim is None:
-                if once or exit_when_idle:
+                if once or exit_when_idle or stop.is_set():
                     break
                 stop.wait(idle)
                 idle = min(idle * 1.5, defaults.IDLE_POLL_MAX_SECONDS)
@@ -71,8 +84,68 @@ def run_worker(
             done += 1
             if once:
                 break
+    except FatalError as exc:
+        log.error("worker=%s stopping: %s", worker_id, exc.message)
+        raise
     finally:
-        stop_worker(ctx.db, worker_id)
+        timer.stop()
+        reaper.close()
+        _stopped(ctx, worker_id)
         host.close()
         log.info("worker=%s stopped after %d job(s)", worker_id, done)
     return done
+
+
+def _next_claim(
+    ctx: Context, reaper: Reaper, worker_id: str, host_name: str | None, host: str
+) -> store.Claim | None:
+    worker_heartbeat(ctx.db, worker_id, None)
+    if ctx.settings.planner.continuous:
+        batch_queue_head(ctx, host_name)
+    reaper.reap()
+    return store.claim_next_job(
+        ctx.db,
+        worker_id,
+        lease_seconds=ctx.settings.lease_seconds,
+        backends=None,
+        host_name=host,
+    )
+
+
+def _stopped(ctx: Context, worker_id: str) -> None:
+    try:
+        stop_worker(ctx.db, worker_id)
+    except TRANSIENT_ERRORS as exc:
+        log.warning("worker=%s: could not record its stop: %s", worker_id, exc)
+
+
+class Outage:
+    """Rides out an unreachable database: a step that fails with a transient error is tried
+    again with backoff until the database has been unreachable for `limit_s`, then FatalError.
+    A stop request ends the waiting (the step's result is then None)."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+
+    def ride(self, step: Callable[[], T], stop: threading.Event) -> T:
+        since = time.monotonic()
+        delay = defaults.IDLE_POLL_SECONDS
+        while True:
+            try:
+                return step()
+            except TRANSIENT_ERRORS as exc:
+                down = time.monotonic() - since
+                if down >= self.limit_s:
+                    raise FatalError(
+                        f"the database was unreachable for more than {self.limit_s:g}s: "
+                        f"{str(exc).splitlines()[0][:300]}"
+                    ) from exc
+                log.warning(
+                    "database unreachable for %.0fs (%s); retrying in %.0fs",
+                    down,
+                    str(exc).splitlines()[0][:200],
+                    delay,
+                )
+                if stop.wait(delay):
+                    raise FatalError("stopped while the database was unreachable") from exc
+                delay = min(delay * 2, defaults.IDLE_POLL_MAX_SECONDS)

@@ -139,20 +139,31 @@ def test_out_of_memory_splits_the_batch_and_learns(
     assert {r.status for r in _all_runs(ctx)} == {"succeeded"}
 
 
-def test_cancel_kills_a_running_job(ctx: Context, cosmos: Cosmos, scene: str) -> None:
+def test_cancel_kills_a_running_job_within_two_seconds(
+    ctx: Context, cosmos: Cosmos, scene: str
+) -> None:
     (prompt_id,) = _prompts(cosmos, scene, 1)
     job_id = cosmos.json("queue", "add", prompt_id, "--weights", "edge=0.5")["job_id"]
+    # A long lease: the cancel must not wait for the next renewal (20 s away).
     worker = cosmos.start(
         "worker",
         "--simulate",
         "--once",
-        extra_env={"COSMOS_SIM_TIME_SCALE": "0.05", "COSMOS_LEASE_SECONDS": "3"},
+        extra_env={"COSMOS_SIM_TIME_SCALE": "0.05", "COSMOS_LEASE_SECONDS": "60"},
     )
     deadline = time.time() + 60
-    while cosmos.json("job", "show", job_id)["status"] != "running" and time.time() < deadline:
+    while time.time() < deadline:
+        with ctx.db.read() as session:
+            if session.scalar(select(AttemptRow.process_group)):
+                break
         time.sleep(0.1)
+    asked = time.time()
     cosmos.json("queue", "cancel", job_id)
     _wait([worker], timeout=60)
     job = cosmos.json("job", "show", job_id)
     assert job["status"] == "cancelled"
     assert {r["status"] for r in job["runs"]} == {"cancelled"}
+    with ctx.db.read() as session:
+        attempt = session.scalars(select(AttemptRow)).one()
+    assert attempt.outcome == "cancelled"
+    assert attempt.ended_at is not None and attempt.ended_at - asked < 2.5, "cancel seen late"
