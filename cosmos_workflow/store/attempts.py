@@ -103,8 +103,11 @@ def open_attempts_of(db: Database, job_ids: Sequence[str]) -> list[OpenAttempt]:
     return _open(db, query)
 
 
-def orphaned_attempts(db: Database, host_name: str) -> list[OpenAttempt]:
-    """Open attempts on this host whose job no longer holds their lease."""
+def orphaned_attempts(
+    db: Database, host_name: str, machine: str | None = None
+) -> list[OpenAttempt]:
+    """Open attempts on this host whose job no longer holds their lease (only those started on
+    `machine` when given: a local host of the same name on another machine is not ours)."""
     query = (
         select(AttemptRow)
         .join(JobRow, JobRow.id == AttemptRow.job_id)
@@ -120,6 +123,8 @@ def orphaned_attempts(db: Database, host_name: str) -> list[OpenAttempt]:
         )
         .order_by(AttemptRow.id)
     )
+    if machine is not None:
+        query = query.where(AttemptRow.machine == machine)
     return _open(db, query)
 
 

@@ -12,11 +12,13 @@ the orphan can write nothing (its lease is gone, its work directory is its own).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import CosmosError
 from cosmos_workflow.hosts.base import ContainerRef, Host, ProcessRef
+from cosmos_workflow.hosts.local import LocalHost
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import attempts
@@ -48,7 +50,9 @@ class Reaper:
     def end_orphans(self) -> int:
         """End the processes of this host's attempts that lost their lease; how many ended."""
         with self._lock:
-            orphans = attempts.orphaned_attempts(self.ctx.db, self.host.name)
+            # A local host's processes can only be ended from the machine they run on.
+            machine = socket.gethostname() if isinstance(self.host, LocalHost) else None
+            orphans = attempts.orphaned_attempts(self.ctx.db, self.host.name, machine)
             return sum(self._end(attempt, "orphan ended") for attempt in orphans)
 
     def close(self) -> None:
