@@ -474,7 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few kills, for a smoke run")
     parser.add_argument("--kills", type=int, default=None, help="SIGKILLs (default 100)")
     parser.add_argument("--workers", type=int, default=None, help="workers kept running (2)")
-    parser.add_argument("--jobs", type=int, default=None, help="jobs (default kills + 10)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="jobs (default kills + 10; --quick: kills + 3)"
+    )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     args = parser.parse_args(argv)
@@ -482,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     kills = args.kills if args.kills is not None else sizes["kills"]
     plan = SoakPlan(
-        jobs=args.jobs or kills + 10,
+        jobs=args.jobs or kills + (3 if args.quick else 10),
         kills=kills,
         workers=args.workers or sizes["workers"],
         seed=args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31),

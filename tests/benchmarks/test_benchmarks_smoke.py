@@ -29,12 +29,14 @@ EXPECTED_RATIOS = {
         "ratio distilled edge predicted speedup: ",
     ),
     "benchmarks.cli_analyze": ("ratio analyze vs list: ",),
+    "benchmarks.soak": ("ratio attempts per job: ",),
 }
 
 
 # Lines that prove a benchmark checked what it measured, besides timing it.
 EXPECTED_CHECKS = {
     "benchmarks.queue_throughput": "each claimed once, all succeeded after one attempt",
+    "benchmarks.soak": "checked: every run ended exactly once (0 run twice, 0 lost",
 }
 
 
