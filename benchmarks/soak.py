@@ -13,7 +13,10 @@ import nothing from tests/):
 - output overwritten: a succeeded run whose output (or thumbnail) file was written or moved into
   place after the run's `finished_at` (its mtime or ctime is later: a later attempt replaced it);
 - processes left: a live simulator process (zombies excluded) whose environment holds this
-  home's COSMOS_HOME or the COSMOS_ATTEMPT marker of one of this database's attempts.
+  home's COSMOS_HOME or the COSMOS_ATTEMPT marker of one of this database's attempts;
+- ran beside: two attempts of one job whose simulator processes were seen alive at the same
+  moment (ProcessWatch scans /proc while the workers run; on a local host a retry must never
+  start before the process it replaces was ended).
 
     python -m benchmarks.soak [--quick] [--kills N] [--workers N] [--database sqlite|postgres]
         [--jobs N] [--seed N]
@@ -29,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -265,6 +269,60 @@ def settle(home: Path, markers: Iterable[str], timeout_s: float) -> list[LivePro
         time.sleep(0.1)
 
 
+class ProcessWatch(threading.Thread):
+    """Scans /proc every `interval_s` while workers run: which attempts' simulator processes
+    were alive when, and which jobs had two attempts' processes alive at the same moment."""
+
+    def __init__(self, db: Database, home: Path, interval_s: float = 0.2) -> None:
+        super().__init__(name="process-watch", daemon=True)
+        self.db = db
+        self.home = home
+        self.interval_s = interval_s
+        self.seen: dict[str, list[float]] = {}  # marker -> [first seen, last seen]
+        self.beside: dict[str, set[str]] = {}  # job -> markers seen alive together
+        self.scans = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.interval_s):
+            try:
+                self.scan()
+            except Exception:  # the database may be the fault under test: scan again next tick
+                continue
+
+    def scan(self) -> None:
+        with self.db.read() as session:
+            jobs = {
+                marker: job_id
+                for marker, job_id in session.execute(
+                    select(AttemptRow.marker, AttemptRow.job_id)
+                ).all()
+                if marker
+            }
+        alive: dict[str, set[str]] = {}
+        now = time.monotonic()
+        for process in live_simulators(self.home, jobs):
+            if process.marker in jobs:
+                self.seen.setdefault(process.marker, [now, now])[1] = now
+                alive.setdefault(jobs[process.marker], set()).add(process.marker)
+        for job_id, markers in alive.items():
+            if len(markers) > 1:
+                self.beside.setdefault(job_id, set()).update(markers)
+        self.scans += 1
+
+    def lifetime(self, marker: str) -> float:
+        """Seconds between the first and the last scan that saw this attempt's process."""
+        first, last = self.seen[marker]
+        return last - first
+
+    def ran_beside(self) -> list[str]:
+        return [f"job {job} ({', '.join(sorted(m))})" for job, m in sorted(self.beside.items())]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+
 # -- the kill soak -------------------------------------------------------------------------------
 
 # A small input: what a job costs is the simulator process, not the size of its video.
@@ -304,9 +362,14 @@ class SoakResult:
     drained: bool
     stop_codes: list[int | None]  # exit codes of the workers stopped at the end (SIGTERM)
     logs: Path
+    ran_beside: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         found = list(self.ledger.problems())
+        if self.ran_beside:
+            found.append(
+                f"{len(self.ran_beside)} jobs ran beside a retry: {_some(self.ran_beside)}"
+            )
         if not self.drained:
             found.append(f"the queue did not drain within {self.plan.drain_timeout_s:g}s")
         if set(self.ledger.run_statuses) - {"succeeded"}:
@@ -318,7 +381,8 @@ class SoakResult:
     def describe(self) -> str:
         return (
             f"seed {self.plan.seed}: {self.kills} kills, {self.starts} worker starts, "
-            f"{self.ledger.summary()}, wall {self.wall_s:.1f}s; worker logs in {self.logs}"
+            f"{self.ledger.summary()}, ran beside a retry {len(self.ran_beside)}, "
+            f"wall {self.wall_s:.1f}s; worker logs in {self.logs}"
         )
 
 
@@ -418,6 +482,8 @@ def run_soak(env: Mapping[str, str], plan: SoakPlan, logs: Path) -> SoakResult:
         }
         rng = random.Random(plan.seed)
         workers = Workers(worker_env, logs)
+        watch = ProcessWatch(ctx.db, Path(env["COSMOS_HOME"]))
+        watch.start()
         started = time.perf_counter()
         try:
             for _ in range(plan.workers):
@@ -431,6 +497,7 @@ def run_soak(env: Mapping[str, str], plan: SoakPlan, logs: Path) -> SoakResult:
                 time.sleep(0.5)
         finally:
             codes = workers.stop_all()
+            watch.stop()
         wall = time.perf_counter() - started
         ledger = read_ledger(ctx.db, Path(env["COSMOS_HOME"]))
     finally:
@@ -446,6 +513,7 @@ def run_soak(env: Mapping[str, str], plan: SoakPlan, logs: Path) -> SoakResult:
         drained=left == 0,
         stop_codes=codes,
         logs=logs,
+        ran_beside=watch.ran_beside(),
     )
 
 
@@ -519,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         ("lost", len(ledger.lost)),
         ("overwritten", len(ledger.overwritten)),
         ("processes left", len(ledger.processes_left)),
+        ("ran beside a retry", len(result.ran_beside)),
     )
     for label, count in rows:
         print(f"{label:<24}{count:>8}")
@@ -530,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"checked: every run ended exactly once ({ledger.run_twice} run twice, "
         f"{len(ledger.lost)} lost, {len(ledger.overwritten)} overwritten, "
-        f"{len(ledger.processes_left)} processes left)"
+        f"{len(ledger.processes_left)} processes left, {len(result.ran_beside)} ran beside a "
+        "retry)"
     )
     return 0
 

@@ -12,13 +12,21 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from benchmarks.soak import Ledger, LiveProcess, live_simulators, read_ledger, settle
+from benchmarks.soak import (
+    Ledger,
+    LiveProcess,
+    ProcessWatch,
+    live_simulators,
+    read_ledger,
+    settle,
+)
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import AttemptRow, JobRow, RunRow
 
 __all__ = [
     "Ledger",
     "LiveProcess",
+    "ProcessWatch",
     "assert_exactly_once",
     "job_statuses",
     "live_simulators",
@@ -65,10 +73,15 @@ def wait_for(
         time.sleep(poll_s)
 
 
-def running_attempt(ctx: Context, job_ids: Iterable[str] | None = None) -> AttemptRow | None:
-    """An open attempt whose process has started (its group is recorded), if any."""
+def running_attempt(
+    ctx: Context, job_ids: Iterable[str] | None = None, *, after: int = 0
+) -> AttemptRow | None:
+    """An open attempt (of these jobs, newer than attempt id `after`) whose process has
+    started (its group is recorded), if any."""
     query = select(AttemptRow).where(
-        AttemptRow.ended_at.is_(None), AttemptRow.process_group.is_not(None)
+        AttemptRow.ended_at.is_(None),
+        AttemptRow.process_group.is_not(None),
+        AttemptRow.id > after,
     )
     if job_ids is not None:
         query = query.where(AttemptRow.job_id.in_(list(job_ids)))

@@ -3,6 +3,10 @@
 - A collect slower than the lease (the output fetch sleeps 2.5 s under a 1 s lease, as a big
   output over SFTP would): the job succeeds once, and another worker that reaps expired leases
   and claims the whole time never gets it.
+- A lease that does lapse during the collect (renewals fail while the output is fetched), while a
+  second worker reaps the job, runs it again and records it: the first worker's output, fetched
+  already, never replaces the recorded one (outputs are moved into place only in the
+  lease-guarded final write), and its result is dropped.
 - A heartbeat that fails three times (sqlalchemy OperationalError from `store.renew_lease`) and
   then recovers, under a lease long enough to ride that out but shorter than the job: the job
   succeeds once, never claimed by the other worker meanwhile.
@@ -29,12 +33,12 @@ from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import queue as store
-from cosmos_workflow.store.models import AttemptRow
+from cosmos_workflow.store.models import AttemptRow, JobRow, RunRow
 from cosmos_workflow.worker.hosts import open_host
 from cosmos_workflow.worker.loop import run_worker
 from cosmos_workflow.worker.reaper import Reaper
 from tests.e2e.conftest import BOTH_DATABASES
-from tests.faults.ledger import assert_exactly_once
+from tests.faults.ledger import assert_exactly_once, wait_for
 from tests.services.helpers import seed_input, seed_prompts
 
 pytestmark = pytest.mark.slow
@@ -54,8 +58,8 @@ def context(**overrides: Any) -> Iterator[Context]:
 class WorkerThread(threading.Thread):
     """`run_worker(..., once=True)` in a thread, keeping what it raised."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(name="worker-A", daemon=True)
+    def __init__(self, ctx: Context, name: str = "worker-A") -> None:
+        super().__init__(name=name, daemon=True)
         self.ctx = ctx
         self.error: BaseException | None = None
 
@@ -115,6 +119,62 @@ def test_a_collect_slower_than_the_lease_runs_the_job_once(
         assert claimed == [], f"another worker claimed the job during the slow collect: {claimed}"
         assert queue.get_job(ctx, job_id).status == "succeeded"
         assert_exactly_once(ctx, fault_free=True)
+
+
+@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
+def test_a_lease_lost_during_the_collect_never_replaces_the_recorded_output(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COSMOS_SIM_TIME_SCALE", "0")
+    with context(lease_seconds=1) as ctx:
+        job_id = one_job(ctx)
+        first_fetch = threading.Event()
+        second_done = threading.Event()
+        first_token: list[str] = []
+        fetch, renew = LocalHost.fetch, store.renew_lease
+
+        def held_fetch(self: LocalHost, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name == "worker-A" and not first_token:
+                with ctx.db.read() as session:
+                    token = session.scalar(select(JobRow.lease_token).where(JobRow.id == job_id))
+                first_token.append(str(token))
+                first_fetch.set()
+                second_done.wait(60)  # fetching while the second worker runs the job
+            return fetch(self, *args, **kwargs)
+
+        def failing_renew(db: Any, job: str, token: str, *args: Any) -> tuple[bool, bool]:
+            if first_token and token == first_token[0]:
+                raise OperationalError("UPDATE jobs ...", {}, Exception("server closed"))
+            return renew(db, job, token, *args)
+
+        monkeypatch.setattr(LocalHost, "fetch", held_fetch)
+        monkeypatch.setattr(store, "renew_lease", failing_renew)
+        first = WorkerThread(ctx, "worker-A")
+        first.start()
+        assert first_fetch.wait(60), "the first worker never fetched an output"
+
+        def lapsed() -> bool:  # expired, or reaped already (the first worker's own reaper)
+            with ctx.db.read() as session:
+                job = session.get(JobRow, job_id)
+            assert job is not None
+            return job.status != "running" or (job.lease_expires_at or 0) < time.time()
+
+        wait_for(lapsed, 30, "the first worker's lease to lapse")
+        with context(lease_seconds=1) as other:
+            second = WorkerThread(other, "worker-B")
+            second.start()
+            second.join(60)
+        second_done.set()
+        first.join(60)
+        for worker in (first, second):
+            assert not worker.is_alive() and worker.error is None, worker.error
+        assert queue.get_job(ctx, job_id).status == "succeeded"
+        assert_exactly_once(ctx)
+        with ctx.db.read() as session:
+            attempts = session.scalars(select(AttemptRow.marker).order_by(AttemptRow.id)).all()
+            output = session.scalar(select(RunRow.output_path))
+        assert len(attempts) == 2, attempts
+        assert output and attempts[0] not in output, output
 
 
 def test_a_heartbeat_that_fails_three_times_then_recovers_keeps_the_lease(

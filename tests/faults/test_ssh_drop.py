@@ -28,7 +28,7 @@ from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import AttemptRow
 from cosmos_workflow.worker.loop import run_worker
-from tests.faults.ledger import assert_exactly_once, live_simulators, running_attempt, wait_for
+from tests.faults.ledger import ProcessWatch, assert_exactly_once, running_attempt, wait_for
 from tests.faults.proxy import TcpProxy
 from tests.hosts.sshd import SSHServer
 from tests.services.helpers import seed_input, seed_prompts
@@ -85,30 +85,6 @@ class WorkerThread(threading.Thread):
         assert self.error is None, f"the worker raised {self.error!r}"
 
 
-class Lifetimes(threading.Thread):
-    """Watches the attempts' simulator processes: when each marker was first and last seen."""
-
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(name="lifetimes", daemon=True)
-        self.ctx = ctx
-        self.seen: dict[str, list[float]] = {}
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        home = Path(self.ctx.settings.home)
-        while not self.done.wait(0.1):
-            with self.ctx.db.read() as session:
-                markers = set(session.scalars(select(AttemptRow.marker)).all()) - {None}
-            now = time.monotonic()
-            for process in live_simulators(home, markers):  # type: ignore[arg-type]
-                if process.marker:
-                    self.seen.setdefault(process.marker, [now, now])[1] = now
-
-    def lifetime(self, marker: str) -> float:
-        first, last = self.seen[marker]
-        return last - first
-
-
 def _job(ctx: Context) -> str:
     seed_input(ctx, "scene", controls=("edge",))
     (prompt_id,) = seed_prompts(ctx, 1)
@@ -151,7 +127,7 @@ def test_a_drop_past_the_reconnect_window_is_a_crash_retried(
     monkeypatch.setattr(ssh, "SSHHost", ShortWindow)
     monkeypatch.setenv("COSMOS_SIM_TIME_SCALE", "0.018")  # the job runs about 10 s
     job_id = _job(ssh_ctx)
-    lifetimes = Lifetimes(ssh_ctx)
+    lifetimes = ProcessWatch(ssh_ctx.db, Path(ssh_ctx.settings.home), interval_s=0.1)
     lifetimes.start()
     worker = WorkerThread(ssh_ctx)
     worker.start()
@@ -159,8 +135,7 @@ def test_a_drop_past_the_reconnect_window_is_a_crash_retried(
         _cut_mid_job(ssh_ctx, proxy, down_s=5.0)
         worker.finish()
     finally:
-        lifetimes.done.set()
-        lifetimes.join()
+        lifetimes.stop()
     assert queue.get_job(ssh_ctx, job_id).status == "succeeded"
     ledger = assert_exactly_once(ssh_ctx)
     first, *retries = _attempts(ssh_ctx)
