@@ -346,8 +346,9 @@ class SoakPlan:
 
     @property
     def max_attempts(self) -> int:
-        # Enough that no job is quarantined however often it is hit: every run must succeed.
-        return self.kills + 3
+        # Enough that no job is quarantined however often it is hit (the setting's most is
+        # 100): every run must succeed.
+        return min(self.kills + 3, 100)
 
 
 @dataclass
