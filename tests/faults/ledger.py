@@ -21,14 +21,13 @@ from benchmarks.soak import (
     settle,
 )
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store.models import AttemptRow, JobRow, RunRow
+from cosmos_workflow.store.models import AttemptRow, RunRow
 
 __all__ = [
     "Ledger",
     "LiveProcess",
     "ProcessWatch",
     "assert_exactly_once",
-    "job_statuses",
     "live_simulators",
     "read_ledger",
     "running_attempt",
@@ -87,8 +86,3 @@ def running_attempt(
         query = query.where(AttemptRow.job_id.in_(list(job_ids)))
     with ctx.db.read() as session:
         return session.scalars(query.order_by(AttemptRow.id)).first()
-
-
-def job_statuses(ctx: Context) -> dict[str, str]:
-    with ctx.db.read() as session:
-        return dict(session.execute(select(JobRow.id, JobRow.status)).all())  # type: ignore[arg-type]
