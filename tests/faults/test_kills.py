@@ -29,7 +29,7 @@ def test_twenty_kills_lose_nothing_and_run_nothing_twice(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("COSMOS_TEST_SEED") or random.SystemRandom().randrange(1 << 31))
-    plan = SoakPlan(jobs=16, kills=KILLS, workers=2, seed=seed)
+    plan = SoakPlan(jobs=14, kills=KILLS, workers=2, seed=seed)
     result = run_soak(env, plan, tmp_path / "logs")
     problems = result.problems()
     assert not problems, f"{result.describe()}\n" + "\n".join(problems)

@@ -38,7 +38,7 @@ from cosmos_workflow.worker.hosts import open_host
 from cosmos_workflow.worker.loop import run_worker
 from cosmos_workflow.worker.reaper import Reaper
 from tests.e2e.conftest import BOTH_DATABASES
-from tests.faults.ledger import assert_exactly_once, wait_for
+from tests.faults.ledger import assert_exactly_once, running_attempt, wait_for
 from tests.services.helpers import seed_input, seed_prompts
 
 pytestmark = pytest.mark.slow
@@ -196,6 +196,7 @@ def test_a_heartbeat_that_fails_three_times_then_recovers_keeps_the_lease(
         monkeypatch.setattr(store, "renew_lease", flaky)
         worker = WorkerThread(ctx)
         worker.start()
+        wait_for(lambda: running_attempt(ctx), 60, "worker A's model process to start")
         claimed = other_worker_claims(ctx, worker)
         assert claimed == [], f"another worker claimed the job meanwhile: {claimed}"
         assert calls[:4] == ["failed", "failed", "failed", "renewed"], calls
