@@ -331,33 +331,56 @@ def reap_expired_leases(db: Database, job_ids: Sequence[str] | None = None) -> l
 
 
 def _requeue_or_quarantine(session: Session, job: JobRow) -> None:
-    lease = {"lease_token": None, "lease_expires_at": None, "worker_id": None}
     if job.attempts >= job.max_attempts:
         message = f"worker stopped renewing its lease {job.attempts} times; quarantined"
-        set_job_status(
-            session,
-            job,
-            JobStatus.FAILED,
-            reason="lease expired",
-            error=message,
-            failure_class=FailureClass.LEASE_EXPIRED.value,
-            finished_at=now(),
-            **lease,
-        )
-        set_runs_status(
-            session,
-            job.id,
-            RunStatus.FAILED,
-            only=[RunStatus.RUNNING, RunStatus.QUEUED],
-            error=message,
-            failure_class=FailureClass.LEASE_EXPIRED.value,
-            finished_at=now(),
-        )
+        failure = FailureClass.LEASE_EXPIRED
+        _quarantine(session, job, failure, "lease expired", message, message, worker_id=None)
         log.warning("quarantined job=%s after %d attempts", job.id, job.attempts)
         return
-    set_job_status(session, job, JobStatus.QUEUED, reason="lease expired", **lease)
-    set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+    _requeue(session, job, "lease expired")
     log.warning("requeued job=%s after its lease expired (attempt %d)", job.id, job.attempts)
+
+
+_NO_LEASE = {"lease_token": None, "lease_expires_at": None}
+
+
+def _requeue(session: Session, job: JobRow, reason: str, **values: Any) -> None:
+    """Back to the queue with its unfinished runs (runs that ended keep their end)."""
+    set_job_status(
+        session, job, JobStatus.QUEUED, reason=reason, worker_id=None, **values, **_NO_LEASE
+    )
+    set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+
+
+def _quarantine(
+    session: Session,
+    job: JobRow,
+    failure: FailureClass,
+    reason: str,
+    job_error: str,
+    run_error: str,
+    **values: Any,
+) -> None:
+    """Failed for good, with its unfinished runs, once its attempts are used up."""
+    set_job_status(
+        session,
+        job,
+        JobStatus.FAILED,
+        reason=reason,
+        error=job_error,
+        failure_class=failure.value,
+        finished_at=now(),
+        **values,
+        **_NO_LEASE,
+    )
+    set_runs_status(
+        session,
+        job.id,
+        RunStatus.FAILED,
+        error=run_error,
+        failure_class=failure.value,
+        finished_at=now(),
+    )
 
 
 @dataclass(frozen=True)
@@ -494,32 +517,11 @@ def release(held: HeldJob, error: str) -> JobStatus:
     """Give a held job whose attempt crashed back to the queue (its unfinished runs only), or
     quarantine it when its attempts are used up."""
     session, job = held.session, held.job
-    lease = {"lease_token": None, "lease_expires_at": None}
     if job.attempts >= job.max_attempts:
-        set_job_status(
-            session,
-            job,
-            JobStatus.FAILED,
-            reason=error,
-            error=f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)",
-            failure_class=FailureClass.CRASH.value,
-            finished_at=now(),
-            **lease,
-        )
-        set_runs_status(
-            session,
-            job.id,
-            RunStatus.FAILED,
-            only=[RunStatus.RUNNING],
-            error=error,
-            failure_class=FailureClass.CRASH.value,
-            finished_at=now(),
-        )
+        final = f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)"
+        _quarantine(session, job, FailureClass.CRASH, error, final, error)
         return JobStatus.FAILED
-    set_job_status(
-        session, job, JobStatus.QUEUED, reason=error, error=error, worker_id=None, **lease
-    )
-    set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING])
+    _requeue(session, job, error, error=error)
     return JobStatus.QUEUED
 
 

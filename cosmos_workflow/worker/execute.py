@@ -211,23 +211,9 @@ class JobExecutor:
     # -- endings that are not results --------------------------------------------------------
 
     def _cancelled(self, attempt: Attempt) -> None:
-        message = "cancelled by user"
-
-        def write(held: store.HeldJob) -> None:
-            store.set_runs_status(
-                held.session,
-                held.job.id,
-                RunStatus.CANCELLED,
-                only=[RunStatus.RUNNING],
-                error=message,
-                failure_class=FailureClass.CANCELLED.value,
-                finished_at=store.now(),
-            )
-            store.finish(
-                held, JobStatus.CANCELLED, error=message, failure_class=FailureClass.CANCELLED
-            )
-
-        self._guarded(attempt, write)
+        self._end_running_runs(
+            attempt, JobStatus.CANCELLED, RunStatus.CANCELLED, "cancelled by user"
+        )
 
     def _fail_all(
         self,
@@ -238,21 +224,30 @@ class JobExecutor:
     ) -> None:
         """A final failure of every run still running (bad input found before the process)."""
         self._end_process(attempt, "refused")
+        if supervisor.may_write:
+            self._end_running_runs(attempt, JobStatus.FAILED, RunStatus.FAILED, message, failure)
 
+    def _end_running_runs(
+        self,
+        attempt: Attempt,
+        status: JobStatus,
+        run_status: RunStatus,
+        message: str,
+        failure: FailureClass = FailureClass.CANCELLED,
+    ) -> None:
         def write(held: store.HeldJob) -> None:
             store.set_runs_status(
                 held.session,
                 held.job.id,
-                RunStatus.FAILED,
+                run_status,
                 only=[RunStatus.RUNNING],
                 error=message,
                 failure_class=failure.value,
                 finished_at=store.now(),
             )
-            store.finish(held, JobStatus.FAILED, error=message, failure_class=failure)
+            store.finish(held, status, error=message, failure_class=failure)
 
-        if supervisor.may_write:
-            self._guarded(attempt, write)
+        self._guarded(attempt, write)
 
     def _crashed(self, attempt: Attempt, supervisor: AttemptSupervisor, reason: str) -> None:
         """End whatever still runs of the attempt, close it, and let the lease rules decide."""

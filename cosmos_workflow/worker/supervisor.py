@@ -74,7 +74,7 @@ class AttemptSupervisor:
     ) -> None:
         self._done.set()
         self._thread.join()
-        self._tick(lambda: self.flush())  # the last lines of the process
+        self._tick(self.flush)  # the last lines of the process
 
     @property
     def may_write(self) -> bool:
