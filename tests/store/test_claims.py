@@ -105,13 +105,28 @@ def test_processes_claim_every_job_exactly_once(ctx: Context, tmp_path: Path) ->
     expected = set(_fill(ctx, 240))
     workers = 4
     outputs = [tmp_path / f"claimed-{i}.txt" for i in range(workers)]
+    start = tmp_path / "start"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.store.claimer", ctx.db.url, str(out), f"w{i}"],
+            [
+                sys.executable,
+                "-m",
+                "tests.store.claimer",
+                ctx.db.url,
+                str(out),
+                f"w{i}",
+                str(start),
+            ],
             cwd=ROOT,
         )
         for i, out in enumerate(outputs)
     ]
+    deadline = time.monotonic() + 120
+    while not all(out.with_suffix(".ready").exists() for out in outputs):
+        assert time.monotonic() < deadline, "a claiming process never started"
+        assert all(p.poll() is None for p in processes), "a claiming process died at start"
+        time.sleep(0.02)
+    start.touch()
     for process in processes:
         assert process.wait(timeout=180) == 0
     claimed = [line for out in outputs for line in out.read_text().splitlines() if line]
