@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from cosmos_workflow.domain.controls import Control, validate_weights
+from cosmos_workflow.domain.controls import Control, control_set_key, validate_weights
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import (
@@ -252,9 +252,11 @@ def _insert_jobs(
                     "prompt_id": prompt_id,
                     "kind": request.kind.value,
                     "weights": {c.value: w for c, w in request.weights.items()},
+                    "control_set": control_set_key(request.weights),
                     "params": request.params,
                     "status": RunStatus.QUEUED.value,
                     "batch_index": batch_index,
+                    "origin_index": batch_index,
                     "attempts": 0,
                     "created_at": stamp,
                     "parent_run_id": parent_runs[index] if parent_runs else None,
@@ -577,9 +579,11 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                     prompt_id=run.prompt_id,
                     kind=run.kind,
                     weights=dict(run.weights),
+                    control_set=run.control_set,
                     params=dict(run.params),
                     status=RunStatus.QUEUED.value,
                     batch_index=index,
+                    origin_index=index,
                     attempts=0,
                     created_at=stamp,
                     parent_run_id=run.parent_run_id,

@@ -76,6 +76,7 @@ class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_queue_order", "status", "priority", "position", "created_at"),
+        Index("ix_jobs_history", "updated_at", "id"),
         CheckConstraint("attempts >= 0", name="ck_jobs_attempts"),
         CheckConstraint("gpu_batch_size >= 1", name="ck_jobs_gpu_batch_size"),
     )
@@ -117,6 +118,9 @@ class RunRow(Base):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="ck_runs_rating"),
+        Index("ix_runs_control_set", "control_set", "created_at"),
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_origin", "origin_job_id", "origin_index"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -127,9 +131,15 @@ class RunRow(Base):
     )
     kind: Mapped[str] = mapped_column(String(16))
     weights: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The control-set key of `weights` (domain.controls.control_set_key, e.g. "depth+edge"),
+    # kept beside them so a list filters on an index instead of reading every run's JSON.
+    control_set: Mapped[str] = mapped_column(String(64), default="", server_default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
     batch_index: Mapped[int] = mapped_column(Integer, default=0)
+    # The run's index in the job it was created in (batch_index changes when runs move between
+    # jobs); NULL for runs created before it was recorded and moved since.
+    origin_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     parent_run_id: Mapped[str | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
     )
