@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -193,7 +193,7 @@ def move(
 
     if [top, bottom, before is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --top, --bottom, --before JOB_ID")
-    where = "top" if top else "bottom" if bottom else "before"
+    where: Literal["top", "bottom", "before"] = "top" if top else "bottom" if bottom else "before"
     view = queue.move_job(context(), job_id, where, before)
     emit(view, as_json, lambda v: console.print(f"job {v.id} is now #{v.position}"))
 

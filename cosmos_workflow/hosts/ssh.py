@@ -176,8 +176,10 @@ class SSHHost(Host):
             assert transport is not None
             transport.set_keepalive(KEEPALIVE_S)
             sftp = client.open_sftp()
+            channel = sftp.get_channel()
+            assert channel is not None  # an SFTP client is always opened on a channel
             # A read on a connection that died silently must fail rather than wait forever.
-            sftp.get_channel().settimeout(max(self.connect_timeout_s, 3 * KEEPALIVE_S))
+            channel.settimeout(max(self.connect_timeout_s, 3 * KEEPALIVE_S))
         except BaseException:
             client.close()
             raise

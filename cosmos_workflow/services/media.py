@@ -50,11 +50,12 @@ def video_decodes(path: Path) -> bool:
 def write_thumbnail(video: Path, dest: Path, width: int = 320) -> Path | None:
     """A JPEG of the first frame, or None when the video cannot be decoded."""
     import av
+    from PIL import Image
 
     try:
         with av.open(str(video)) as container:
             frame = next(container.decode(video=0))
-            image = frame.to_image()
+            image = Image.fromarray(frame.to_ndarray(format="rgb24"))
     except (av.error.FFmpegError, OSError, ValueError, StopIteration, IndexError):
         return None
     height = max(1, round(image.height * width / max(image.width, 1)))

@@ -30,10 +30,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from cosmos_workflow.simulator import profiles
 from cosmos_workflow.simulator.runtime import Runtime, out_of_memory, raise_traceback
+
+if TYPE_CHECKING:  # video.py imports PyAV and numpy, which a refused run never needs
+    from cosmos_workflow.simulator.video import VideoFacts
 
 WHERE_MAIN = "cosmos_transfer1/diffusion/inference/transfer.py"
 WHERE_PIPE = "cosmos_transfer1/diffusion/inference/world_generation_pipeline.py"
@@ -275,7 +278,8 @@ def _item(data: dict[str, Any], controls: dict[str, Any], index: int, rt: Runtim
         else:
             where = f"{WHERE_MAIN}:320:demo"
             rt.log(f"Ignoring unknown control key in override: {key}", where, "WARNING")
-    video = data.get("visual_input")
+    # transfer.py passes `input_dict.get("visual_input")` on unchecked, None included.
+    video = cast(str, data.get("visual_input"))
     read = (WHERE_UTILS, 785, "read_video_or_image_into_frames_BCTHW")
     for path in [video] + [c.get("input_control") for c in merged.values()]:
         if path and not os.path.isfile(path):
@@ -384,7 +388,11 @@ def _run_batch(
 
 
 def _preprocess(
-    args: argparse.Namespace, batch: list[Item], start: int, facts: dict, rt: Runtime
+    args: argparse.Namespace,
+    batch: list[Item],
+    start: int,
+    facts: dict[int, VideoFacts],
+    rt: Runtime,
 ) -> None:
     """Every line gets its `video_<k>` folder before generation (transfer.py 308-310), so a
     dropped item leaves an empty folder; preprocessors run per item (323-332)."""
@@ -477,7 +485,7 @@ def _embed(args: argparse.Namespace, safe: list[Item], rt: Runtime) -> None:
 def _sample(
     args: argparse.Namespace,
     safe: list[Item],
-    facts: dict,
+    facts: dict[int, VideoFacts],
     profile: profiles.GpuProfile,
     rt: Runtime,
 ) -> None:
@@ -522,7 +530,9 @@ def _weight(config: dict[str, Any]) -> float:
         return 0.5  # a .pt spatiotemporal map: its mean is unknown here
 
 
-def _render(args: argparse.Namespace, item: Item, position: int, facts: dict) -> Any:
+def _render(
+    args: argparse.Namespace, item: Item, position: int, facts: dict[int, VideoFacts]
+) -> Any:
     """The item's noise is slice `position` of the stream seeded with seed + i_clip, except for
     upscale, which draws per item (world_generation_pipeline.py 566-576)."""
     from cosmos_workflow.simulator.video import Render, file_digest
@@ -548,7 +558,12 @@ def _render(args: argparse.Namespace, item: Item, position: int, facts: dict) ->
 
 
 def _save(
-    args: argparse.Namespace, item: Item, k: int, render: Any, facts: dict, rt: Runtime
+    args: argparse.Namespace,
+    item: Item,
+    k: int,
+    render: Any,
+    facts: dict[int, VideoFacts],
+    rt: Runtime,
 ) -> None:
     """transfer.py 390-417: frames are written at --fps (404-411)."""
     from cosmos_workflow.simulator.video import write_output

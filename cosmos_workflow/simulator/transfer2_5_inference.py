@@ -228,7 +228,7 @@ class SampleRun:
         self.log(f"Saved arguments to {self.path}.json", 208)
         if not self._text_guardrail():
             return
-        controls = {}
+        controls: dict[str, str | None] = {}
         for key, control in self.sample.controls().items():
             path = str(control.control_path) if control.control_path else None
             controls |= {key: path, f"{key}_mask": None, f"{key}_mask_prompt": None}

@@ -107,7 +107,8 @@ def read_comment(path: Path) -> dict[str, Any]:
     import av
 
     with av.open(str(path)) as container:
-        return json.loads(container.metadata.get("comment", "{}"))
+        identity = json.loads(container.metadata.get("comment", "{}"))
+    return identity if isinstance(identity, dict) else {}
 
 
 def _tint(weights: Mapping[str, float]) -> tuple[tuple[float, float, float], float]:
@@ -189,6 +190,7 @@ def write_output(
         noise, conditioning = _fields(render, height, width)
         codec = _codec()
         out = writer.add_stream(codec, rate=max(1, round(fps)))
+        assert isinstance(out, av.VideoStream)  # a video codec gives a video stream
         if codec == "libx264":
             # x264's default analysis (macroblock tree, psychovisual tuning) encoded the same
             # frames to other bytes from one call to the next here; outputs must be bit-for-bit
@@ -198,12 +200,12 @@ def write_output(
         for index, frame in enumerate(reader.decode(in_stream)):
             if frames is not None and index >= frames:
                 break
-            image = frame.to_image().convert("RGB").resize((width, height))
+            image = Image.fromarray(frame.to_ndarray(format="rgb24")).resize((width, height))
             pixels = np.asarray(image, dtype=np.float32) * (1 - strength) + tint * strength
             pixels += noise[render.clip_of(index)] + conditioning
             stamped = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
             ImageDraw.Draw(stamped).text((2, 2), "SIMULATED", fill=(255, 255, 255))
-            picture = av.VideoFrame.from_image(stamped)
+            picture = av.VideoFrame.from_ndarray(np.asarray(stamped), format="rgb24")
             for packet in out.encode(picture):
                 writer.mux(packet)
         for packet in out.encode():
