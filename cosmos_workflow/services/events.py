@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import row_columns
+from cosmos_workflow.store.events import events_after, newest_event_id
 from cosmos_workflow.store.models import EventRow
 
 MAX_EVENTS_PER_READ = 5_000
@@ -41,17 +41,12 @@ def events_since(
         raise InvalidInput(f"limit must be 1 to {MAX_EVENTS_PER_READ}", field="limit")
     if after_id < 0:
         raise InvalidInput("after must be 0 or more", field="after")
-    query = select(EventRow).where(EventRow.id > after_id)
-    if job_id:
-        query = query.where(EventRow.job_id == job_id)
-    if kinds:
-        query = query.where(EventRow.kind.in_(sorted(kinds)))
     with ctx.db.read() as session:
-        rows = session.scalars(query.order_by(EventRow.id).limit(limit)).all()
+        rows = events_after(session, after_id, limit, job_id=job_id, kinds=kinds)
         return [EventView.of(row) for row in rows]
 
 
 def latest_event_id(ctx: Context) -> int:
     """The highest event id now visible (0 when there is none): where a live view starts."""
     with ctx.db.read() as session:
-        return int(session.scalar(select(func.max(EventRow.id))) or 0)
+        return newest_event_id(session)

@@ -13,8 +13,8 @@ from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import RunView
+from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import JobRow, RunRow
-from cosmos_workflow.store.queue import record_event
 
 MAX_LOG_LINES = 100_000
 

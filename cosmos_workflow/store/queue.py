@@ -34,7 +34,10 @@ from cosmos_workflow.domain.states import (
     runs_that_can_become,
 )
 from cosmos_workflow.store.db import Database
-from cosmos_workflow.store.models import EventRow, JobRow, PromptRow, QueueStateRow, RunRow
+from cosmos_workflow.store.events import (
+    record_event as record_event,
+)  # re-exported until callers import store.events
+from cosmos_workflow.store.models import JobRow, PromptRow, QueueStateRow, RunRow
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +46,6 @@ QUEUE_ORDER = (JobRow.priority.desc(), JobRow.position.asc(), JobRow.created_at.
 
 def now() -> float:
     return time.time()
-
-
-def record_event(
-    session: Session,
-    kind: str,
-    *,
-    job_id: str | None = None,
-    run_id: str | None = None,
-    **data: Any,
-) -> None:
-    session.add(EventRow(created_at=now(), kind=kind, job_id=job_id, run_id=run_id, data=data))
 
 
 def queued_jobs_query() -> Select[tuple[JobRow]]:

@@ -1,0 +1,48 @@
+"""The events table: state changes, progress and log lines in one monotonic id sequence, written
+inside the transaction that made the change and read by the live stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cosmos_workflow.store.models import EventRow
+
+
+def record_event(
+    session: Session,
+    kind: str,
+    *,
+    job_id: str | None = None,
+    run_id: str | None = None,
+    **data: Any,
+) -> None:
+    session.add(
+        EventRow(created_at=time.time(), kind=kind, job_id=job_id, run_id=run_id, data=data)
+    )
+
+
+def events_after(
+    session: Session,
+    after_id: int,
+    limit: int,
+    *,
+    job_id: str | None = None,
+    kinds: frozenset[str] | None = None,
+) -> Sequence[EventRow]:
+    """Events with an id above `after_id`, oldest first, optionally of one job or some kinds."""
+    query = select(EventRow).where(EventRow.id > after_id)
+    if job_id:
+        query = query.where(EventRow.job_id == job_id)
+    if kinds:
+        query = query.where(EventRow.kind.in_(sorted(kinds)))
+    return session.scalars(query.order_by(EventRow.id).limit(limit)).all()
+
+
+def newest_event_id(session: Session) -> int:
+    """The highest event id now visible; 0 when there is none."""
+    return int(session.scalar(select(func.max(EventRow.id))) or 0)
