@@ -7,29 +7,35 @@ undo can give every run back to the job it was queued in (`runs.origin_job_id`).
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, model_validator
-from sqlalchemy import Text, cast, delete, func, select, update
-from sqlalchemy.orm import Session
 
-from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
-from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
+from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.domain.verdicts import OutputVerdict
-from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.head import plan_head_batch
 from cosmos_workflow.planner.plan import Plan, PlanMode, PlannedBatch, plan_batches
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
-from cosmos_workflow.store import queue as store
-from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
+from cosmos_workflow.store.batches import (
+    NewBatch,
+    add_plan,
+    apply_batches,
+    batch_job,
+    find_plan,
+    load_queued_runs,
+    mark_plan_applied,
+    undo_batch_job,
+)
+from cosmos_workflow.store.models import PlanRow
+from cosmos_workflow.store.session import Session
 from cosmos_workflow.store.timings import learned_limits
 
 log = logging.getLogger(__name__)
@@ -91,66 +97,6 @@ class UndoResult(BaseModel):
     restored_job_ids: list[str]
 
 
-def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedRun]:
-    """Every queued run of a queued inference job (the first `limit` ones), in execution order,
-    as the planner sees it."""
-    query = (
-        select(
-            RunRow.id,
-            RunRow.job_id,
-            # Raw JSON text: a queue shares a few weight and parameter sets among many runs,
-            # so each distinct text is decoded once (see below).
-            cast(RunRow.weights, Text).label("weights"),
-            cast(RunRow.params, Text).label("params"),
-            JobRow.priority,
-            JobRow.gpu_batch_size,
-            PromptRow.negative,
-            InputRow.frames,
-            InputRow.fps,
-            InputRow.width,
-            InputRow.height,
-        )
-        .join(JobRow, RunRow.job_id == JobRow.id)
-        .join(PromptRow, RunRow.prompt_id == PromptRow.id)
-        .join(InputRow, PromptRow.input_id == InputRow.id)
-        .where(
-            JobRow.status == JobStatus.QUEUED.value,
-            JobRow.kind == JobKind.INFERENCE.value,
-            RunRow.status == RunStatus.QUEUED.value,
-        )
-        .order_by(*store.QUEUE_ORDER, RunRow.batch_index, RunRow.id)
-    )
-    rows = session.execute(query if limit is None else query.limit(limit)).all()
-    params_cache: dict[str, ExecutionParams] = {}
-    weights_cache: dict[str, dict[Control, float]] = {}
-    job_index: dict[str, int] = {}
-    runs = []
-    for row in rows:
-        params = params_cache.get(row.params)
-        if params is None:
-            params = params_cache[row.params] = params_from_dict(json.loads(row.params))
-        weights = weights_cache.get(row.weights)
-        if weights is None:
-            decoded = json.loads(row.weights)
-            weights = weights_cache[row.weights] = {
-                Control(k): float(v) for k, v in decoded.items()
-            }
-        runs.append(
-            QueuedRun(
-                run_id=row.id,
-                job_id=row.job_id,
-                priority=row.priority,
-                queue_index=job_index.setdefault(row.job_id, len(job_index)),
-                weights=weights,
-                params=params,
-                negative_prompt=row.negative,
-                video=VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height),
-                job_gpu_batch_size=row.gpu_batch_size,
-            )
-        )
-    return runs
-
-
 def analyze(
     ctx: Context,
     mode: str | None = None,
@@ -187,17 +133,14 @@ def analyze(
     )
     view = _plan_view(new_id("plan"), plan, runs, target.gpu_profile, calibrated)
     with ctx.db.write() as session:
-        session.add(
-            PlanRow(
-                id=view.plan_id,
-                created_at=view.created_at,
-                mode=view.mode,
-                fingerprint=view.fingerprint,
-                body=view.model_dump(mode="json"),
-            )
-        )
-        store.record_event(
-            session, "plan.created", plan_id=view.plan_id, mode=view.mode, speedup=view.speedup
+        add_plan(
+            session,
+            view.plan_id,
+            created_at=view.created_at,
+            mode=view.mode,
+            fingerprint=view.fingerprint,
+            body=view.model_dump(mode="json"),
+            speedup=view.speedup,
         )
     log.info(
         "plan=%s mode=%s allow_output_changes=%s runs=%d batches=%d speedup=%.3f",
@@ -244,7 +187,7 @@ def _plan_view(
         mode=plan.mode.value,
         allow_output_changes=plan.allow_output_changes,
         fingerprint=plan.fingerprint,
-        created_at=store.now(),
+        created_at=time.time(),
         applied_at=None,
         gpu_profile=gpu_profile,
         runs=len(runs),
@@ -284,10 +227,7 @@ def get_plan(ctx: Context, plan_id: str | None = None) -> PlanView:
 
 
 def _plan_row(session: Session, plan_id: str | None) -> PlanRow:
-    if plan_id:
-        row = session.get(PlanRow, plan_id)
-    else:
-        row = session.scalar(select(PlanRow).order_by(PlanRow.created_at.desc()).limit(1))
+    row = find_plan(session, plan_id)
     if row is None:
         raise NotFound(
             f"no plan {plan_id!r}" if plan_id else "no plan yet; run `cosmos batch analyze`"
@@ -313,9 +253,13 @@ def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
                 "added, cancelled, claimed, moved or edited); run `cosmos batch analyze` again"
             )
         view = PlanView.model_validate(row.body)
-        created, merged = _apply_batches(session, view.batches, ctx.settings.max_attempts, row.id)
-        row.applied_at = store.now()
-        store.record_event(session, "plan.applied", plan_id=row.id, created=created, merged=merged)
+        created, merged = apply_batches(
+            session,
+            _new_batches(view.batches),
+            max_attempts=ctx.settings.max_attempts,
+            plan_id=row.id,
+        )
+        mark_plan_applied(session, row, created, merged)
     log.info("applied plan=%s created=%d merged=%d", row.id, len(created), len(merged))
     return ApplyResult(plan_id=row.id, created_job_ids=created, merged_job_ids=merged)
 
@@ -325,94 +269,28 @@ def _planned_before_verdicts(body: Any) -> bool:
     return any(isinstance(batch, dict) and "verdict" not in batch for batch in batches)
 
 
-def _apply_batches(
-    session: Session, batches: Sequence[BatchView], max_attempts: int, plan_id: str | None
-) -> tuple[list[str], list[str]]:
-    created: list[str] = []
-    sources: dict[str, str] = {}
-    for batch in batches:
-        if batch.unchanged:
-            continue
-        batch_id = create_batch_job(session, batch, max_attempts, plan_id)
-        created.append(batch_id)
-        for job_id in batch.source_job_ids:
-            sources.setdefault(job_id, batch_id)
-    merged = []
-    for job_id, batch_id in sources.items():
-        # A job keeps the runs that already ended (after a crash, say) with their outputs; it
-        # is merged when no run of it is left to do.
-        left = session.scalar(
-            select(func.count())
-            .select_from(RunRow)
-            .where(
-                RunRow.job_id == job_id,
-                RunRow.status.in_(sorted(s.value for s in UNFINISHED_RUNS)),
-            )
+def _new_batches(batches: Sequence[BatchView]) -> list[NewBatch]:
+    """The batches that change the queue (one left as it stands is skipped), for the store."""
+    return [
+        NewBatch(
+            run_ids=batch.run_ids,
+            source_job_ids=batch.source_job_ids,
+            backend=batch.backend,
+            priority=batch.priority,
+            gpu_batch_size=batch.gpu_batch_size,
+            predicted_seconds=batch.predicted_seconds,
+            predicted_load_seconds=batch.predicted_load_seconds,
         )
-        if left:
-            continue
-        job = session.get(JobRow, job_id)
-        assert job is not None
-        store.set_job_status(
-            session,
-            job,
-            JobStatus.MERGED,
-            reason=f"batched into {batch_id}",
-            merged_into_job_id=batch_id,
-        )
-        merged.append(job_id)
-    return created, merged
-
-
-def create_batch_job(
-    session: Session, batch: BatchView, max_attempts: int, plan_id: str | None
-) -> str:
-    """A new queued job holding the batch's runs, in the queue place of its earliest member."""
-    first = session.scalar(
-        select(JobRow).where(JobRow.id.in_(batch.source_job_ids)).order_by(*store.QUEUE_ORDER)
-    )
-    assert first is not None
-    stamp = store.now()
-    job = JobRow(
-        id=new_id("job"),
-        kind=JobKind.INFERENCE.value,
-        status=JobStatus.QUEUED.value,
-        priority=batch.priority,
-        position=first.position,
-        backend=batch.backend,
-        gpu_batch_size=batch.gpu_batch_size,
-        created_at=first.created_at,
-        updated_at=stamp,
-        attempts=0,
-        max_attempts=max_attempts,
-        cancel_requested=False,
-        plan_id=plan_id,
-        predicted_seconds=batch.predicted_seconds,
-    )
-    session.add(job)
-    session.flush()
-    # Each run's share of the batch's predicted compute, to set beside its measured compute.
-    per_run = (batch.predicted_seconds - batch.predicted_load_seconds) / len(batch.run_ids)
-    for index, run_id in enumerate(batch.run_ids):
-        session.execute(
-            update(RunRow)
-            .where(RunRow.id == run_id)
-            .values(job_id=job.id, batch_index=index, predicted_seconds=round(per_run, 3))
-        )
-    store.record_event(
-        session,
-        "batch.created",
-        job_id=job.id,
-        runs=len(batch.run_ids),
-        sources=batch.source_job_ids,
-    )
-    return job.id
+        for batch in batches
+        if not batch.unchanged
+    ]
 
 
 def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
-    """Give a not-yet-started batch's runs back to the jobs they were queued in."""
+    """Give a not-yet-started batch's runs back to the jobs they were queued in, in the order
+    they were queued with."""
     with ctx.db.write() as session:
-        batch = session.get(JobRow, batch_job_id)
+        batch = batch_job(session, batch_job_id)
         if batch is None:
             raise NotFound(f"no job with id {batch_job_id!r}; see `cosmos queue list`")
         if batch.plan_id is None:
@@ -421,33 +299,8 @@ def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
             raise Conflict(
                 f"batch {batch_job_id} is {batch.status}; only a queued batch can be undone"
             )
-        runs = session.scalars(select(RunRow).where(RunRow.job_id == batch_job_id)).all()
-        restored = sorted({run.origin_job_id for run in runs})
-        for run in runs:
-            run.job_id = run.origin_job_id
-        session.flush()
-        for job_id in restored:
-            _renumber_runs(session, job_id)
-            job = session.get(JobRow, job_id)
-            assert job is not None
-            if job.status == JobStatus.MERGED.value:
-                store.set_job_status(
-                    session, job, JobStatus.QUEUED, reason="batch undone", merged_into_job_id=None
-                )
-        session.execute(
-            update(JobRow)
-            .where(JobRow.merged_into_job_id == batch_job_id)
-            .values(merged_into_job_id=None)
-        )
-        session.execute(delete(JobRow).where(JobRow.id == batch_job_id))
-        store.record_event(session, "batch.undone", job_id=batch_job_id, restored=restored)
+        restored = undo_batch_job(session, batch)
     return UndoResult(batch_job_id=batch_job_id, restored_job_ids=restored)
-
-
-def _renumber_runs(session: Session, job_id: str) -> None:
-    runs = session.scalars(select(RunRow).where(RunRow.job_id == job_id).order_by(RunRow.id)).all()
-    for index, run in enumerate(runs):
-        run.batch_index = index
 
 
 def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
@@ -483,6 +336,8 @@ def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
         view = _batch_view(batch, jobs)
         if view.unchanged:
             return None
-        (created,), _ = _apply_batches(session, [view], ctx.settings.max_attempts, None)
+        (created,), _ = apply_batches(
+            session, _new_batches([view]), max_attempts=ctx.settings.max_attempts, plan_id=None
+        )
     log.info("continuous batching formed job=%s from %d runs", created, len(view.run_ids))
     return created

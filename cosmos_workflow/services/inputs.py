@@ -5,17 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
 from cosmos_workflow.domain.controls import CONTROL_ALIASES, Control
-from cosmos_workflow.domain.errors import InvalidInput, NotFound
+from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import InputView
-from cosmos_workflow.store.models import InputRow
-from cosmos_workflow.store.queue import now, record_event
+from cosmos_workflow.store import catalog
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +55,9 @@ def add_input(
     input_id = new_id("in")
     thumbnail = media.write_thumbnail(rgb, ctx.settings.home / "thumbnails" / f"{input_id}.jpg")
     with ctx.db.write() as session:
-        if session.scalar(select(InputRow.id).where(InputRow.name == name)):
+        if catalog.input_name_taken(session, name):
             raise InvalidInput(f"an input named {name!r} exists already; pass --name", field="name")
-        row = InputRow(
+        new = catalog.NewInput(
             id=input_id,
             name=name,
             folder=str(folder),
@@ -72,10 +68,8 @@ def add_input(
             height=rgb_info.height,
             controls={c.value: str(p) for c, p in controls.items()},
             thumbnail_path=str(thumbnail) if thumbnail else None,
-            created_at=now(),
         )
-        session.add(row)
-        record_event(session, "input.added", input_id=input_id, name=name)
+        row = catalog.add_input(session, new)
     log.info("registered input=%s name=%s controls=%s", input_id, name, sorted(row.controls))
     return InputView.of(row)
 
@@ -116,21 +110,11 @@ def _find_controls(folder: Path, exclude: Path) -> dict[Control, Path]:
     return found
 
 
-def get_input_row(session: Session, name_or_id: str) -> InputRow:
-    row = session.scalar(
-        select(InputRow).where(or_(InputRow.id == name_or_id, InputRow.name == name_or_id))
-    )
-    if row is None:
-        raise NotFound(f"no input named or with id {name_or_id!r}; see `cosmos input list`")
-    return row
-
-
 def list_inputs(ctx: Context) -> list[InputView]:
     with ctx.db.read() as session:
-        rows = session.scalars(select(InputRow).order_by(InputRow.created_at)).all()
-        return [InputView.of(row) for row in rows]
+        return [InputView.of(row) for row in catalog.list_inputs(session)]
 
 
 def show_input(ctx: Context, name_or_id: str) -> InputView:
     with ctx.db.read() as session:
-        return InputView.of(get_input_row(session, name_or_id))
+        return InputView.of(catalog.find_input(session, name_or_id))

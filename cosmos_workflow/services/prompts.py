@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
-from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
-from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.errors import Conflict, InvalidInput
+from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.inputs import get_input_row
 from cosmos_workflow.services.views import PromptView
-from cosmos_workflow.store.models import JobRow, PromptRow, RunRow
-from cosmos_workflow.store.queue import now, record_event
+from cosmos_workflow.store import catalog
 
 MAX_PROMPT_CHARS = 10_000
 
@@ -47,18 +40,15 @@ def create_prompt(
     if name is not None and not 1 <= len(name.strip()) <= 200:
         raise InvalidInput("a prompt name must be 1 to 200 characters", field="name")
     with ctx.db.write() as session:
-        source = get_input_row(session, input_name_or_id)
-        row = PromptRow(
-            id=new_id("pr"),
+        source = catalog.find_input(session, input_name_or_id)
+        new = catalog.NewPrompt(
             input_id=source.id,
-            name=name.strip() if name else None,
             text=text,
+            name=name.strip() if name else None,
             negative=negative or "",
             parent_prompt_id=parent_prompt_id,
-            created_at=now(),
         )
-        session.add(row)
-        record_event(session, "prompt.created", prompt_id=row.id)
+        row = catalog.add_prompt(session, new)
     return PromptView.of(row)
 
 
@@ -78,10 +68,7 @@ def _negative(negative: str | None) -> str | None:
 
 def get_prompt(ctx: Context, prompt_id: str) -> PromptView:
     with ctx.db.read() as session:
-        row = session.get(PromptRow, prompt_id)
-        if row is None:
-            raise NotFound(f"no prompt with id {prompt_id!r}; see `cosmos prompt list`")
-        return PromptView.of(row)
+        return PromptView.of(catalog.find_prompt(session, prompt_id))
 
 
 def list_prompts(
@@ -89,10 +76,8 @@ def list_prompts(
 ) -> list[PromptView]:
     _check_page(limit, offset)
     with ctx.db.read() as session:
-        query = select(PromptRow).order_by(PromptRow.created_at, PromptRow.id)
-        if input_name_or_id:
-            query = query.where(PromptRow.input_id == get_input_row(session, input_name_or_id).id)
-        rows = session.scalars(query.limit(limit).offset(offset)).all()
+        input_id = catalog.find_input(session, input_name_or_id).id if input_name_or_id else None
+        rows = catalog.list_prompts(session, input_id=input_id, limit=limit, offset=offset)
         return [PromptView.of(row) for row in rows]
 
 
@@ -101,20 +86,8 @@ def search_prompts(ctx: Context, query: str, *, limit: int = 100) -> list[Prompt
     if not words:
         raise InvalidInput("search needs some text", field="query")
     _check_page(limit, 0)
-    pattern = f"%{words.lower()}%"
     with ctx.db.read() as session:
-        rows = session.scalars(
-            select(PromptRow)
-            .where(
-                or_(
-                    func.lower(PromptRow.text).like(pattern),
-                    func.lower(func.coalesce(PromptRow.name, "")).like(pattern),
-                )
-            )
-            .order_by(PromptRow.created_at)
-            .limit(limit)
-        ).all()
-        return [PromptView.of(row) for row in rows]
+        return [PromptView.of(row) for row in catalog.search_prompts(session, words, limit=limit)]
 
 
 def delete_prompt(
@@ -123,10 +96,8 @@ def delete_prompt(
     """Delete a prompt and the history of its runs. Refuses while it has queued or running work
     unless `force`, which cancels that work first."""
     with ctx.db.write() as session:
-        prompt = session.get(PromptRow, prompt_id)
-        if prompt is None:
-            raise NotFound(f"no prompt with id {prompt_id!r}; see `cosmos prompt list`")
-        runs = session.scalars(select(RunRow).where(RunRow.prompt_id == prompt_id)).all()
+        prompt = catalog.find_prompt(session, prompt_id)
+        runs = catalog.runs_of_prompt(session, prompt_id)
         active = [r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)]
         jobs = sorted({r.job_id for r in runs})
         preview = PromptDeletion(
@@ -141,40 +112,8 @@ def delete_prompt(
             )
         if any(r.status == RunStatus.RUNNING for r in active):
             raise Conflict(f"prompt {prompt_id} has a running run; cancel its job and wait")
-        _delete_runs(session, runs)
-        session.delete(prompt)
-        record_event(session, "prompt.deleted", prompt_id=prompt_id)
+        catalog.delete_prompt(session, prompt, runs)
     return preview.model_copy(update={"deleted": True})
-
-
-def _delete_runs(session: Session, runs: Sequence[RunRow]) -> None:
-    job_ids = {r.job_id for r in runs} | {r.origin_job_id for r in runs}
-    for run in runs:
-        session.delete(run)
-    session.flush()
-    for job_id in job_ids:
-        remaining = session.scalar(
-            select(func.count())
-            .select_from(RunRow)
-            .where(or_(RunRow.job_id == job_id, RunRow.origin_job_id == job_id))
-        )
-        job = session.get(JobRow, job_id)
-        if job is None:
-            continue
-        if remaining == 0:
-            session.execute(
-                JobRow.__table__.update()
-                .where(or_(JobRow.merged_into_job_id == job_id, JobRow.retry_of_job_id == job_id))
-                .values(merged_into_job_id=None, retry_of_job_id=None)
-            )
-            session.delete(job)
-        elif job.status == JobStatus.QUEUED:
-            has_queued = session.scalar(
-                select(func.count()).select_from(RunRow).where(RunRow.job_id == job_id)
-            )
-            if not has_queued:
-                job.status = JobStatus.CANCELLED.value
-                job.finished_at = now()
 
 
 def _check_page(limit: int, offset: int) -> None:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import RunOutcome
 from cosmos_workflow.domain.controls import Control, ControlSet, control_set_key, parse_control
-from cosmos_workflow.domain.errors import ExecutionError, InvalidInput, NotFound
+from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import (
     Backend,
@@ -41,8 +41,8 @@ from cosmos_workflow.hosts.base import Host
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import HostChoice, choose_host
-from cosmos_workflow.store import verdicts as store
-from cosmos_workflow.store.models import InputRow, PromptRow
+from cosmos_workflow.store import catalog
+from cosmos_workflow.store.verdicts import save_verdict
 from cosmos_workflow.worker.execute import host_command, host_environment, read_back
 from cosmos_workflow.worker.hosts import open_host
 
@@ -172,10 +172,8 @@ def _base_runs(ctx: Context, request: VerifyRequest) -> list[RunWork]:
     runs = []
     with ctx.db.read() as session:
         for prompt_id in request.prompt_ids:
-            prompt = session.get(PromptRow, prompt_id)
-            if prompt is None:
-                raise NotFound(f"no prompt with id {prompt_id!r}; see `cosmos prompt list`")
-            source = session.get(InputRow, prompt.input_id)
+            prompt = catalog.find_prompt(session, prompt_id)
+            source = catalog.get_input(session, prompt.input_id)
             assert source is not None
             runs.append(
                 RunWork(
@@ -322,7 +320,7 @@ def _store(
         "comparisons": [c.model_dump() for c in comparisons],
     }
     with ctx.db.write() as session:
-        store.save_verdict(
+        save_verdict(
             session,
             key,
             identical=identical,

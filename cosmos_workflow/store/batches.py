@@ -1,0 +1,302 @@
+"""Plans and batches: the queued runs as the planner reads them, stored plans, batch jobs made by
+moving queued runs, and their undo.
+
+A batch only ever moves queued runs between jobs. A source job left with no unfinished run
+becomes `merged` (pointing at its batch); each run keeps the job and the index it was created
+with (`origin_job_id`, `origin_index`), so an undo puts every run back where it was queued, in
+its original order."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Text, case, cast, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.errors import Conflict
+from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
+from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
+from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
+from cosmos_workflow.store.queue import QUEUE_ORDER, set_job_status
+
+# Runs per UPDATE when each needs its own batch index (a CASE over their ids): well inside the
+# bound-parameter limits of SQLite and PostgreSQL.
+_CHUNK = 500
+
+
+def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedRun]:
+    """Every queued run of a queued inference job (the first `limit` ones), in execution order,
+    as the planner sees it."""
+    query = (
+        select(
+            RunRow.id,
+            RunRow.job_id,
+            # Raw JSON text: a queue shares a few weight and parameter sets among many runs,
+            # so each distinct text is decoded once (see below).
+            cast(RunRow.weights, Text).label("weights"),
+            cast(RunRow.params, Text).label("params"),
+            JobRow.priority,
+            JobRow.gpu_batch_size,
+            PromptRow.negative,
+            InputRow.frames,
+            InputRow.fps,
+            InputRow.width,
+            InputRow.height,
+        )
+        .join(JobRow, RunRow.job_id == JobRow.id)
+        .join(PromptRow, RunRow.prompt_id == PromptRow.id)
+        .join(InputRow, PromptRow.input_id == InputRow.id)
+        .where(
+            JobRow.status == JobStatus.QUEUED.value,
+            JobRow.kind == JobKind.INFERENCE.value,
+            RunRow.status == RunStatus.QUEUED.value,
+        )
+        .order_by(*QUEUE_ORDER, RunRow.batch_index, RunRow.id)
+    )
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
+    params_cache: dict[str, ExecutionParams] = {}
+    weights_cache: dict[str, dict[Control, float]] = {}
+    job_index: dict[str, int] = {}
+    runs = []
+    for row in rows:
+        params = params_cache.get(row.params)
+        if params is None:
+            params = params_cache[row.params] = params_from_dict(json.loads(row.params))
+        weights = weights_cache.get(row.weights)
+        if weights is None:
+            decoded = json.loads(row.weights)
+            weights = weights_cache[row.weights] = {
+                Control(k): float(v) for k, v in decoded.items()
+            }
+        runs.append(
+            QueuedRun(
+                run_id=row.id,
+                job_id=row.job_id,
+                priority=row.priority,
+                queue_index=job_index.setdefault(row.job_id, len(job_index)),
+                weights=weights,
+                params=params,
+                negative_prompt=row.negative,
+                video=VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height),
+                job_gpu_batch_size=row.gpu_batch_size,
+            )
+        )
+    return runs
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+def add_plan(
+    session: Session,
+    plan_id: str,
+    *,
+    created_at: float,
+    mode: str,
+    fingerprint: str,
+    body: dict[str, Any],
+    speedup: float,
+) -> None:
+    session.add(
+        PlanRow(id=plan_id, created_at=created_at, mode=mode, fingerprint=fingerprint, body=body)
+    )
+    record_event(session, "plan.created", plan_id=plan_id, mode=mode, speedup=speedup)
+
+
+def find_plan(session: Session, plan_id: str | None) -> PlanRow | None:
+    """A stored plan, or the newest one when `plan_id` is None."""
+    if plan_id:
+        return session.get(PlanRow, plan_id)
+    return session.scalar(select(PlanRow).order_by(PlanRow.created_at.desc()).limit(1))
+
+
+def mark_plan_applied(
+    session: Session, plan: PlanRow, created: Sequence[str], merged: Sequence[str]
+) -> None:
+    plan.applied_at = time.time()
+    record_event(
+        session, "plan.applied", plan_id=plan.id, created=list(created), merged=list(merged)
+    )
+
+
+# -- batches -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """One batch job to make: these queued runs, in this order, taken from these jobs."""
+
+    run_ids: Sequence[str]
+    source_job_ids: Sequence[str]
+    backend: str
+    priority: int
+    gpu_batch_size: int
+    predicted_seconds: float
+    predicted_load_seconds: float
+
+
+def apply_batches(
+    session: Session, batches: Sequence[NewBatch], *, max_attempts: int, plan_id: str | None
+) -> tuple[list[str], list[str]]:
+    """Make the batch jobs and merge the source jobs they emptied.
+    Returns (batch job ids, merged job ids)."""
+    created: list[str] = []
+    sources: dict[str, str] = {}
+    for batch in batches:
+        batch_id = create_batch_job(session, batch, max_attempts=max_attempts, plan_id=plan_id)
+        created.append(batch_id)
+        for job_id in batch.source_job_ids:
+            sources.setdefault(job_id, batch_id)
+    # A source job keeps the runs that already ended (after a crash, say) with their outputs;
+    # it is merged when no run of it is left to do.
+    busy = set(
+        session.scalars(
+            select(RunRow.job_id)
+            .where(
+                RunRow.job_id.in_(list(sources)),
+                RunRow.status.in_(sorted(s.value for s in UNFINISHED_RUNS)),
+            )
+            .distinct()
+        ).all()
+    )
+    emptied = [job_id for job_id in sources if job_id not in busy]
+    jobs = {job.id: job for job in session.scalars(select(JobRow).where(JobRow.id.in_(emptied)))}
+    for job_id in emptied:
+        set_job_status(
+            session,
+            jobs[job_id],
+            JobStatus.MERGED,
+            reason=f"batched into {sources[job_id]}",
+            merged_into_job_id=sources[job_id],
+        )
+    return created, emptied
+
+
+def create_batch_job(
+    session: Session, batch: NewBatch, *, max_attempts: int, plan_id: str | None
+) -> str:
+    """A new queued job holding the batch's runs, in the queue place of its earliest member."""
+    first = session.scalar(
+        select(JobRow).where(JobRow.id.in_(list(batch.source_job_ids))).order_by(*QUEUE_ORDER)
+    )
+    assert first is not None
+    stamp = time.time()
+    job = JobRow(
+        id=new_id("job"),
+        kind=JobKind.INFERENCE.value,
+        status=JobStatus.QUEUED.value,
+        priority=batch.priority,
+        position=first.position,
+        backend=batch.backend,
+        gpu_batch_size=batch.gpu_batch_size,
+        created_at=first.created_at,
+        updated_at=stamp,
+        attempts=0,
+        max_attempts=max_attempts,
+        cancel_requested=False,
+        plan_id=plan_id,
+        predicted_seconds=batch.predicted_seconds,
+    )
+    session.add(job)
+    session.flush()
+    # Each run's share of the batch's predicted compute, to set beside its measured compute.
+    per_run = (batch.predicted_seconds - batch.predicted_load_seconds) / len(batch.run_ids)
+    _move_runs(session, job.id, batch.run_ids, predicted_seconds=round(per_run, 3))
+    record_event(
+        session,
+        "batch.created",
+        job_id=job.id,
+        runs=len(batch.run_ids),
+        sources=list(batch.source_job_ids),
+    )
+    return job.id
+
+
+def _move_runs(session: Session, job_id: str, run_ids: Sequence[str], **values: Any) -> None:
+    """Move runs into `job_id` at batch indexes 0, 1, ... in the given order: one UPDATE per
+    chunk of runs, each run's index picked by a CASE over the chunk's ids."""
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = list(run_ids[start : start + _CHUNK])
+        index = case({run_id: start + i for i, run_id in enumerate(chunk)}, value=RunRow.id)
+        session.execute(
+            update(RunRow)
+            .where(RunRow.id.in_(chunk))
+            .values(job_id=job_id, batch_index=index, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def batch_job(session: Session, job_id: str) -> JobRow | None:
+    return session.get(JobRow, job_id)
+
+
+def undo_batch_job(session: Session, batch: JobRow) -> list[str]:
+    """Give a queued batch's runs back to the jobs they were created in, at the index they were
+    created with, requeue those jobs if they were merged, and delete the batch. Refused (nothing
+    changed) when a run's job of origin could not take it back: only a queued or merged job can.
+    Returns the restored job ids."""
+    origins = sorted(
+        set(session.scalars(select(RunRow.origin_job_id).where(RunRow.job_id == batch.id)).all())
+    )
+    jobs = {job.id: job for job in session.scalars(select(JobRow).where(JobRow.id.in_(origins)))}
+    stuck = [
+        f"{job.id} ({job.status})"
+        for job in jobs.values()
+        if job.status not in (JobStatus.QUEUED.value, JobStatus.MERGED.value)
+    ]
+    if stuck:
+        raise Conflict(
+            f"batch {batch.id} holds runs first queued in job(s) {', '.join(stuck)}, which "
+            "cannot take them back; cancel the batch instead"
+        )
+    session.execute(
+        update(RunRow)
+        .where(RunRow.job_id == batch.id)
+        .values(
+            job_id=RunRow.origin_job_id,
+            batch_index=func.coalesce(RunRow.origin_index, RunRow.batch_index),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    _renumber_unindexed(session, origins)
+    for job_id in origins:
+        if jobs[job_id].status == JobStatus.MERGED.value:
+            set_job_status(
+                session,
+                jobs[job_id],
+                JobStatus.QUEUED,
+                reason="batch undone",
+                merged_into_job_id=None,
+            )
+    session.execute(
+        update(JobRow)
+        .where(JobRow.merged_into_job_id == batch.id)
+        .values(merged_into_job_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(JobRow).where(JobRow.id == batch.id))
+    record_event(session, "batch.undone", job_id=batch.id, restored=origins)
+    return origins
+
+
+def _renumber_unindexed(session: Session, job_ids: Sequence[str]) -> None:
+    """Runs created before their index of origin was recorded (`origin_index` NULL) have no
+    order to go back to: those jobs are numbered afresh, in creation order."""
+    legacy = session.scalars(
+        select(RunRow.job_id)
+        .where(RunRow.job_id.in_(list(job_ids)), RunRow.origin_index.is_(None))
+        .distinct()
+    ).all()
+    for job_id in legacy:
+        ordered = session.scalars(
+            select(RunRow.id).where(RunRow.job_id == job_id).order_by(RunRow.created_at, RunRow.id)
+        ).all()
+        _move_runs(session, job_id, ordered)
