@@ -6,7 +6,7 @@ field; anything else is a 500 whose details stay in the server log."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,18 +14,42 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cosmos_workflow.api.models import ErrorBody, ErrorDetail
 from cosmos_workflow.domain.errors import CosmosError
 
 log = logging.getLogger(__name__)
 
 LOCATION_PREFIXES = ("body", "query", "path", "header", "cookie")
 
+# What each error status means, as the OpenAPI schema describes it.
+ERROR_MEANINGS = {
+    400: "The body could not be read (not JSON, or not UTF-8). Nothing was changed.",
+    401: "Missing or wrong bearer token (only when the server has a token).",
+    403: "The stored file lies outside COSMOS_HOME; it is not served.",
+    404: "An unknown id or name.",
+    409: "Valid, but the current state forbids it (e.g. a stale plan, a finished job).",
+    422: "Invalid input: `field` names the part to fix. Nothing was changed.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that can answer these statuses, each with the error body.
+    Every /api route can answer 401 (the token guard); a route with any parameter or body must
+    list 422, or FastAPI documents its own validation body, which this API never sends."""
+    wanted = sorted({401, *statuses})
+    return {
+        status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in wanted
+    }
+
 
 def error_response(
-    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(message=message, field=field))
     return JSONResponse(
-        {"error": {"message": message, "field": field}}, status_code=status, headers=headers
+        body.model_dump(mode="json"),
+        status_code=status,
+        headers=dict(headers) if headers else None,
     )
 
 

@@ -27,15 +27,22 @@ def confined_file(ctx: Context, stored: str | None, what: str) -> Path:
     return path
 
 
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+UNKNOWN_TYPE = "application/octet-stream"
+# What the file routes may answer, as /openapi.json documents it.
+VIDEO_TYPES = (*sorted({t for t in MEDIA_TYPES.values() if t.startswith("video/")}), UNKNOWN_TYPE)
+IMAGE_TYPES = (*sorted({t for t in MEDIA_TYPES.values() if t.startswith("image/")}), UNKNOWN_TYPE)
+
+
 def media_type_of(path: Path) -> str:
-    return {
-        ".mp4": "video/mp4",
-        ".m4v": "video/mp4",
-        ".webm": "video/webm",
-        ".mov": "video/quicktime",
-        ".mkv": "video/x-matroska",
-        ".jpg": "image/jpeg",
-        ".jpeg": "image/jpeg",
-        ".png": "image/png",
-        ".webp": "image/webp",
-    }.get(path.suffix.lower(), "application/octet-stream")
+    return MEDIA_TYPES.get(path.suffix.lower(), UNKNOWN_TYPE)

@@ -1,6 +1,8 @@
-"""Request bodies, and the one answer that no service owns (the server's embedded worker). Shapes
-only: the services validate meaning (weights, parameters, ids) and answer with the field at
-fault, so the API and the CLI accept and refuse the same things."""
+"""Request bodies, the error body, and the answers no service owns (health, the server's
+embedded worker). Shapes only: the services validate meaning (weights, parameters, ids) and
+answer with the field at fault, so the API and the CLI accept and refuse the same things. Every
+other answer is a service's own view model (services/views.py and friends), declared by the
+routes as their response model."""
 
 from __future__ import annotations
 
@@ -85,6 +87,31 @@ class UndoRequest(Body):
 
 class RatingRequest(Body):
     rating: int = Field(description="1 to 5.")
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What is wrong, in one sentence a user can act on.")
+    field: str | None = Field(
+        description="The input at fault as a dotted path (e.g. `jobs.1.weights`); null when "
+        "no single field is."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer (api/errors.py writes it)."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    """`GET /api/health`: liveness plus whether work is real or simulated."""
+
+    status: Literal["ok"]
+    version: str
+    database: Literal["sqlite", "postgresql"]
+    paused: bool
+    workers_alive: int
+    simulated: bool  # a live worker runs the simulator, not NVIDIA's programs
 
 
 class EmbeddedWorkerStatus(BaseModel):

@@ -1,20 +1,40 @@
-"""The REST routes. Each one calls the same service function the CLI calls, nothing else."""
+"""The REST routes. Each one calls the same service function the CLI calls, nothing else.
+
+Every route names its `operation_id` (part of the API's contract: clients generated from
+/openapi.json use it, so it never follows a Python function's name) and its answer: a service's
+view model, a file or a stream with its media type, and the errors it can give (api/errors.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from cosmos_workflow import __version__
 from cosmos_workflow.api import models
-from cosmos_workflow.api.files import confined_file, media_type_of
-from cosmos_workflow.api.stream import event_stream
+from cosmos_workflow.api.errors import error_responses
+from cosmos_workflow.api.files import IMAGE_TYPES, VIDEO_TYPES, confined_file, media_type_of
+from cosmos_workflow.api.stream import event_stream, frame_schema, start_of_stream
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.services import events, inputs, prompts, queue, workers
+from cosmos_workflow.services import batching, inputs, prompts, queue, runs, verdicts, workers
+from cosmos_workflow.services.batching import ApplyResult, PlanView, UndoResult
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.prompts import PromptDeletion
+from cosmos_workflow.services.runs import RunList
+from cosmos_workflow.services.verdicts import VerdictView
+from cosmos_workflow.services.views import (
+    EnqueueResult,
+    ImportResult,
+    InputView,
+    JobList,
+    JobView,
+    PromptView,
+    QueueStatus,
+    RunView,
+)
+from cosmos_workflow.services.workers import WorkerView
 
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
@@ -36,36 +56,67 @@ def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRoute
 
 
 def _system_routes(router: APIRouter, ctx: Context, worker: EmbeddedWorker | None) -> None:
-    @router.get("/health", tags=["system"])
-    def health() -> dict[str, Any]:
+    @router.get("/health", tags=["system"], operation_id="get_health", responses=error_responses())
+    def health() -> models.Health:
         """Liveness plus what a user must know: is work real or simulated, is a worker alive."""
         alive = [w for w in workers.list_workers(ctx) if w.alive]
-        return {
-            "status": "ok",
-            "version": __version__,
-            "database": "sqlite" if ctx.db.is_sqlite else "postgresql",
-            "paused": queue.queue_status(ctx).paused,
-            "workers_alive": len(alive),
-            "simulated": any(w.simulate for w in alive),
-        }
+        return models.Health(
+            status="ok",
+            version=__version__,
+            database="sqlite" if ctx.db.is_sqlite else "postgresql",
+            paused=queue.queue_status(ctx).paused,
+            workers_alive=len(alive),
+            simulated=any(w.simulate for w in alive),
+        )
 
-    @router.get("/workers", tags=["system"])
-    def list_workers(include_stopped: bool = False) -> list[workers.WorkerView]:
+    @router.get(
+        "/workers", tags=["system"], operation_id="list_workers", responses=error_responses(422)
+    )
+    def list_workers(include_stopped: bool = False) -> list[WorkerView]:
         return workers.list_workers(ctx, include_stopped=include_stopped)
 
-    @router.get("/worker", tags=["system"])
+    @router.get(
+        "/worker",
+        tags=["system"],
+        operation_id="get_embedded_worker",
+        responses=error_responses(),
+    )
     def embedded_worker() -> models.EmbeddedWorkerStatus:
         """This server's own worker: running, restarting after an error, or none (`--no-worker`)."""
         return models.EmbeddedWorkerStatus.of(worker)
 
 
+def _file_answer(media_types: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
+    """A file route's 200 (the media types it may send) and its errors."""
+    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
+    return {
+        200: {"content": content, "description": "The file."},
+        **error_responses(403, 404, 422),
+    }
+
+
+# Routes that answer a file, text or a stream name the generic Response as their class: its
+# media type is unset, so FastAPI documents their errors as JSON (which they are) and the 200
+# with the media types given here.
+TEXT_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The log."},
+    **error_responses(404, 422),
+}
+
+
 def _input_routes(router: APIRouter, ctx: Context) -> None:
-    @router.get("/inputs", tags=["inputs"])
-    def list_inputs() -> list[Any]:
+    @router.get("/inputs", tags=["inputs"], operation_id="list_inputs", responses=error_responses())
+    def list_inputs() -> list[InputView]:
         return inputs.list_inputs(ctx)
 
-    @router.post("/inputs", status_code=201, tags=["inputs"])
-    def add_input(body: models.InputCreate) -> Any:
+    @router.post(
+        "/inputs",
+        status_code=201,
+        tags=["inputs"],
+        operation_id="create_input",
+        responses=error_responses(400, 409, 422),
+    )
+    def add_input(body: models.InputCreate) -> InputView:
         """Register an input folder; it must lie under a configured input root."""
         return inputs.add_input(
             ctx,
@@ -74,11 +125,22 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
             video=Path(body.video) if body.video else None,
         )
 
-    @router.get("/inputs/{name_or_id}", tags=["inputs"])
-    def show_input(name_or_id: str) -> Any:
+    @router.get(
+        "/inputs/{name_or_id}",
+        tags=["inputs"],
+        operation_id="get_input",
+        responses=error_responses(404, 422),
+    )
+    def show_input(name_or_id: str) -> InputView:
         return inputs.show_input(ctx, name_or_id)
 
-    @router.get("/inputs/{name_or_id}/thumbnail", tags=["inputs"])
+    @router.get(
+        "/inputs/{name_or_id}/thumbnail",
+        tags=["inputs"],
+        operation_id="get_input_thumbnail",
+        response_class=FileResponse,
+        responses=_file_answer(IMAGE_TYPES),
+    )
     def input_thumbnail(name_or_id: str) -> FileResponse:
         view = inputs.show_input(ctx, name_or_id)
         path = confined_file(ctx, view.thumbnail_path, f"thumbnail of input {view.id}")
@@ -86,35 +148,67 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
 
 
 def _prompt_routes(router: APIRouter, ctx: Context) -> None:
-    @router.get("/prompts", tags=["prompts"])
+    @router.get(
+        "/prompts",
+        tags=["prompts"],
+        operation_id="list_prompts",
+        responses=error_responses(404, 422),
+    )
     def list_prompts(
         input: str | None = None, limit: Limit = 1000, offset: Offset = 0
-    ) -> list[Any]:
+    ) -> list[PromptView]:
         return prompts.list_prompts(ctx, input_name_or_id=input, limit=limit, offset=offset)
 
-    @router.get("/prompts/search", tags=["prompts"])
+    @router.get(
+        "/prompts/search",
+        tags=["prompts"],
+        operation_id="search_prompts",
+        responses=error_responses(422),
+    )
     def search_prompts(
         q: Annotated[str, Query(description="Words to look for.")], limit: Limit = 100
-    ) -> list[Any]:
+    ) -> list[PromptView]:
         return prompts.search_prompts(ctx, q, limit=limit)
 
-    @router.post("/prompts", status_code=201, tags=["prompts"])
-    def create_prompt(body: models.PromptCreate) -> Any:
+    @router.post(
+        "/prompts",
+        status_code=201,
+        tags=["prompts"],
+        operation_id="create_prompt",
+        responses=error_responses(400, 404, 422),
+    )
+    def create_prompt(body: models.PromptCreate) -> PromptView:
         return prompts.create_prompt(
             ctx, body.input, body.text, name=body.name, negative=body.negative
         )
 
-    @router.get("/prompts/{prompt_id}", tags=["prompts"])
-    def show_prompt(prompt_id: str) -> Any:
+    @router.get(
+        "/prompts/{prompt_id}",
+        tags=["prompts"],
+        operation_id="get_prompt",
+        responses=error_responses(404, 422),
+    )
+    def show_prompt(prompt_id: str) -> PromptView:
         return prompts.get_prompt(ctx, prompt_id)
 
-    @router.delete("/prompts/{prompt_id}", tags=["prompts"])
-    def delete_prompt(prompt_id: str, force: bool = False, dry_run: bool = False) -> Any:
+    @router.delete(
+        "/prompts/{prompt_id}",
+        tags=["prompts"],
+        operation_id="delete_prompt",
+        responses=error_responses(404, 409, 422),
+    )
+    def delete_prompt(prompt_id: str, force: bool = False, dry_run: bool = False) -> PromptDeletion:
         """Refused (409) while the prompt has queued or running work, unless force."""
         return prompts.delete_prompt(ctx, prompt_id, force=force, dry_run=dry_run)
 
-    @router.post("/prompts/{prompt_id}/enhance", status_code=201, tags=["prompts"])
-    def enhance_prompt(prompt_id: str, body: models.PriorityRequest | None = None) -> Any:
+    @router.post(
+        "/prompts/{prompt_id}/enhance",
+        status_code=201,
+        tags=["prompts"],
+        operation_id="enhance_prompt",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def enhance_prompt(prompt_id: str, body: models.PriorityRequest | None = None) -> EnqueueResult:
         """Queue prompt enhancement; it produces a new prompt linked to this one."""
         priority = body.priority if body else 0
         return queue.enqueue_enhance(ctx, prompt_id, priority=priority)
@@ -130,15 +224,42 @@ def _request_of(job: models.JobCreate) -> queue.JobRequest:
     )
 
 
-def _queue_routes(router: APIRouter, ctx: Context) -> None:
-    @router.post("/queue", status_code=201, tags=["queue"])
-    def add_job(body: models.JobCreate) -> Any:
-        """Queue one job holding one run per prompt (as `cosmos queue add`)."""
-        return queue.enqueue(ctx, _request_of(body))
+EXISTING_JOB: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": EnqueueResult,
+        "description": "The idempotency key was used before: the job it created, unchanged "
+        "(`created` is false).",
+    }
+}
 
-    @router.post("/queue/bulk", status_code=201, tags=["queue"])
-    def add_jobs(body: models.BulkCreate) -> Any:
-        """Queue many jobs in one transaction: every job valid or nothing is queued."""
+
+def _queue_routes(router: APIRouter, ctx: Context) -> None:
+    @router.post(
+        "/queue",
+        status_code=201,
+        tags=["queue"],
+        operation_id="create_job",
+        responses={**EXISTING_JOB, **error_responses(400, 404, 409, 422)},
+        response_description="The job was created (`created` is true).",
+    )
+    def add_job(body: models.JobCreate, response: Response) -> EnqueueResult:
+        """Queue one job holding one run per prompt (as `cosmos queue add`). 201 when a job was
+        created; 200 when `idempotency_key` matched an earlier job, which is returned as is."""
+        result = queue.enqueue(ctx, _request_of(body))
+        if not result.created:
+            response.status_code = 200
+        return result
+
+    @router.post(
+        "/queue/bulk",
+        status_code=201,
+        tags=["queue"],
+        operation_id="create_jobs",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def add_jobs(body: models.BulkCreate) -> ImportResult:
+        """Queue many jobs in one transaction: every job valid or nothing is queued. Jobs whose
+        idempotency key was used before are skipped (not listed in `job_ids`)."""
         requests = []
         for index, job in enumerate(body.jobs):
             try:
@@ -148,59 +269,98 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
                 raise InvalidInput(f"job {index}: {exc.message}", field=field) from None
         return queue.enqueue_many(ctx, requests)
 
-    @router.get("/queue", tags=["queue"])
-    def list_queue(history: bool = False, limit: Limit = 100, offset: Offset = 0) -> Any:
+    @router.get(
+        "/queue",
+        tags=["queue"],
+        operation_id="list_queue",
+        responses=error_responses(422),
+    )
+    def list_queue(history: bool = False, limit: Limit = 100, offset: Offset = 0) -> JobList:
         """Jobs in execution order with their 1-based position; `history` adds finished ones."""
         return queue.list_queue(ctx, include_history=history, limit=limit, offset=offset)
 
-    @router.get("/queue/status", tags=["queue"])
-    def queue_status() -> Any:
+    @router.get(
+        "/queue/status",
+        tags=["queue"],
+        operation_id="get_queue_status",
+        responses=error_responses(),
+    )
+    def queue_status() -> QueueStatus:
         return queue.queue_status(ctx)
 
-    @router.post("/queue/pause", tags=["queue"])
-    def pause() -> Any:
+    @router.post(
+        "/queue/pause", tags=["queue"], operation_id="pause_queue", responses=error_responses()
+    )
+    def pause() -> QueueStatus:
         """Claim nothing new until resumed; stored, so it survives restarts."""
         return queue.set_paused(ctx, True)
 
-    @router.post("/queue/resume", tags=["queue"])
-    def resume() -> Any:
+    @router.post(
+        "/queue/resume", tags=["queue"], operation_id="resume_queue", responses=error_responses()
+    )
+    def resume() -> QueueStatus:
         return queue.set_paused(ctx, False)
 
-    @router.get("/jobs/{job_id}", tags=["queue"])
-    def show_job(job_id: str) -> Any:
+    @router.get(
+        "/jobs/{job_id}",
+        tags=["queue"],
+        operation_id="get_job",
+        responses=error_responses(404, 422),
+    )
+    def show_job(job_id: str) -> JobView:
         return queue.get_job(ctx, job_id)
 
-    @router.post("/jobs/{job_id}/cancel", tags=["queue"])
-    def cancel_job(job_id: str) -> Any:
+    @router.post(
+        "/jobs/{job_id}/cancel",
+        tags=["queue"],
+        operation_id="cancel_job",
+        responses=error_responses(404, 409, 422),
+    )
+    def cancel_job(job_id: str) -> JobView:
         return queue.cancel_job(ctx, job_id)
 
-    @router.post("/jobs/{job_id}/move", tags=["queue"])
-    def move_job(job_id: str, body: models.MoveRequest) -> Any:
+    @router.post(
+        "/jobs/{job_id}/move",
+        tags=["queue"],
+        operation_id="move_job",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def move_job(job_id: str, body: models.MoveRequest) -> JobView:
         return queue.move_job(ctx, job_id, body.where, body.before)
 
-    @router.post("/jobs/{job_id}/retry", status_code=201, tags=["queue"])
-    def retry_job(job_id: str) -> Any:
+    @router.post(
+        "/jobs/{job_id}/retry",
+        status_code=201,
+        tags=["queue"],
+        operation_id="retry_job",
+        responses=error_responses(404, 409, 422),
+    )
+    def retry_job(job_id: str) -> EnqueueResult:
         return queue.retry_job(ctx, job_id)
 
-    @router.get("/jobs/{job_id}/log", tags=["queue"], response_class=PlainTextResponse)
+    @router.get(
+        "/jobs/{job_id}/log",
+        tags=["queue"],
+        operation_id="get_job_log",
+        response_class=Response,
+        responses=TEXT_ANSWER,
+    )
     def job_log(
         job_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
     ) -> PlainTextResponse:
-        from cosmos_workflow.services import runs
-
         return PlainTextResponse(runs.job_log(ctx, job_id, tail))
 
 
 def _batch_routes(router: APIRouter, ctx: Context) -> None:
-    from cosmos_workflow.services.batching import PlanView
-    from cosmos_workflow.services.verdicts import VerdictView
-
-    @router.post("/batch/analyze", tags=["batching"], response_model=PlanView)
-    def analyze(body: models.AnalyzeRequest | None = None) -> Any:
+    @router.post(
+        "/batch/analyze",
+        tags=["batching"],
+        operation_id="analyze_queue",
+        responses=error_responses(400, 422),
+    )
+    def analyze(body: models.AnalyzeRequest | None = None) -> PlanView:
         """Plan the queued runs into batches and store the plan; nothing else changes. Every
         batch carries its output verdict (identical, verified or may_differ) and the reason."""
-        from cosmos_workflow.services import batching
-
         body = body or models.AnalyzeRequest()
         return batching.analyze(
             ctx,
@@ -209,36 +369,53 @@ def _batch_routes(router: APIRouter, ctx: Context) -> None:
             allow_output_changes=body.allow_output_changes,
         )
 
-    @router.get("/batch/plan", tags=["batching"], response_model=PlanView)
-    def show_plan(plan_id: str | None = None) -> Any:
+    @router.get(
+        "/batch/plan",
+        tags=["batching"],
+        operation_id="get_plan",
+        responses=error_responses(404, 422),
+    )
+    def show_plan(plan_id: str | None = None) -> PlanView:
         """A stored plan; the newest when no id is given."""
-        from cosmos_workflow.services import batching
-
         return batching.get_plan(ctx, plan_id)
 
-    @router.post("/batch/apply", tags=["batching"])
-    def apply(body: models.ApplyRequest | None = None) -> Any:
+    @router.post(
+        "/batch/apply",
+        tags=["batching"],
+        operation_id="apply_plan",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def apply(body: models.ApplyRequest | None = None) -> ApplyResult:
         """Apply a plan atomically; 409 when the queue changed since it was analysed."""
-        from cosmos_workflow.services import batching
-
         return batching.apply_plan(ctx, body.plan_id if body else None)
 
-    @router.get("/batch/verdicts", tags=["batching"], response_model=list[VerdictView])
-    def verdicts() -> Any:
+    @router.get(
+        "/batch/verdicts",
+        tags=["batching"],
+        operation_id="list_verdicts",
+        responses=error_responses(),
+    )
+    def list_verdicts() -> list[VerdictView]:
         """What `cosmos verify-batching` measured: which kinds of batch keep outputs where."""
-        from cosmos_workflow.services.verdicts import list_verdicts
+        return verdicts.list_verdicts(ctx)
 
-        return list_verdicts(ctx)
-
-    @router.post("/batch/undo", tags=["batching"])
-    def undo(body: models.UndoRequest) -> Any:
-        from cosmos_workflow.services import batching
-
+    @router.post(
+        "/batch/undo",
+        tags=["batching"],
+        operation_id="undo_batch",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def undo(body: models.UndoRequest) -> UndoResult:
         return batching.undo_batch(ctx, body.batch_job_id)
 
 
 def _run_routes(router: APIRouter, ctx: Context) -> None:
-    @router.get("/runs", tags=["runs"])
+    @router.get(
+        "/runs",
+        tags=["runs"],
+        operation_id="list_runs",
+        responses=error_responses(422),
+    )
     def list_runs(
         status: str | None = None,
         job_id: str | None = None,
@@ -248,9 +425,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         since: Annotated[float | None, Query(description="UNIX time: created at or after.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
-    ) -> Any:
-        from cosmos_workflow.services import runs
-
+    ) -> RunList:
         return runs.list_runs(
             ctx,
             status=status,
@@ -263,54 +438,90 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
             offset=offset,
         )
 
-    @router.get("/runs/{run_id}", tags=["runs"])
-    def show_run(run_id: str) -> Any:
-        from cosmos_workflow.services import runs
-
+    @router.get(
+        "/runs/{run_id}",
+        tags=["runs"],
+        operation_id="get_run",
+        responses=error_responses(404, 422),
+    )
+    def show_run(run_id: str) -> RunView:
         return runs.get_run(ctx, run_id)
 
-    @router.post("/runs/{run_id}/rating", tags=["runs"])
-    def rate_run(run_id: str, body: models.RatingRequest) -> Any:
-        from cosmos_workflow.services import runs
-
+    @router.post(
+        "/runs/{run_id}/rating",
+        tags=["runs"],
+        operation_id="rate_run",
+        responses=error_responses(400, 404, 422),
+    )
+    def rate_run(run_id: str, body: models.RatingRequest) -> RunView:
         return runs.rate_run(ctx, run_id, body.rating)
 
-    @router.post("/runs/{run_id}/upscale", status_code=201, tags=["runs"])
-    def upscale_run(run_id: str, body: models.UpscaleRequest | None = None) -> Any:
+    @router.post(
+        "/runs/{run_id}/upscale",
+        status_code=201,
+        tags=["runs"],
+        operation_id="upscale_run",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def upscale_run(run_id: str, body: models.UpscaleRequest | None = None) -> EnqueueResult:
         """Queue a 4K upscale of a finished run (never batched)."""
         body = body or models.UpscaleRequest()
         return queue.enqueue_upscale(ctx, run_id, weight=body.weight, priority=body.priority)
 
-    @router.get("/runs/{run_id}/video", tags=["runs"])
+    @router.get(
+        "/runs/{run_id}/video",
+        tags=["runs"],
+        operation_id="get_run_video",
+        response_class=FileResponse,
+        responses=_file_answer(VIDEO_TYPES),
+    )
     def run_video(run_id: str) -> FileResponse:
         """The output video; served only from under COSMOS_HOME."""
-        from cosmos_workflow.services import runs
-
         view = runs.get_run(ctx, run_id)
         path = confined_file(ctx, view.output_path, f"output video of run {run_id}")
         return FileResponse(path, media_type=media_type_of(path), filename=path.name)
 
-    @router.get("/runs/{run_id}/thumbnail", tags=["runs"])
+    @router.get(
+        "/runs/{run_id}/thumbnail",
+        tags=["runs"],
+        operation_id="get_run_thumbnail",
+        response_class=FileResponse,
+        responses=_file_answer(IMAGE_TYPES),
+    )
     def run_thumbnail(run_id: str) -> FileResponse:
-        from cosmos_workflow.services import runs
-
         view = runs.get_run(ctx, run_id)
         path = confined_file(ctx, view.thumbnail_path, f"thumbnail of run {run_id}")
         return FileResponse(path, media_type=media_type_of(path))
 
-    @router.get("/runs/{run_id}/log", tags=["runs"], response_class=PlainTextResponse)
+    @router.get(
+        "/runs/{run_id}/log",
+        tags=["runs"],
+        operation_id="get_run_log",
+        response_class=Response,
+        responses=TEXT_ANSWER,
+    )
     def run_log(
         run_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
     ) -> PlainTextResponse:
         """The log of the job that ran (or runs) this run."""
-        from cosmos_workflow.services import runs
-
         view = runs.get_run(ctx, run_id)
         return PlainTextResponse(runs.job_log(ctx, view.job_id, tail))
 
 
 def _event_routes(router: APIRouter, ctx: Context) -> None:
-    @router.get("/events", tags=["events"], response_class=StreamingResponse)
+    @router.get(
+        "/events",
+        tags=["events"],
+        operation_id="stream_events",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/event-stream": {"schema": frame_schema()}},
+                "description": "Frames `id: N` / `data: {event as JSON}`, one per event.",
+            },
+            **error_responses(422),
+        },
+    )
     async def stream_events(
         request: Request,
         after: Annotated[int | None, Query(ge=0, description="Send events after this id.")] = None,
@@ -326,7 +537,9 @@ def _event_routes(router: APIRouter, ctx: Context) -> None:
         with neither, the stream starts at the newest event."""
         start = _start_id(last_event_id, after)
         if start is None:
-            start = events.latest_event_id(ctx)
+            # The newest id is a database read: off the event loop, like every read the
+            # stream makes, so one slow database cannot stall every other request.
+            start = await start_of_stream(ctx)
         wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
         frames = event_stream(
             ctx,

@@ -15,9 +15,13 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
+from cosmos_workflow.services import events
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.events import EventView, events_since
+from cosmos_workflow.services.events import EventView
 
 POLL_SECONDS = 0.5  # how often a connected stream looks for new events
 GAP_GRACE_SECONDS = 5.0  # longest a write transaction is expected to stay open after its insert
@@ -52,13 +56,36 @@ class Cursor:
         return ready
 
 
+def frame_schema() -> dict[str, Any]:
+    """One frame of the stream as OpenAPI 3.1 describes a server-sent event: its `id`, and its
+    `data` a JSON-encoded event (the `retry:` and keep-alive lines carry no event)."""
+    return {
+        "type": "object",
+        "required": ["id", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": EventView.model_json_schema(mode="serialization"),
+            },
+        },
+    }
+
+
+async def start_of_stream(ctx: Context) -> int:
+    """The newest event id, read in a worker thread: a blocking read on the event loop would
+    stall every request the server is answering until the database replies."""
+    return await run_in_threadpool(events.latest_event_id, ctx)
+
+
 def format_event(event: EventView) -> str:
     payload = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
     return f"id: {event.id}\ndata: {payload}\n\n"
 
 
 def read_after(ctx: Context, after: int) -> list[EventView]:
-    return events_since(ctx, after, READ_BATCH)
+    return events.events_since(ctx, after, READ_BATCH)
 
 
 async def event_stream(
