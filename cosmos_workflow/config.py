@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=100)
     # How long a worker rides out an unreachable database before it stops (exit code 1).
     database_outage_seconds: float = Field(defaults.DATABASE_OUTAGE_SECONDS, ge=1, le=86_400)
+    # A worker prunes history older than this many days once a day (`cosmos prune`); None: never.
+    retention_days: int | None = Field(None, ge=1, le=36_500)
     input_roots: list[Path] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)

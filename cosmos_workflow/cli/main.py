@@ -8,7 +8,18 @@ import os
 import typer
 
 from cosmos_workflow import __version__
-from cosmos_workflow.cli import batch, demo, inputs, prompts, queue, runs, serve, verify, worker
+from cosmos_workflow.cli import (
+    batch,
+    demo,
+    inputs,
+    prompts,
+    prune,
+    queue,
+    runs,
+    serve,
+    verify,
+    worker,
+)
 from cosmos_workflow.cli.common import new_app
 
 app = new_app("cosmos-workflow: a durable queue with smart batching for NVIDIA Cosmos Transfer.")
@@ -24,6 +35,7 @@ app.command("calibrate")(worker.calibrate)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("verify-batching")(verify.verify_batching)
+app.command("prune")(prune.prune)
 
 
 def _version(value: bool) -> None:

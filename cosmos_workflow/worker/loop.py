@@ -14,12 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import FatalError
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.retention import prune
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import queue as store
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
@@ -30,6 +32,8 @@ from cosmos_workflow.worker.reaper import Reaper, ReaperTimer, reaper_interval, 
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+PRUNE_INTERVAL_S = 24 * 3600.0  # with retention_days: one prune a day of the worker's life
 
 
 def run_worker(
@@ -65,6 +69,8 @@ def run_worker(
     sweep(reaper)  # the processes of this host's dead predecessors end first
     timer = ReaperTimer(reaper, reaper_interval(ctx.settings.lease_seconds))
     timer.start()
+    retention = RetentionTimer(ctx)
+    retention.start()
     executor = JobExecutor(ctx, choice, host, worker_id, kill)
     done = 0
     idle = defaults.IDLE_POLL_SECONDS
@@ -88,6 +94,7 @@ def run_worker(
         log.error("worker=%s stopping: %s", worker_id, exc.message)
         raise
     finally:
+        retention.stop()
         timer.stop()
         reaper.close()
         _stopped(ctx, worker_id)
@@ -110,6 +117,41 @@ def _next_claim(
         backends=None,
         host_name=host,
     )
+
+
+class RetentionTimer:
+    """With `retention_days` set: prunes what is older when the worker starts, then every
+    `PRUNE_INTERVAL_S` of its life, in its own thread so a long job does not hold it back. A
+    prune that fails is logged and tried again at the next turn; it never ends the worker."""
+
+    def __init__(self, ctx: Context, interval_s: float = PRUNE_INTERVAL_S) -> None:
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
+
+    def start(self) -> None:
+        if self.ctx.settings.retention_days is None:
+            return
+        self.prune()  # on start, before the first claim
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def prune(self) -> None:
+        days = self.ctx.settings.retention_days
+        assert days is not None
+        try:
+            prune(self.ctx, timedelta(days=days))  # logs what it removed
+        except Exception:
+            log.exception("retention: the prune of what is older than %d day(s) failed", days)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.prune()
 
 
 def _stopped(ctx: Context, worker_id: str) -> None:
