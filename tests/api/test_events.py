@@ -3,6 +3,7 @@ real server, and the ordering rule for ids that become visible out of order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from cosmos_workflow.api.app import create_app
 from cosmos_workflow.api.stream import GAP_GRACE_SECONDS, Cursor
-from cosmos_workflow.services import prompts
+from cosmos_workflow.services import events, prompts
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.events import EventView
 
@@ -104,6 +105,49 @@ def test_live_events_arrive_and_resume(live_server: str, ctx: Context, input_id:
     resumed = parse_frames(buffer)
     assert resumed[0][0] == first_id + 1 and resumed[0][1]["kind"] == "prompt.created"
     assert made.id != missed.id
+
+
+def _event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_stream_first_read_does_not_block_other_requests(
+    live_server: str, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream opened without an id first reads the newest one. That read is held here until
+    another request was answered: were it made on the event loop, the server could answer
+    nothing, and the held read would only end by its own time-out."""
+    entered, release = threading.Event(), threading.Event()
+    probe: dict[str, bool] = {}
+    real_latest = events.latest_event_id
+
+    def held_latest(context: Context) -> int:
+        probe["on_event_loop"] = _event_loop_running()
+        entered.set()
+        probe["released"] = release.wait(60)
+        return real_latest(context)
+
+    monkeypatch.setattr(events, "latest_event_id", held_latest)
+    answer: dict[str, object] = {}
+
+    def listen() -> None:
+        url = f"{live_server}/api/events"
+        with httpx.stream("GET", url, params={"follow": "false"}, timeout=120) as response:
+            answer["status"], answer["text"] = response.status_code, response.read().decode()
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert entered.wait(60), "the stream never read its start"
+    health = httpx.get(f"{live_server}/api/health", timeout=120)
+    release.set()
+    listener.join(120)
+    assert health.status_code == 200
+    assert probe == {"on_event_loop": False, "released": True}
+    assert answer == {"status": 200, "text": "retry: 2000\n\n"}
 
 
 def _event(event_id: int) -> EventView:

@@ -122,6 +122,21 @@ def test_queue_add_list_status_pause_move_cancel_retry(
     assert again.status_code == 409 and "only queued or running" in again.json()["error"]["message"]
 
 
+def test_queue_add_answers_201_when_created_and_200_for_a_used_idempotency_key(
+    client: TestClient, prompt_ids: list[str], ctx: Context
+) -> None:
+    body = {"prompt_ids": prompt_ids[:2], "weights": {"edge": 0.5}, "idempotency_key": "k-1"}
+    first = client.post("/api/queue", json=body)
+    assert first.status_code == 201 and first.json()["created"] is True
+    before = database_snapshot(ctx)
+    again = client.post("/api/queue", json=body)
+    assert again.status_code == 200, again.text
+    assert again.json() == {**first.json(), "created": False}
+    assert database_snapshot(ctx) == before
+    other_key = client.post("/api/queue", json={**body, "idempotency_key": "k-2"})
+    assert other_key.status_code == 201 and other_key.json()["job_id"] != first.json()["job_id"]
+
+
 def test_queue_refusals_change_nothing(
     client: TestClient, prompt_ids: list[str], ctx: Context
 ) -> None:
