@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from cosmos_workflow.demo.samples import SCENES, make_scene
 from cosmos_workflow.services import batching, calibration, inputs, prompts, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store.models import RunRow, TimingRow
+from cosmos_workflow.services.runs import list_runs
 from cosmos_workflow.worker.loop import run_worker
 
 PROMPTS = {
@@ -127,26 +126,14 @@ def enqueue_workload(ctx: Context) -> int:
     return queue.enqueue_many(ctx, requests).runs
 
 
-def _measured(ctx: Context, since: float) -> tuple[int, float, float]:
-    with ctx.db.read() as session:
-        jobs, seconds, predicted = session.execute(
-            select(
-                func.count(TimingRow.id),
-                func.coalesce(func.sum(TimingRow.load_seconds + TimingRow.compute_seconds), 0.0),
-                func.coalesce(func.sum(TimingRow.predicted_seconds), 0.0),
-            ).where(TimingRow.created_at >= since)
-        ).one()
-    return int(jobs), float(seconds), float(predicted)
+def _measured(ctx: Context, since: float) -> tuple[int, float]:
+    """Model processes measured since `since`, and their GPU seconds."""
+    totals = calibration.measured_since(ctx, since)
+    return totals.processes, totals.measured_seconds
 
 
 def _succeeded(ctx: Context) -> int:
-    with ctx.db.read() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(RunRow).where(RunRow.status == "succeeded")
-            )
-            or 0
-        )
+    return list_runs(ctx, status="succeeded", limit=1).total
 
 
 def execute(ctx: Context, label: str, predicted: float, hooks: Hooks) -> Execution:
@@ -165,7 +152,7 @@ def execute(ctx: Context, label: str, predicted: float, hooks: Hooks) -> Executi
     if hooks.run_queue is not None:
         hooks.run_queue(lambda: (_succeeded(ctx) - before, total), worker)
     worker.join()
-    jobs, measured, _ = _measured(ctx, started)
+    jobs, measured = _measured(ctx, started)
     return Execution(
         label=label,
         jobs=jobs,

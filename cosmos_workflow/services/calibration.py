@@ -12,7 +12,7 @@ from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.planner.calibration import TimingSample, fit_cost_params
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import calibrated_cost_model
-from cosmos_workflow.store.timings import add_calibration, timings
+from cosmos_workflow.store.timings import TimingTotals, add_calibration, timing_totals, timings
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +98,9 @@ def calibrate(
             fit.mean_abs_error_pct,
         )
     return CalibrationReport(fits=fits, samples=total, mean_abs_error_pct=round(mean, 3))
+
+
+def measured_since(ctx: Context, since: float) -> TimingTotals:
+    """What the workers measured since `since` (UNIX seconds): processes and GPU seconds."""
+    with ctx.db.read() as session:
+        return timing_totals(session, since)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.verdicts import VerdictKey
 from cosmos_workflow.planner.cost import CostModel, CostParams
 from cosmos_workflow.planner.cost_defaults import default_cost_model
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
+from cosmos_workflow.store.session import Session
 from cosmos_workflow.store.timings import latest_calibrations
 from cosmos_workflow.store.verdicts import verified_keys
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from cosmos_workflow import defaults
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import WorkerRow
-from cosmos_workflow.store.queue import now
+from cosmos_workflow.store.workers import workers_by_heartbeat
 
 
 class WorkerView(BaseModel):
@@ -45,9 +46,7 @@ def list_workers(
     """Workers, most recently heard from first. A worker whose heartbeat is older than one lease
     is shown as not alive: its job's lease has lapsed too (defaults.LEASE_SECONDS)."""
     lease = ctx.settings.lease_seconds or defaults.LEASE_SECONDS
-    query = select(WorkerRow).order_by(WorkerRow.heartbeat_at.desc()).limit(limit)
-    if not include_stopped:
-        query = query.where(WorkerRow.stopped_at.is_(None))
-    stamp = now()
+    stamp = time.time()
     with ctx.db.read() as session:
-        return [WorkerView.of(row, lease, stamp) for row in session.scalars(query).all()]
+        rows = workers_by_heartbeat(session, include_stopped=include_stopped, limit=limit)
+        return [WorkerView.of(row, lease, stamp) for row in rows]

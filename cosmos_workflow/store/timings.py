@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cosmos_workflow.store.models import BatchLimitRow, CalibrationRow, TimingRow
+from cosmos_workflow.store.models import BatchLimitRow, CalibrationRow, JobRow, TimingRow
 from cosmos_workflow.store.queue import now
 
 
@@ -25,6 +26,31 @@ def timings(
     if gpu_profile:
         query = query.where(TimingRow.gpu_profile == gpu_profile)
     return session.scalars(query).all()
+
+
+@dataclass(frozen=True)
+class TimingTotals:
+    processes: int  # model processes measured
+    measured_seconds: float  # their load plus compute seconds
+    predicted_seconds: float  # what the cost model predicted for them (0 where it had nothing)
+
+
+def timing_totals(session: Session, since: float) -> TimingTotals:
+    """The timings measured since `since` (UNIX seconds), summed."""
+    processes, measured, predicted = session.execute(
+        select(
+            func.count(TimingRow.id),
+            func.coalesce(func.sum(TimingRow.load_seconds + TimingRow.compute_seconds), 0.0),
+            func.coalesce(func.sum(TimingRow.predicted_seconds), 0.0),
+        ).where(TimingRow.created_at >= since)
+    ).one()
+    return TimingTotals(int(processes), float(measured), float(predicted or 0.0))
+
+
+def job_prediction(session: Session, job_id: str) -> float | None:
+    """The GPU seconds predicted for a job when it was queued or batched, to store beside what
+    its process measured."""
+    return session.scalar(select(JobRow.predicted_seconds).where(JobRow.id == job_id))
 
 
 def latest_calibrations(session: Session) -> dict[tuple[str, str], CalibrationRow]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.store.db import Database
@@ -52,3 +54,13 @@ def stop_worker(db: Database, worker_id: str) -> None:
             .values(stopped_at=now(), current_job_id=None)
         )
         record_event(session, "worker.stopped", worker_id=worker_id)
+
+
+def workers_by_heartbeat(
+    session: Session, *, include_stopped: bool, limit: int
+) -> Sequence[WorkerRow]:
+    """Workers, most recently heard from first."""
+    query = select(WorkerRow).order_by(WorkerRow.heartbeat_at.desc()).limit(limit)
+    if not include_stopped:
+        query = query.where(WorkerRow.stopped_at.is_(None))
+    return session.scalars(query).all()

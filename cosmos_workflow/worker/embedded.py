@@ -12,8 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
-
-from sqlalchemy.engine import make_url
+from urllib.parse import unquote, urlsplit
 
 from cosmos_workflow.domain.errors import CosmosError, FatalError
 
@@ -199,9 +198,12 @@ class EmbeddedWorker:
 
 
 def _secrets_of(ctx: Context) -> tuple[str, ...]:
-    """What must never reach `last_error`: the API token and the database password."""
+    """What must never reach `last_error`: the API token and the database password (as written
+    in the URL and percent-decoded, the form a driver's message may quote)."""
     found = [ctx.settings.api_token]
     # An unparsable URL fails the worker itself, with its own message.
-    with contextlib.suppress(Exception):
-        found.append(make_url(ctx.settings.resolved_database_url).password)
+    with contextlib.suppress(ValueError):
+        password = urlsplit(ctx.settings.resolved_database_url).password
+        if password:
+            found += [password, unquote(password)]
     return tuple(s for s in found if isinstance(s, str) and s)
