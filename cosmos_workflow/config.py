@@ -6,14 +6,24 @@ double underscore (`COSMOS_PLANNER__MODE=strict`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import ConfigError
@@ -103,7 +113,8 @@ class Settings(BaseSettings):
     database_outage_seconds: float = Field(defaults.DATABASE_OUTAGE_SECONDS, ge=1, le=86_400)
     # A worker prunes history older than this many days once a day (`cosmos prune`); None: never.
     retention_days: int | None = Field(None, ge=1, le=36_500)
-    input_roots: list[Path] = Field(default_factory=list)
+    # A JSON list or a plain path list (`/data/a:/data/b`, `;` on Windows), like PATH.
+    input_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     hosts: list[HostConfig] = Field(default_factory=list)
@@ -117,7 +128,22 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls))
+        return (init_settings, _EnvSource(settings_cls), _TomlSource(settings_cls))
+
+    @field_validator("input_roots", mode="before")
+    @classmethod
+    def _split_path_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    f"expected a JSON list of paths or paths separated by {os.pathsep!r} "
+                    f"(the JSON does not parse), got {value!r}"
+                ) from None
+        return [part for part in value.split(os.pathsep) if part.strip()]
 
     @field_validator("hosts")
     @classmethod
@@ -158,6 +184,19 @@ class Settings(BaseSettings):
         raise ConfigError(f"unknown host {name!r}; hosts in cosmos.toml: {known}")
 
 
+class _EnvSource(EnvSettingsSource):
+    """`COSMOS_*` variables; a JSON value that does not parse is reported by its variable."""
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except ValueError as exc:
+            name = f"{self.env_prefix}{field_name}".upper()
+            raise ConfigError(f"{name}: expected JSON, which does not parse: {exc}") from None
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
@@ -174,17 +213,141 @@ class _TomlSource(PydanticBaseSettingsSource):
                 return tomllib.load(handle)
         except FileNotFoundError:
             raise ConfigError(f"config file {self.path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {self.path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {self.path} cannot be read: {exc.strerror}") from None
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the configuration; a bad value raises ConfigError saying what to fix."""
+    """Read and validate the configuration; a bad value raises ConfigError, one line that names
+    each bad key where it was set (the `COSMOS_*` variable or cosmos.toml) and what it takes."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        where = _Origins(overrides, default_config_path(), os.environ)
+        problems = "; ".join(_problem(err, where) for err in exc.errors())
+        raise ConfigError(" ".join(problems.split())) from None
+
+
+class _Origins:
+    """Says where a setting came from: an override, a `COSMOS_*` variable, or the file."""
+
+    def __init__(
+        self, overrides: Mapping[str, Any], path: Path | None, environ: Mapping[str, str]
+    ) -> None:
+        self.overrides = overrides
+        self.path = path
+        self.variables = {name.upper() for name in environ}  # names are case-insensitive
+
+    def of(self, loc: Sequence[int | str]) -> str:
+        dotted = ".".join(str(part) for part in loc) or "config"
+        keys = [str(part) for part in _leading_keys(loc)]
+        if keys and keys[0] in self.overrides:
+            return dotted
+        for depth in range(len(keys), 0, -1):
+            variable = "COSMOS_" + "__".join(keys[:depth]).upper()
+            if variable in self.variables:
+                inner = ".".join(str(part) for part in loc[depth:])
+                return f"{variable} ({inner})" if inner else variable
+        return f"{self.path}: {dotted}" if self.path else dotted
+
+
+def _leading_keys(loc: Sequence[int | str]) -> list[str]:
+    """The names before the first list index: `hosts.0.name` is set as a whole by COSMOS_HOSTS."""
+    keys: list[str] = []
+    for part in loc:
+        if not isinstance(part, str):
+            break
+        keys.append(part)
+    return keys
+
+
+# Values never repeated in an error message: they may hold a password or a token.
+_SECRET_KEYS = frozenset({"api_token", "database_url", "env"})
+
+_FORMS = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "path_type": "a path",
+    "list_type": "a list",
+    "dict_type": "a table of keys and values",
+    "model_type": "a table of keys and values",
+    "model_attributes_type": "a table of keys and values",
+}
+
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
+
+
+def _problem(err: ErrorDetails, where: _Origins) -> str:
+    loc = err["loc"]
+    place = where.of(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return f"{place}: unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
+    if kind == "missing":
+        return f"{place}: required, but not set"
+    if kind in ("value_error", "assertion_error"):
+        return f"{place}: {err['msg'].removeprefix('Value error, ')}"
+    value = err.get("input")
+    shown = isinstance(value, str | int | float) and not _SECRET_KEYS.intersection(map(str, loc))
+    got = f", got {_short(value)}" if shown else ""
+    return f"{place}: expected {_form(err)}{got}"
+
+
+def _form(err: ErrorDetails) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    keys = _leading_keys(err["loc"])
+    name = keys[-1] if keys else ""
+    unit = (
+        " of seconds" if name.endswith("_seconds") else " of days" if name.endswith("_days") else ""
+    )
+    if kind in _BOUNDS:
+        key, sign = _BOUNDS[kind]
+        number = "a whole number" if _is_int(err["loc"]) else "a number"
+        return f"{number}{unit} {sign} {ctx[key]:g}"
+    if kind in ("literal_error", "enum"):
+        return f"one of {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"text matching {ctx['pattern']}"
+    form = _FORMS.get(kind)
+    if form is None:
+        return err["msg"]
+    return form + unit if form.startswith(("a number", "a whole number")) else form
+
+
+def _model_at(parent: Sequence[int | str]) -> type[BaseModel] | None:
+    models: dict[tuple[str, ...], type[BaseModel]] = {
+        (): Settings,
+        ("planner",): PlannerConfig,
+        ("hosts",): HostConfig,
+    }
+    return models.get(tuple(_leading_keys(parent)))
+
+
+def _known_keys(parent: Sequence[int | str]) -> list[str]:
+    model = _model_at(parent)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _is_int(loc: Sequence[int | str]) -> bool:
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(str(loc[-1])) if model is not None and loc else None
+    return field is not None and field.annotation in (int, int | None)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

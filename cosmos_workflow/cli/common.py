@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from click import Context as ClickContext
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer._click.core import Context as ClickContext  # typer's own copy of click
 from typer.core import TyperGroup
 
 from cosmos_workflow.domain.errors import CosmosError
@@ -29,7 +30,8 @@ class CosmosGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CosmosError as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+            # One line, the message as written: brackets in it are text, not Rich markup.
+            err_console.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 

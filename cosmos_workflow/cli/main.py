@@ -21,6 +21,7 @@ from cosmos_workflow.cli import (
     worker,
 )
 from cosmos_workflow.cli.common import new_app
+from cosmos_workflow.domain.errors import ConfigError
 
 app = new_app("cosmos-workflow: a durable queue with smart batching for NVIDIA Cosmos Transfer.")
 app.add_typer(inputs.app, name="input")
@@ -51,9 +52,20 @@ def main(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens to stderr."),
 ) -> None:
-    level = logging.INFO if verbose else os.environ.get("COSMOS_LOG_LEVEL", "WARNING").upper()
+    level = logging.INFO if verbose else _log_level(os.environ.get("COSMOS_LOG_LEVEL", "WARNING"))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> int:
+    if text.strip().upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"COSMOS_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {text!r}"
+        )
+    return logging.getLevelNamesMapping()[text.strip().upper()]
 
 
 def run() -> None:
