@@ -9,7 +9,7 @@ Failure classes (domain.states.FailureClass) decide what happens next:
 - a lost lease: nothing is written, the process is stopped (another worker owns the job);
 - a fatal error (the database unreachable past its limit): FatalError stops the worker.
 
-Every write after the claim happens in one lease-guarded transaction (store.lease_held):
+Every write after the claim happens in one lease-guarded transaction (store.queue.lease_held):
 results, outputs moved into place, learned limits, timings, enhanced prompts. A lost lease
 leaves no trace."""
 
@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import select
-
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
@@ -41,11 +39,10 @@ from cosmos_workflow.hosts.container import container_ref, wrap_in_container
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice
-from cosmos_workflow.store import attempts
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import attempts, queue
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
-from cosmos_workflow.store.models import JobRow
-from cosmos_workflow.store.timings import add_timing, learn_limit
+from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.timings import add_timing, job_prediction, learn_limit
 from cosmos_workflow.worker import outputs
 from cosmos_workflow.worker.supervisor import AttemptSupervisor
 from cosmos_workflow.worker.timings import PhaseClock
@@ -71,7 +68,7 @@ class Attempt:
     """One execution of a claimed job; `key` names its work directory, its incoming output
     folders and (as COSMOS_ATTEMPT) its processes, so nothing of it mixes with another's."""
 
-    claim: store.Claim
+    claim: queue.Claim
     key: str
     workdir: str | None = None
     attempt_id: int | None = None
@@ -79,7 +76,7 @@ class Attempt:
     fetched: list[outputs.FetchedOutput] = field(default_factory=list)
 
 
-Write = Callable[[store.HeldJob], None]
+Write = Callable[[queue.HeldJob], None]
 T = TypeVar("T")
 
 
@@ -93,7 +90,7 @@ class JobExecutor:
         self.worker_id = worker_id
         self.kill = kill
 
-    def execute(self, claim: store.Claim) -> None:
+    def execute(self, claim: queue.Claim) -> None:
         """Run a claimed job to its end. A job's own failure never escapes; FatalError does."""
         attempt = Attempt(claim, key=f"{claim.job_id}_a{claim.attempt}")
         output = Output()
@@ -109,7 +106,7 @@ class JobExecutor:
         with supervisor:
             try:
                 self._run(attempt, supervisor, output)
-            except store.LeaseLost:
+            except queue.LeaseLost:
                 log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
             except FatalError:
                 raise
@@ -130,9 +127,7 @@ class JobExecutor:
         claim = attempt.claim
         with self.ctx.db.read() as session:
             job = load_job_work(session, claim.job_id)
-            predicted = session.scalar(
-                select(JobRow.predicted_seconds).where(JobRow.id == claim.job_id)
-            )
+            predicted = job_prediction(session, claim.job_id)
         backend = get_backend(job.backend)
         workdir = attempt.workdir = self.host.job_dir(attempt.key)
         rendered = backend.render(job, self.choice.target, workdir)
@@ -235,17 +230,17 @@ class JobExecutor:
         message: str,
         failure: FailureClass = FailureClass.CANCELLED,
     ) -> None:
-        def write(held: store.HeldJob) -> None:
-            store.set_runs_status(
+        def write(held: queue.HeldJob) -> None:
+            queue.set_runs_status(
                 held.session,
                 held.job.id,
                 run_status,
                 only=[RunStatus.RUNNING],
                 error=message,
                 failure_class=failure.value,
-                finished_at=store.now(),
+                finished_at=queue.now(),
             )
-            store.finish(held, status, error=message, failure_class=failure)
+            queue.finish(held, status, error=message, failure_class=failure)
 
         self._guarded(attempt, write)
 
@@ -316,10 +311,10 @@ class JobExecutor:
         status = JobStatus.SUCCEEDED if not unfinished else JobStatus.FAILED
         error = None if not unfinished else f"{len(unfinished)} of {len(job.runs)} run(s) failed"
 
-        def write(held: store.HeldJob) -> None:
+        def write(held: queue.HeldJob) -> None:
             if timing is not None:
                 timing(held)
-            store.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
+            queue.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
 
         if self._guarded(attempt, write, results) and status is JobStatus.SUCCEEDED:
             self.host.remove(attempt.workdir)
@@ -331,13 +326,13 @@ class JobExecutor:
         job: JobWork,
         outcomes: dict[str, RunOutcome],
         clock: PhaseClock,
-    ) -> dict[str, store.RunResult]:
+    ) -> dict[str, queue.RunResult]:
         log_path = str(self.ctx.settings.logs_dir / f"{job.job_id}.log")
         per_run = clock.compute_seconds_per_run(len(job.runs))
-        results: dict[str, store.RunResult] = {}
+        results: dict[str, queue.RunResult] = {}
         for run in job.runs:
             if not supervisor.may_write:
-                raise store.LeaseLost(job.job_id)  # stop fetching: another worker owns the job
+                raise queue.LeaseLost(job.job_id)  # stop fetching: another worker owns the job
             outcome = outcomes.get(run.run_id)
             results[run.run_id] = self._run_result(attempt, job, run.run_id, outcome, log_path)
             if results[run.run_id].status is RunStatus.SUCCEEDED:
@@ -351,11 +346,11 @@ class JobExecutor:
         run_id: str,
         outcome: RunOutcome | None,
         log_path: str,
-    ) -> store.RunResult:
+    ) -> queue.RunResult:
         if job.kind is JobKind.ENHANCE and outcome is not None and outcome.failure is None:
             if not outcome.enhanced_prompt:
                 return _failed(log_path, "the upsampler printed no prompt")
-            return store.RunResult(
+            return queue.RunResult(
                 RunStatus.SUCCEEDED, log_path=log_path, enhanced_prompt=outcome.enhanced_prompt
             )
         if outcome is None or outcome.output is None:
@@ -377,7 +372,7 @@ class JobExecutor:
             )
         attempt.fetched.append(fetched)
         thumbnail = fetched.final_thumbnail
-        return store.RunResult(
+        return queue.RunResult(
             RunStatus.SUCCEEDED,
             output_path=str(fetched.final_video),
             thumbnail_path=str(thumbnail) if thumbnail else None,
@@ -388,15 +383,15 @@ class JobExecutor:
         self,
         attempt: Attempt,
         job: JobWork,
-        results: dict[str, store.RunResult],
+        results: dict[str, queue.RunResult],
         unfinished: list[str],
-        finished: dict[str, store.RunResult],
+        finished: dict[str, queue.RunResult],
     ) -> None:
         controls = control_set_key({c for r in job.runs for c in r.controls})
         profile = self.choice.config.gpu_profile
         smaller = max(1, job.gpu_batch_size // 2)
 
-        def learn(held: store.HeldJob) -> None:
+        def learn(held: queue.HeldJob) -> None:
             learn_limit(held.session, profile, job.backend.value, controls, smaller)
 
         if len(unfinished) < 2:
@@ -405,9 +400,9 @@ class JobExecutor:
                 results[unfinished[0]].log_path, message, FailureClass.OUT_OF_MEMORY
             )
 
-            def fail(held: store.HeldJob) -> None:
+            def fail(held: queue.HeldJob) -> None:
                 learn(held)
-                store.finish(
+                queue.finish(
                     held, JobStatus.FAILED, error=message, failure_class=FailureClass.OUT_OF_MEMORY
                 )
 
@@ -417,9 +412,9 @@ class JobExecutor:
         halves = [unfinished[:middle], unfinished[middle:]]
         reason = f"out of memory with {len(job.runs)} runs at GPU batch {job.gpu_batch_size}"
 
-        def split(held: store.HeldJob) -> None:
+        def split(held: queue.HeldJob) -> None:
             learn(held)
-            created = store.split(held, halves, smaller, reason)
+            created = queue.split(held, halves, smaller, reason)
             log.warning("job=%s out of memory; split into %s", job.job_id, created)
 
         self._guarded(attempt, split, finished)
@@ -433,7 +428,7 @@ class JobExecutor:
         gpu_profile = self.choice.config.gpu_profile
         simulated = self.choice.simulate
 
-        def write(held: store.HeldJob) -> None:
+        def write(held: queue.HeldJob) -> None:
             add_timing(
                 held.session,
                 job_id=job.job_id,
@@ -459,7 +454,7 @@ class JobExecutor:
         self,
         attempt: Attempt,
         write: Write,
-        results: dict[str, store.RunResult] | None = None,
+        results: dict[str, queue.RunResult] | None = None,
     ) -> bool:
         """The final write: outputs moved into place, `results` and `write`, all in the one
         transaction that checks the lease. False (and nothing written) when the lease was lost."""
@@ -468,13 +463,13 @@ class JobExecutor:
 
         def transaction() -> bool:
             try:
-                with store.lease_held(self.ctx.db, claim.job_id, claim.lease_token) as held:
+                with queue.lease_held(self.ctx.db, claim.job_id, claim.lease_token) as held:
                     for fetched in attempt.fetched:
                         if fetched.run_id in promoted:
                             outputs.promote(fetched)
-                    store.record_results(held, results or {})
+                    queue.record_results(held, results or {})
                     write(held)
-            except store.LeaseLost:
+            except queue.LeaseLost:
                 log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
                 return False
             attempt.fetched = [o for o in attempt.fetched if o.run_id not in promoted]
@@ -507,9 +502,9 @@ class JobExecutor:
         try:
             with self.ctx.db.write() as session:
                 if lines:
-                    store.record_event(session, "job.log", job_id=job_id, lines=lines[-200:])
+                    record_event(session, "job.log", job_id=job_id, lines=lines[-200:])
                 if progress:
-                    store.record_event(
+                    record_event(
                         session,
                         "job.progress",
                         job_id=job_id,
@@ -537,15 +532,15 @@ class Recording:
     predicted: float | None
 
 
-def _release(held: store.HeldJob, reason: str) -> None:
-    status = store.release(held, reason)
+def _release(held: queue.HeldJob, reason: str) -> None:
+    status = queue.release(held, reason)
     log.warning("job=%s released (%s): now %s", held.job.id, reason, status.value)
 
 
 def _failed(
     log_path: str | None, message: str, failure: FailureClass = FailureClass.MISSING_OUTPUT
-) -> store.RunResult:
-    return store.RunResult(
+) -> queue.RunResult:
+    return queue.RunResult(
         RunStatus.FAILED, log_path=log_path, error=message, failure_class=failure
     )
 
