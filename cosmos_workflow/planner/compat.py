@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from cosmos_workflow.domain.controls import Control, ControlSet
+from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.work import QueuedRun
 
@@ -80,6 +81,23 @@ def can_share(runs: Sequence[QueuedRun]) -> bool:
         return True
     first = process_key(runs[0])
     return all(process_key(run) == first for run in runs[1:])
+
+
+def require_one_process(prompt_runs: Sequence[QueuedRun]) -> None:
+    """Refuse a new job whose runs could not share its one model process: Transfer1 takes one
+    negative prompt per process, so a job of prompts with different negative prompts would be
+    accepted and then fail. Each run is named by its `run_id`: at enqueue, its prompt's id."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for run in prompt_runs:
+        groups.setdefault(process_key(run), []).append(run.run_id)
+    if len(groups) < 2:
+        return
+    shown = "; ".join(", ".join(ids) for ids in groups.values())
+    raise InvalidInput(
+        f"these prompts have different negative prompts, and {prompt_runs[0].backend.value} "
+        f"runs one negative prompt per job: queue one job per group instead: {shown}",
+        field="prompt_ids",
+    )
 
 
 def valid_gpu_batch(runs: Sequence[QueuedRun]) -> bool:

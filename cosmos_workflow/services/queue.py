@@ -24,6 +24,7 @@ from cosmos_workflow.domain.params import (
 )
 from cosmos_workflow.domain.states import RETRIED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.planner.compat import require_one_process
 from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
@@ -304,6 +305,7 @@ def _estimate_jobs(
             )
             for prompt_id in request.prompt_ids
         ]
+        require_one_process(runs)  # refused now rather than failed by the worker
         estimates.append(cost.predict(params.backend, target.gpu_profile, runs))
     return estimates
 
