@@ -40,6 +40,10 @@ HOST_STATE_DIR = ".cosmos"
 # unrelated process that reused its pid for it.
 ATTEMPT_ENV = "COSMOS_ATTEMPT"
 
+# What `remove(..., keep_logs=True)` keeps: the host's own output log (.cosmos/output.log) and
+# the logs a model writes into its work directory (Transfer2.5's debug.log).
+LOG_SUFFIX = ".log"
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 LineCallback = Callable[[str], None]
@@ -97,6 +101,10 @@ def check_relpath(relpath: str) -> str:
     if normal in ("", "."):
         raise InvalidInput(f"path {relpath!r} names the work directory itself", field="path")
     return normal
+
+
+def is_log(name: str) -> bool:
+    return name.endswith(LOG_SUFFIX)
 
 
 def check_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -257,8 +265,10 @@ class Host(ABC):
         missing path is simply absent from the result, so the caller can tell."""
 
     @abstractmethod
-    def remove(self, workdir: str) -> None:
-        """Delete this job's work directory, and only it."""
+    def remove(self, workdir: str, *, keep_logs: bool = False) -> None:
+        """Delete this job's work directory, and only it. With `keep_logs`, its log files
+        (`is_log`) stay, in their folders, and everything else goes (a cancelled or killed
+        attempt: its inputs and partial outputs are of no use, its logs say what happened)."""
 
     @abstractmethod
     def close(self) -> None:

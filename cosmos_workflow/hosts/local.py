@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from cosmos_workflow.hosts.base import (
     ProcessResult,
     check_marker,
     check_relpath,
+    is_log,
     process_env,
 )
 
@@ -66,7 +68,7 @@ class LocalHost(Host):
         for rel, text in texts.items():
             self._inside(base, rel, create_parent=True).write_text(text, encoding="utf-8")
         for rel, source in sources.items():
-            shutil.copyfile(source, self._inside(base, rel, create_parent=True))
+            link_or_copy(source, self._inside(base, rel, create_parent=True))
 
     def list_files(self, workdir: str) -> set[str]:
         base = self._workdir_path(workdir)
@@ -95,10 +97,27 @@ class LocalHost(Host):
             fetched[rel] = target
         return fetched
 
-    def remove(self, workdir: str) -> None:
+    def remove(self, workdir: str, *, keep_logs: bool = False) -> None:
         base = self._workdir_path(workdir)
-        if base.is_dir():
+        if not base.is_dir():
+            return
+        if not keep_logs:
             shutil.rmtree(base)
+            return
+        # Bottom-up, never following a link: a folder is removed once nothing is left in it.
+        for folder, dirs, files in os.walk(base, topdown=False):
+            here = Path(folder)
+            for name in files:
+                if not is_log(name):
+                    (here / name).unlink()
+            for name in dirs:
+                child = here / name
+                if child.is_symlink():
+                    child.unlink()
+                elif not any(child.iterdir()):
+                    child.rmdir()
+        if not any(base.iterdir()):
+            base.rmdir()
 
     def close(self) -> None:
         """Nothing to release locally."""
@@ -250,6 +269,27 @@ class LocalHost(Host):
             raise ExecutionError(
                 f"host {self.name}: attempt {ref.marker} ran on {ref.machine}, not on {here}"
             )
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Place `source` at `target` as a hard link, so staging an input video costs neither a copy
+    nor disk space per run (the model only reads it); a copy where a link cannot be made.
+
+    The target is unlinked first: writing through an existing link (a stage retried into the
+    same directory) would overwrite the user's own input."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        # EXDEV: another filesystem. EPERM/EACCES: links refused (protected_hardlinks, some
+        # network mounts). EMLINK: the source has too many links. ENOTSUP: no links at all.
+        if exc.errno not in _NO_LINK:
+            raise
+        logger.debug("cannot hard-link %s (%s); copying it", source, exc.strerror)
+        shutil.copyfile(source, target)
+
+
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP})
 
 
 def _pump(stream: IO[bytes], sink: LineSink) -> None:

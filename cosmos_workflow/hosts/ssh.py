@@ -21,6 +21,7 @@ found by their marker (`end_process`) also needs /proc and GNU grep (`-z`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -42,6 +43,7 @@ from cosmos_workflow.hosts.base import (
     ATTEMPT_ENV,
     DEFAULT_KILL_GRACE_S,
     HOST_STATE_DIR,
+    LOG_SUFFIX,
     ContainerRef,
     Host,
     LineCallback,
@@ -272,12 +274,32 @@ class SSHHost(Host):
             _makedirs(sftp, workdir)
             for rel, text in texts.items():
                 _write(sftp, workdir, rel, text.encode("utf-8"))
+            # Runs of one job often share an input video: it crosses the network once, and the
+            # other runs' paths link to that copy.
+            uploaded: dict[Path, str] = {}
             for rel, source in sources.items():
                 remote = posixpath.join(workdir, rel)
                 _makedirs(sftp, posixpath.dirname(remote))
-                sftp.put(str(source), remote)
+                first = uploaded.setdefault(source.resolve(), remote)
+                if first == remote:
+                    sftp.put(str(source), remote)
+                else:
+                    _link(sftp, first, remote)
 
         self._retry(upload, f"staging {workdir}")
+
+    def write_private(self, workdir: str, relpath: str, text: str) -> None:
+        workdir = self.check_workdir(workdir)
+        rel = check_relpath(relpath)
+
+        def upload(sftp: paramiko.SFTPClient) -> None:
+            remote = posixpath.join(workdir, rel)
+            _makedirs(sftp, posixpath.dirname(remote))
+            with sftp.open(remote, "wb") as handle:
+                handle.chmod(0o600)  # before it holds anything
+                handle.write(text.encode("utf-8"))
+
+        self._retry(upload, f"writing {rel} in {workdir}")
 
     def list_files(self, workdir: str) -> set[str]:
         workdir = self.check_workdir(workdir)
@@ -311,9 +333,19 @@ class SSHHost(Host):
 
         return self._retry(download, f"fetching from {workdir}")
 
-    def remove(self, workdir: str) -> None:
+    def remove(self, workdir: str, *, keep_logs: bool = False) -> None:
         workdir = self.check_workdir(workdir)
-        done = self._exec(f"rm -rf -- {shlex.quote(workdir)}", f"removing {workdir}")
+        where = shlex.quote(workdir)
+        script = f"rm -rf -- {where}"
+        if keep_logs:
+            # find never follows links (-P): a link is removed itself, never what it points at.
+            # `-delete` goes depth first, so a folder is removed once nothing is left in it.
+            keep = shlex.quote(f"*{LOG_SUFFIX}")
+            script = (
+                f"[ ! -d {where} ] || {{ find {where} ! -type d ! -name {keep} -delete && "
+                f"find {where} -type d -empty -delete; }}"
+            )
+        done = self._exec(script, f"removing {workdir}")
         if done.code != 0:
             raise ExecutionError(
                 f"host {self.name}: cannot remove {workdir}: {done.stderr.strip()}"
@@ -667,6 +699,16 @@ def _write(sftp: paramiko.SFTPClient, base: str, rel: str, data: bytes) -> None:
     _makedirs(sftp, posixpath.dirname(remote))
     with sftp.open(remote, "wb") as handle:
         handle.write(data)
+
+
+def _link(sftp: paramiko.SFTPClient, target: str, link: str) -> None:
+    """A symbolic link at `link` to `target`, both in one work directory: relative, so it holds
+    wherever that directory is mounted (a container). Not a hard link: SFTP has none but an
+    OpenSSH extension that paramiko does not offer. A stage retried after a dropped connection
+    finds the link there already and makes it again."""
+    with contextlib.suppress(FileNotFoundError):
+        sftp.remove(link)
+    sftp.symlink(posixpath.relpath(target, posixpath.dirname(link)), link)
 
 
 def _read_text(sftp: paramiko.SFTPClient, path: str) -> str | None:

@@ -44,6 +44,7 @@ from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.timings import add_timing, job_prediction, learn_limit
 from cosmos_workflow.worker import outputs
+from cosmos_workflow.worker.reaper import clear_workdir
 from cosmos_workflow.worker.supervisor import AttemptSupervisor
 from cosmos_workflow.worker.timings import PhaseClock
 
@@ -162,9 +163,11 @@ class JobExecutor:
             return
         if supervisor.lease_lost:
             self._guarded(attempt, lambda held: _release(held, "the lease was lost"))
+            clear_workdir(self.host, workdir, claim.job_id)
             return
         if supervisor.cancel_requested and result.cancelled:
             self._cancelled(attempt)
+            clear_workdir(self.host, workdir, claim.job_id)
             return
         recording = Recording(job, rendered, result, output.lines, clock, backend, predicted)
         self._record(attempt, supervisor, recording)

@@ -95,6 +95,7 @@ class Reaper:
                 process.host_name,
                 outcome,
             )
+            clear_workdir(host, process.workdir, attempt.job_id)
         return ended
 
     def _host_for(self, name: str) -> Host | None:
@@ -142,6 +143,19 @@ def sweep(reaper: Reaper) -> None:
         log.warning("reaper: database unreachable (%s); trying again later", exc)
     except Exception:
         log.exception("reaper: unexpected error; trying again later")
+
+
+def clear_workdir(host: Host, workdir: str | None, job_id: str) -> None:
+    """Empty the work directory of an attempt that was cancelled or whose process was killed,
+    keeping its logs: its staged inputs and partial outputs are of no use to anyone (a retry
+    gets a directory of its own), its logs say what happened. Best effort: a host that cannot
+    be reached keeps the directory, which `cosmos prune` removes later (local hosts)."""
+    if not workdir:
+        return
+    try:
+        host.remove(workdir, keep_logs=True)
+    except (CosmosError, OSError) as exc:
+        log.warning("job=%s: could not clear its work directory %s: %s", job_id, workdir, exc)
 
 
 def reaper_interval(lease_seconds: float) -> float:
