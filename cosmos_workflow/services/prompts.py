@@ -41,6 +41,8 @@ def create_prompt(
         raise InvalidInput("a prompt name must be 1 to 200 characters", field="name")
     with ctx.db.write() as session:
         source = catalog.find_input(session, input_name_or_id)
+        if parent_prompt_id is not None:
+            catalog.find_prompt(session, parent_prompt_id)  # NotFound, not a foreign-key error
         new = catalog.NewPrompt(
             input_id=source.id,
             text=text,

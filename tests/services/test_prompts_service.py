@@ -1,12 +1,17 @@
 """Deleting prompts on SQLite and PostgreSQL: the runs' history goes, jobs left with nothing go,
-and a queued job left without a run of its own is cancelled through the job state machine."""
+and a queued job left without a run of its own is cancelled through the job state machine;
+a prompt naming an unknown parent is refused."""
 
 from __future__ import annotations
 
+import pytest
+
+from cosmos_workflow.domain.errors import NotFound
 from cosmos_workflow.services import batching, events, prompts, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.batches import NewBatch, create_batch_job
 from tests.services.helpers import seed_prompts
+from tests.services.snapshot import database_snapshot
 
 
 def _queue(ctx: Context, prompt_ids: list[str]) -> str:
@@ -53,3 +58,13 @@ def test_deleting_every_prompt_of_a_batch_deletes_its_jobs(ctx: Context) -> None
 
     assert queue.list_queue(ctx, include_history=True).total == 0
     assert prompts.list_prompts(ctx) == []
+
+
+def test_a_prompt_with_an_unknown_parent_is_refused(ctx: Context) -> None:
+    (parent,) = seed_prompts(ctx, 1)
+    before = database_snapshot(ctx)
+    with pytest.raises(NotFound, match="no prompt with id 'pr_missing'"):
+        prompts.create_prompt(ctx, "scene", "a child", parent_prompt_id="pr_missing")
+    assert database_snapshot(ctx) == before
+    child = prompts.create_prompt(ctx, "scene", "a child", parent_prompt_id=parent)
+    assert child.parent_prompt_id == parent
