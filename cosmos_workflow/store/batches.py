@@ -248,14 +248,14 @@ def undo_batch_job(session: Session, batch: JobRow) -> list[str]:
     )
     jobs = {job.id: job for job in session.scalars(select(JobRow).where(JobRow.id.in_(origins)))}
     stuck = [
-        f"{job.id} ({job.status})"
-        for job in jobs.values()
-        if job.status not in (JobStatus.QUEUED.value, JobStatus.MERGED.value)
+        f"{job_id} ({jobs[job_id].status})"
+        for job_id in origins
+        if jobs[job_id].status not in (JobStatus.QUEUED.value, JobStatus.MERGED.value)
     ]
     if stuck:
         raise Conflict(
             f"batch {batch.id} holds runs first queued in job(s) {', '.join(stuck)}, which "
-            "cannot take them back; cancel the batch instead"
+            "cannot take them back (only a queued or merged job can); the batch stays queued"
         )
     session.execute(
         update(RunRow)
