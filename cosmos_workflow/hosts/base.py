@@ -218,6 +218,11 @@ class Host(ABC):
         """Create the work directory and write `files` (text) and `copies` (local files) into it."""
 
     @abstractmethod
+    def write_private(self, workdir: str, relpath: str, text: str) -> None:
+        """Write one file that holds secrets (a container's env file) into the work directory,
+        readable and writable by its owner only (0600) from the moment it holds anything."""
+
+    @abstractmethod
     def run(
         self,
         argv: Sequence[str],

@@ -15,7 +15,14 @@ Container Device Interface"). On SELinux hosts NVIDIA's example also passes
 A GPU count N means GPUs 0..N-1, which is what docker does with `--gpus N`.
 
 `--ipc=host` follows NVIDIA's own `docker run` line for Transfer2.5: parallel torchrun workers use
-a large amount of shared memory."""
+a large amount of shared memory.
+
+The container's environment (the backend's variables and the host's `env`, which may hold tokens)
+never goes on the command line, where `ps` and the stored argv would show it: it is written to an
+env file (`ENV_FILE`, mode 0600, in the attempt's work directory) passed with `--env-file`. Both
+runtimes read that file as one `NAME=value` per line, the value verbatim up to the line's end;
+podman also strips quotes around a value and joins quoted lines, so a value that starts with a
+quote, or holds a line break, is refused rather than read differently by the two."""
 
 from __future__ import annotations
 
@@ -25,11 +32,16 @@ from typing import Literal
 
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.ids import is_safe_id
-from cosmos_workflow.hosts.base import ContainerRef, check_env
+from cosmos_workflow.hosts.base import HOST_STATE_DIR, ContainerRef, check_env
 
 Runtime = Literal["docker", "podman"]
 RUNTIMES: tuple[str, ...] = ("docker", "podman")
 GpuSelection = int | Sequence[int] | Literal["all"]
+
+# Where the env file lives, relative to the work directory: with the host's own state, which is
+# never collected as an output.
+ENV_FILE = f"{HOST_STATE_DIR}/container.env"
+_QUOTES = ("'", '"', "`")
 
 
 def container_name(job_id: str) -> str:
@@ -53,12 +65,12 @@ def wrap_in_container(
     workdir: str,
     cwd: str,
     gpus: GpuSelection,
-    env: Mapping[str, str],
     mounts: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """`<runtime> run --rm <gpus> --ipc=host --name cosmos-<job> -v <workdir>:<workdir> [-v ...]
-    -w <cwd> -e K=V ... <image> <argv...>`. The work directory is mounted at the same path, so the
-    paths a backend rendered are valid inside and outside the container."""
+    -w <cwd> --env-file <workdir>/.cosmos/container.env <image> <argv...>`. The work directory is
+    mounted at the same path, so the paths a backend rendered are valid inside and outside the
+    container. The caller writes the env file (`env_file_text`) before it runs this."""
     if not argv:
         raise InvalidInput("empty command", field="argv")
     if not image or image.startswith("-"):
@@ -69,9 +81,31 @@ def wrap_in_container(
     for source, target in ((workdir, workdir), *mounts):
         command += ["-v", _volume(source, target)]
     command += ["-w", _absolute(cwd, "cwd")]
-    for name, value in check_env(env).items():
-        command += ["-e", f"{name}={value}"]
+    command += ["--env-file", env_file_path(workdir)]
     return [*command, image, *argv]
+
+
+def env_file_path(workdir: str) -> str:
+    return posixpath.join(_absolute(workdir, "workdir"), ENV_FILE)
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """The env file's text: `NAME=value` lines that docker and podman both read as written."""
+    lines = []
+    for name, value in check_env(env).items():
+        if "\n" in value or "\r" in value:
+            raise InvalidInput(
+                f"environment variable {name}: a container's variable cannot hold a line break",
+                field="env",
+            )
+        if value.startswith(_QUOTES):
+            raise InvalidInput(
+                f"environment variable {name}: a container's variable cannot start with a quote "
+                "(podman would remove it, docker would keep it)",
+                field="env",
+            )
+        lines.append(f"{name}={value}\n")
+    return "".join(lines)
 
 
 def gpu_flags(runtime: str, gpus: GpuSelection) -> list[str]:

@@ -70,6 +70,16 @@ class LocalHost(Host):
         for rel, source in sources.items():
             link_or_copy(source, self._inside(base, rel, create_parent=True))
 
+    def write_private(self, workdir: str, relpath: str, text: str) -> None:
+        base = self._workdir_path(workdir)
+        base.mkdir(parents=True, exist_ok=True)
+        target = self._inside(base, check_relpath(relpath), create_parent=True)
+        target.unlink(missing_ok=True)  # a new file, so the mode below is the one it has
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            handle.write(text)
+
     def list_files(self, workdir: str) -> set[str]:
         base = self._workdir_path(workdir)
         if not base.is_dir():

@@ -22,6 +22,7 @@ from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import RenderedJob
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
+from cosmos_workflow.hosts.base import check_env
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice, choose_host
@@ -60,6 +61,7 @@ def render_job(
     if not job.runs:
         raise Conflict(f"job {job_id} holds no runs (it was merged into a batch?)")
     choice = choose_host(ctx.settings, host_name, simulate=False)
+    check_env(choice.config.env)  # its names go into command.sh
     target = choice.target
     checkout = _absolute(
         code_dir or target.code_dir,
@@ -127,9 +129,17 @@ def _stage(out: Path, sources: Mapping[str, Path]) -> list[str]:
 def _script(
     job_id: str, choice: HostChoice, rendered: RenderedJob, workdir: str, staged: bool
 ) -> str:
-    # The host's own variables as the worker sets them: the backend's, then the host's.
-    env = {**rendered.env, **choice.config.env}
-    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    # The variables as the worker sets them: the backend's, then the host's. The host's (`env`
+    # in cosmos.toml) may hold tokens: the script names them and takes them from the environment
+    # it runs in, so no value is written into it.
+    host_env = list(choice.config.env)  # names checked by render_job: safe in a shell
+    assignments = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in rendered.env.items() if k not in choice.config.env
+    )
+    required = "".join(
+        f': "${{{name}?set {name} (env of host {choice.config.name} in cosmos.toml)}}"\n'
+        for name in host_env
+    )
     inputs = (
         "the input videos are in it (copied by --stage)"
         if staged
@@ -140,6 +150,7 @@ def _script(
         f"# Job {job_id} rendered for host {choice.config.name}; runs from any directory there.\n"
         f"# Work directory (this folder on the target host): {workdir}; {inputs}.\n"
         "set -euo pipefail\n"
+        f"{required}"
         f"cd {shlex.quote(rendered.cwd)}\n"
         f"exec {'env ' + assignments + ' ' if assignments else ''}{shlex.join(rendered.argv)}\n"
     )

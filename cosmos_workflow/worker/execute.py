@@ -35,7 +35,12 @@ from cosmos_workflow.domain.params import JobKind
 from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
 from cosmos_workflow.hosts.base import UNBUFFERED_ENV, ContainerRef, Host, ProcessRef, ProcessResult
-from cosmos_workflow.hosts.container import container_ref, wrap_in_container
+from cosmos_workflow.hosts.container import (
+    ENV_FILE,
+    container_ref,
+    env_file_text,
+    wrap_in_container,
+)
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice
@@ -133,7 +138,7 @@ class JobExecutor:
         workdir = attempt.workdir = self.host.job_dir(attempt.key)
         rendered = backend.render(job, self.choice.target, workdir)
         self.host.stage(workdir, rendered.files, rendered.stage)
-        argv, cwd, container = host_command(self.choice, attempt.key, rendered, workdir)
+        argv, cwd, container = host_command(self.choice, attempt.key, rendered, workdir, self.host)
         log_path = self.ctx.settings.logs_dir / f"{job.job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         attempt.process = ProcessRef(
@@ -587,16 +592,18 @@ def read_back(host: Host, workdir: str, rendered: RenderedJob, dest: Path) -> di
 
 
 def host_command(
-    choice: HostChoice, attempt_key: str, rendered: RenderedJob, workdir: str
+    choice: HostChoice, attempt_key: str, rendered: RenderedJob, workdir: str, host: Host
 ) -> tuple[list[str], str | None, ContainerRef | None]:
     """The argv to run. Simulation swaps only the executable: the simulator receives the real
-    argv and files. Containers wrap the real command per host configuration."""
+    argv and files. Containers wrap the real command per host configuration; their environment
+    goes into an env file in the work directory (written here), never into the argv."""
     argv = list(rendered.argv)
     if choice.simulate:
         return [*SIMULATOR, *argv], workdir, None
     config = choice.config
     if config.container == "none" or not config.image:
         return argv, rendered.cwd, None
+    env_text = env_file_text({**UNBUFFERED_ENV, **rendered.env, **config.env})
     wrapped = wrap_in_container(
         argv,
         runtime=config.container,
@@ -605,9 +612,9 @@ def host_command(
         workdir=workdir,
         cwd=rendered.cwd,
         gpus=config.gpus,
-        env={**UNBUFFERED_ENV, **rendered.env, **config.env},
         mounts=[(config.code_dir, config.code_dir)],
     )
+    host.write_private(workdir, ENV_FILE, env_text)
     return wrapped, workdir, container_ref(config.container, attempt_key)
 
 

@@ -263,7 +263,7 @@ def _render_on_host(
     workdir = host.job_dir(job.job_id)
     rendered = backend.render(job, choice.target, workdir)
     host.stage(workdir, rendered.files, rendered.stage)
-    argv, cwd, container = host_command(choice, job.job_id, rendered, workdir)
+    argv, cwd, container = host_command(choice, job.job_id, rendered, workdir, host)
     lines: list[str] = []
     log_path = ctx.settings.logs_dir / f"{job.job_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
