@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cosmos_workflow.api.models import ErrorBody, ErrorDetail
+from cosmos_workflow.api.models import NO_NUL, ErrorBody, ErrorDetail
 from cosmos_workflow.domain.errors import CosmosError
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,19 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         return error_response(422, "the request is not valid")
     first = problems[0]
     field = field_of(first.get("loc", ()))
-    message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
+    said = _plain(first)
+    message = f"{field}: {said}" if field else said
     if len(problems) > 1:
         message += f" (and {len(problems) - 1} more problem(s))"
     return error_response(422, message, field)
+
+
+def _plain(problem: Mapping[str, Any]) -> str:
+    """Pydantic's words for a problem; the NUL rule's regular expression in plain words."""
+    pattern = (problem.get("ctx") or {}).get("pattern")
+    if problem.get("type") == "string_pattern_mismatch" and pattern == NO_NUL:
+        return "must not contain NUL characters"
+    return str(problem.get("msg", "invalid"))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,12 +6,25 @@ routes as their response model."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cosmos_workflow.services.queue import PRIORITY_RANGE
+
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
+
+# PostgreSQL can neither store nor compare text holding a NUL character, and no name, id, path
+# or prompt a user means contains one: every string the API takes refuses it (422, the field).
+NO_NUL = "^[^\x00]*$"
+Text = Annotated[str, Field(pattern=NO_NUL)]
+# The services check a priority only where a request is built from user input; the boundary
+# enforces the same range for every route that takes one (the column is a 32-bit integer).
+Priority = Annotated[
+    int,
+    Field(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1], description="Higher runs sooner."),
+]
 
 
 class Body(BaseModel):
@@ -19,22 +32,22 @@ class Body(BaseModel):
 
 
 class InputCreate(Body):
-    path: str = Field(description="The input folder, under a configured input root.")
-    name: str | None = Field(None, description="Defaults to the folder's name.")
-    video: str | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
+    path: Text = Field(description="The input folder, under a configured input root.")
+    name: Text | None = Field(None, description="Defaults to the folder's name.")
+    video: Text | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
 
 
 class PromptCreate(Body):
-    input: str = Field(description="Input name or id.")
-    text: str
-    name: str | None = None
-    negative: str | None = Field(
+    input: Text = Field(description="Input name or id.")
+    text: Text
+    name: Text | None = None
+    negative: Text | None = Field(
         default=None, description="Negative prompt; null uses the model's own default."
     )
 
 
 class JobCreate(Body):
-    prompt_ids: list[str] = Field(description="One run per prompt, all in one job.")
+    prompt_ids: list[Text] = Field(description="One run per prompt, all in one job.")
     weights: dict[str, Any] = Field(
         default_factory=lambda: {"edge": 1.0},
         description='Control weights, e.g. {"edge": 0.5, "depth": 0.3} (as `cosmos queue add`).',
@@ -43,8 +56,8 @@ class JobCreate(Body):
         default_factory=dict,
         description="Execution parameters: backend, steps, guidance, seed, sigma_max, fps, ...",
     )
-    priority: int = 0
-    idempotency_key: str | None = None
+    priority: Priority = 0
+    idempotency_key: Text | None = None
 
 
 class BulkCreate(Body):
@@ -53,20 +66,20 @@ class BulkCreate(Body):
 
 class MoveRequest(Body):
     where: Literal["top", "bottom", "before"]
-    before: str | None = Field(None, description="With where=before: the other job's id.")
+    before: Text | None = Field(None, description="With where=before: the other job's id.")
 
 
 class UpscaleRequest(Body):
-    weight: float = 0.5
-    priority: int = 0
+    weight: float = Field(0.5, gt=0, le=1, description="The upscale control's weight.")
+    priority: Priority = 0
 
 
 class PriorityRequest(Body):
-    priority: int = 0
+    priority: Priority = 0
 
 
 class AnalyzeRequest(Body):
-    mode: str | None = Field(None, description="strict, mixed or auto (default: configuration).")
+    mode: Text | None = Field(None, description="strict, mixed or auto (default: configuration).")
     max_batch_size: int | None = None
     allow_output_changes: bool | None = Field(
         None,
@@ -78,15 +91,15 @@ class AnalyzeRequest(Body):
 
 
 class ApplyRequest(Body):
-    plan_id: str | None = Field(None, description="Default: the newest plan.")
+    plan_id: Text | None = Field(None, description="Default: the newest plan.")
 
 
 class UndoRequest(Body):
-    batch_job_id: str
+    batch_job_id: Text
 
 
 class RatingRequest(Body):
-    rating: int = Field(description="1 to 5.")
+    rating: int = Field(ge=1, le=5, description="1 to 5.")
 
 
 class ErrorDetail(BaseModel):

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Path as InPath
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from cosmos_workflow import __version__
 from cosmos_workflow.api import models
 from cosmos_workflow.api.errors import error_responses
 from cosmos_workflow.api.files import IMAGE_TYPES, VIDEO_TYPES, confined_file, media_type_of
+from cosmos_workflow.api.models import NO_NUL
 from cosmos_workflow.api.stream import event_stream, frame_schema, start_of_stream
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services import batching, inputs, prompts, queue, runs, verdicts, workers
@@ -40,7 +42,17 @@ if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
-Offset = Annotated[int, Query(ge=0, description="Skip this many items.")]
+# Within every database's integer, so a huge offset is refused, not passed to SQL.
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many items.")]
+Id = Annotated[str, InPath(pattern=NO_NUL)]  # path ids and names, NUL refused (models.NO_NUL)
+
+
+def text_query(description: str | None = None) -> Any:
+    """An optional query string, NUL refused like every string the API takes."""
+    return Query(pattern=NO_NUL, description=description)
+
+
+OptionalText = Annotated[str | None, text_query()]
 
 
 def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRouter:
@@ -131,7 +143,7 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="get_input",
         responses=error_responses(404, 422),
     )
-    def show_input(name_or_id: str) -> InputView:
+    def show_input(name_or_id: Id) -> InputView:
         return inputs.show_input(ctx, name_or_id)
 
     @router.get(
@@ -141,7 +153,7 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
         response_class=FileResponse,
         responses=_file_answer(IMAGE_TYPES),
     )
-    def input_thumbnail(name_or_id: str) -> FileResponse:
+    def input_thumbnail(name_or_id: Id) -> FileResponse:
         view = inputs.show_input(ctx, name_or_id)
         path = confined_file(ctx, view.thumbnail_path, f"thumbnail of input {view.id}")
         return FileResponse(path, media_type=media_type_of(path))
@@ -155,7 +167,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(404, 422),
     )
     def list_prompts(
-        input: str | None = None, limit: Limit = 1000, offset: Offset = 0
+        input: OptionalText = None, limit: Limit = 1000, offset: Offset = 0
     ) -> list[PromptView]:
         return prompts.list_prompts(ctx, input_name_or_id=input, limit=limit, offset=offset)
 
@@ -166,7 +178,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(422),
     )
     def search_prompts(
-        q: Annotated[str, Query(description="Words to look for.")], limit: Limit = 100
+        q: Annotated[str, text_query("Words to look for.")], limit: Limit = 100
     ) -> list[PromptView]:
         return prompts.search_prompts(ctx, q, limit=limit)
 
@@ -188,7 +200,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="get_prompt",
         responses=error_responses(404, 422),
     )
-    def show_prompt(prompt_id: str) -> PromptView:
+    def show_prompt(prompt_id: Id) -> PromptView:
         return prompts.get_prompt(ctx, prompt_id)
 
     @router.delete(
@@ -197,7 +209,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="delete_prompt",
         responses=error_responses(404, 409, 422),
     )
-    def delete_prompt(prompt_id: str, force: bool = False, dry_run: bool = False) -> PromptDeletion:
+    def delete_prompt(prompt_id: Id, force: bool = False, dry_run: bool = False) -> PromptDeletion:
         """Refused (409) while the prompt has queued or running work, unless force."""
         return prompts.delete_prompt(ctx, prompt_id, force=force, dry_run=dry_run)
 
@@ -208,7 +220,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="enhance_prompt",
         responses=error_responses(400, 404, 409, 422),
     )
-    def enhance_prompt(prompt_id: str, body: models.PriorityRequest | None = None) -> EnqueueResult:
+    def enhance_prompt(prompt_id: Id, body: models.PriorityRequest | None = None) -> EnqueueResult:
         """Queue prompt enhancement; it produces a new prompt linked to this one."""
         priority = body.priority if body else 0
         return queue.enqueue_enhance(ctx, prompt_id, priority=priority)
@@ -307,7 +319,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="get_job",
         responses=error_responses(404, 422),
     )
-    def show_job(job_id: str) -> JobView:
+    def show_job(job_id: Id) -> JobView:
         return queue.get_job(ctx, job_id)
 
     @router.post(
@@ -316,7 +328,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="cancel_job",
         responses=error_responses(404, 409, 422),
     )
-    def cancel_job(job_id: str) -> JobView:
+    def cancel_job(job_id: Id) -> JobView:
         return queue.cancel_job(ctx, job_id)
 
     @router.post(
@@ -325,7 +337,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="move_job",
         responses=error_responses(400, 404, 409, 422),
     )
-    def move_job(job_id: str, body: models.MoveRequest) -> JobView:
+    def move_job(job_id: Id, body: models.MoveRequest) -> JobView:
         return queue.move_job(ctx, job_id, body.where, body.before)
 
     @router.post(
@@ -335,7 +347,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="retry_job",
         responses=error_responses(404, 409, 422),
     )
-    def retry_job(job_id: str) -> EnqueueResult:
+    def retry_job(job_id: Id) -> EnqueueResult:
         return queue.retry_job(ctx, job_id)
 
     @router.get(
@@ -346,7 +358,7 @@ def _queue_routes(router: APIRouter, ctx: Context) -> None:
         responses=TEXT_ANSWER,
     )
     def job_log(
-        job_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
+        job_id: Id, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
     ) -> PlainTextResponse:
         return PlainTextResponse(runs.job_log(ctx, job_id, tail))
 
@@ -375,7 +387,7 @@ def _batch_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="get_plan",
         responses=error_responses(404, 422),
     )
-    def show_plan(plan_id: str | None = None) -> PlanView:
+    def show_plan(plan_id: OptionalText = None) -> PlanView:
         """A stored plan; the newest when no id is given."""
         return batching.get_plan(ctx, plan_id)
 
@@ -417,10 +429,10 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(422),
     )
     def list_runs(
-        status: str | None = None,
-        job_id: str | None = None,
-        prompt_id: str | None = None,
-        controls: Annotated[str | None, Query(description="A control set like depth+edge.")] = None,
+        status: OptionalText = None,
+        job_id: OptionalText = None,
+        prompt_id: OptionalText = None,
+        controls: Annotated[str | None, text_query("A control set like depth+edge.")] = None,
         rating: Annotated[int | None, Query(ge=1, le=5)] = None,
         since: Annotated[float | None, Query(description="UNIX time: created at or after.")] = None,
         limit: Limit = 100,
@@ -444,7 +456,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="get_run",
         responses=error_responses(404, 422),
     )
-    def show_run(run_id: str) -> RunView:
+    def show_run(run_id: Id) -> RunView:
         return runs.get_run(ctx, run_id)
 
     @router.post(
@@ -453,7 +465,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="rate_run",
         responses=error_responses(400, 404, 422),
     )
-    def rate_run(run_id: str, body: models.RatingRequest) -> RunView:
+    def rate_run(run_id: Id, body: models.RatingRequest) -> RunView:
         return runs.rate_run(ctx, run_id, body.rating)
 
     @router.post(
@@ -463,7 +475,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         operation_id="upscale_run",
         responses=error_responses(400, 404, 409, 422),
     )
-    def upscale_run(run_id: str, body: models.UpscaleRequest | None = None) -> EnqueueResult:
+    def upscale_run(run_id: Id, body: models.UpscaleRequest | None = None) -> EnqueueResult:
         """Queue a 4K upscale of a finished run (never batched)."""
         body = body or models.UpscaleRequest()
         return queue.enqueue_upscale(ctx, run_id, weight=body.weight, priority=body.priority)
@@ -475,7 +487,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         response_class=FileResponse,
         responses=_file_answer(VIDEO_TYPES),
     )
-    def run_video(run_id: str) -> FileResponse:
+    def run_video(run_id: Id) -> FileResponse:
         """The output video; served only from under COSMOS_HOME."""
         view = runs.get_run(ctx, run_id)
         path = confined_file(ctx, view.output_path, f"output video of run {run_id}")
@@ -488,7 +500,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         response_class=FileResponse,
         responses=_file_answer(IMAGE_TYPES),
     )
-    def run_thumbnail(run_id: str) -> FileResponse:
+    def run_thumbnail(run_id: Id) -> FileResponse:
         view = runs.get_run(ctx, run_id)
         path = confined_file(ctx, view.thumbnail_path, f"thumbnail of run {run_id}")
         return FileResponse(path, media_type=media_type_of(path))
@@ -501,7 +513,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         responses=TEXT_ANSWER,
     )
     def run_log(
-        run_id: str, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
+        run_id: Id, tail: Annotated[int | None, Query(ge=1, le=100_000)] = None
     ) -> PlainTextResponse:
         """The log of the job that ran (or runs) this run."""
         view = runs.get_run(ctx, run_id)
@@ -526,10 +538,8 @@ def _event_routes(router: APIRouter, ctx: Context) -> None:
         request: Request,
         after: Annotated[int | None, Query(ge=0, description="Send events after this id.")] = None,
         follow: Annotated[bool, Query(description="Keep the stream open for new events.")] = True,
-        job_id: str | None = None,
-        kinds: Annotated[
-            str | None, Query(description="Comma-separated kinds, e.g. job.log")
-        ] = None,
+        job_id: OptionalText = None,
+        kinds: Annotated[str | None, text_query("Comma-separated kinds, e.g. job.log")] = None,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> StreamingResponse:
         """Server-sent events (job and run state changes, progress, log lines), each with its
