@@ -18,6 +18,7 @@ from cosmos_workflow.api.models import EmbeddedWorkerStatus
 from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.ui import inputs_tab, jobs_tab, prompts_tab, runs_tab
+from cosmos_workflow.ui.media import previews_dir, served_dirs
 
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
@@ -72,7 +73,8 @@ def _plain(text: str) -> str:
 
 
 def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as blocks:
+    blocks = gr.Blocks(title=TITLE)
+    with blocks:
         gr.Markdown(f"# {TITLE}")
         status = gr.Markdown(elem_id="banner")
         with gr.Tabs():
@@ -108,15 +110,16 @@ def login_check(token: str) -> Any:
 def mount_ui(
     app: FastAPI, ctx: Context, *, token: str | None, worker: EmbeddedWorker | None = None
 ) -> FastAPI:
-    home = ctx.settings.home.expanduser().resolve()
-    (home / "previews").mkdir(parents=True, exist_ok=True)
-    return gr.mount_gradio_app(
+    previews_dir(ctx.settings).mkdir(parents=True, exist_ok=True)
+    gr.mount_gradio_app(  # mounts the UI on `app` itself
         app,
         build_ui(ctx, worker),
         path="/",
         auth=login_check(token) if token else None,
         auth_message="Sign in with any user name and the server's token as the password.",
-        allowed_paths=[str(home)],
+        # Outputs, thumbnails and previews only: never the database, logs or job folders.
+        allowed_paths=[str(folder) for folder in served_dirs(ctx.settings)],
         ssr_mode=False,
         footer_links=["api"],
     )
+    return app

@@ -11,7 +11,7 @@ from cosmos_workflow.services import inputs
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import InputView
 from cosmos_workflow.ui.common import shown_errors, when_text
-from cosmos_workflow.ui.media import playable_video
+from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 
 
 def _caption(view: InputView) -> str:
@@ -37,7 +37,7 @@ def _details(view: InputView) -> str:
 
 
 def build(ctx: Context) -> dict[str, Any]:
-    previews = ctx.settings.home / "previews"
+    previews, served = previews_dir(ctx.settings), served_dirs(ctx.settings)
     with gr.Row():
         with gr.Column(scale=3):
             gallery = gr.Gallery(
@@ -82,7 +82,7 @@ def build(ctx: Context) -> dict[str, Any]:
 
     def select(ids: list[str], event: gr.SelectData) -> tuple[str, str | None]:
         view = inputs.show_input(ctx, ids[event.index])
-        playable = playable_video(Path(view.video_path), previews)
+        playable = playable_video(Path(view.video_path), previews, served)
         return _details(view), str(playable) if playable else None
 
     @shown_errors

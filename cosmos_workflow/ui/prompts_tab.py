@@ -114,8 +114,8 @@ def build(ctx: Context) -> dict[str, Any]:
         view = prompts.create_prompt(
             ctx,
             input_id,
-            body,
-            name=given.strip() or None,
+            body or "",
+            name=(given or "").strip() or None,
             negative=neg if neg and neg.strip() else None,
         )
         gr.Info(f"Created prompt {view.id}.")

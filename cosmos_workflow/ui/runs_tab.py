@@ -21,7 +21,7 @@ from cosmos_workflow.ui.common import (
     weights_text,
     when_text,
 )
-from cosmos_workflow.ui.media import playable_video
+from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 
 HEADERS = [
     "run",
@@ -71,7 +71,7 @@ def _details(run: RunView) -> str:
 def build(ctx: Context) -> dict[str, Any]:
     from cosmos_workflow.services import runs
 
-    previews = ctx.settings.home / "previews"
+    previews, served = previews_dir(ctx.settings), served_dirs(ctx.settings)
     with gr.Row():
         status = gr.Dropdown(
             ["", *[s.value for s in RunStatus]],
@@ -130,7 +130,9 @@ def build(ctx: Context) -> dict[str, Any]:
 
     def show(run_id: str) -> tuple[Any, ...]:
         run = runs.get_run(ctx, run_id)
-        playable = playable_video(Path(run.output_path), previews) if run.output_path else None
+        playable = (
+            playable_video(Path(run.output_path), previews, served) if run.output_path else None
+        )
         tail = runs.job_log(ctx, run.job_id, LOG_TAIL_LINES)
         return str(playable) if playable else None, _details(run), tail, run.id, run.rating or 3
 
