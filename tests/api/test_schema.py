@@ -117,6 +117,32 @@ def _with_seeded_ids(case: Case, seeded: Seeded, data: st.DataObject) -> None:
     for name in case.path_parameters or {}:
         if name in seeded.ids and data.draw(st.booleans(), label=f"seeded {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(seeded.ids[name]), label=name)
+    _with_seeded_body_ids(case.body, seeded, data)
+
+
+BODY_IDS = {"input": "name_or_id", "before": "job_id", "batch_job_id": "job_id"}
+
+
+def _with_seeded_body_ids(body: object, seeded: Seeded, data: st.DataObject) -> None:
+    """The same for ids inside a JSON body, a bulk request's jobs included."""
+    if not isinstance(body, dict):
+        return
+    for key, kind in BODY_IDS.items():
+        if isinstance(body.get(key), str) and data.draw(st.booleans(), label=f"seeded {key}"):
+            body[key] = data.draw(st.sampled_from(seeded.ids[kind]), label=key)
+    if isinstance(body.get("prompt_ids"), list) and data.draw(st.booleans(), label="seeded"):
+        known = st.sampled_from(seeded.ids["prompt_id"])
+        body["prompt_ids"] = data.draw(st.lists(known, min_size=1, unique=True), label="ids")
+    if isinstance(body.get("weights"), dict) and data.draw(st.booleans(), label="seeded"):
+        # Free-form weights and parameters are nearly always refused; these the seeded input
+        # (depth and edge controls) accepts, so jobs get created, and idempotency keys reused.
+        controls = st.sampled_from(["depth", "edge"])
+        weight = st.floats(0.05, 1.0).map(lambda w: round(w, 2))
+        body["weights"] = data.draw(st.dictionaries(controls, weight, min_size=1), label="w")
+        body["params"] = {}
+        body["idempotency_key"] = data.draw(st.sampled_from([None, "key-1", "key-2"]))
+    for job in body.get("jobs") if isinstance(body.get("jobs"), list) else []:
+        _with_seeded_body_ids(job, seeded, data)
 
 
 @schema.parametrize()
@@ -137,3 +163,33 @@ def test_every_operation_conforms(
     response = case.call_and_validate(checks=CHECKS, app=seeded.app)
     if 400 <= response.status_code < 500:
         assert database_snapshot(ctx) == before, f"{case.method} {case.path} changed data"
+
+
+OPERATION_IDS = {
+    "get_health", "list_workers", "get_embedded_worker",
+    "list_inputs", "create_input", "get_input", "get_input_thumbnail",
+    "list_prompts", "search_prompts", "create_prompt", "get_prompt", "delete_prompt",
+    "enhance_prompt",
+    "create_job", "create_jobs", "list_queue", "get_queue_status", "pause_queue",
+    "resume_queue", "get_job", "cancel_job", "move_job", "retry_job", "get_job_log",
+    "analyze_queue", "get_plan", "apply_plan", "list_verdicts", "undo_batch",
+    "list_runs", "get_run", "rate_run", "upscale_run", "get_run_video", "get_run_thumbnail",
+    "get_run_log",
+    "stream_events",
+}  # fmt: skip
+
+
+def test_every_operation_has_its_stable_id_an_answer_and_the_error_body() -> None:
+    """Operation ids are the contract clients are generated from (docs/api.md lists them)."""
+    spec = _schema_only_app().openapi()
+    operations = [op for path in spec["paths"].values() for op in path.values()]
+    assert sorted(op["operationId"] for op in operations) == sorted(OPERATION_IDS)
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for op in operations:
+        answers = op["responses"]
+        success = [status for status in answers if status.startswith("2")]
+        assert success and all(answers[s].get("content") for s in success), op["operationId"]
+        errors = [status for status in answers if status.startswith("4")]
+        assert "401" in errors, op["operationId"]
+        for status in errors:
+            assert answers[status]["content"] == {"application/json": {"schema": error_body}}
