@@ -101,7 +101,7 @@ def _cosmos_process(
     )
 
 
-SERVE = ["serve", "--no-worker", "--port", "1"]  # never reached: the port is privileged
+SERVE = ["serve", "--no-worker"]  # a server that wrongly starts fails on the timeout
 WORKER = ["worker", "--once", "--simulate"]
 
 
