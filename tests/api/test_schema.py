@@ -193,3 +193,18 @@ def test_every_operation_has_its_stable_id_an_answer_and_the_error_body() -> Non
         assert "401" in errors, op["operationId"]
         for status in errors:
             assert answers[status]["content"] == {"application/json": {"schema": error_body}}
+
+
+def test_without_the_token_every_operation_answers_its_documented_401(ctx: Context) -> None:
+    guarded = create_app(ctx, token="a-token-for-tests", with_ui=False)
+    checks = [status_code_conformance, content_type_conformance, response_schema_conformance]
+    answered = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        names = [p.name for p in operation.iter_parameters() if p.location == "path"]
+        case = operation.Case(path_parameters=dict.fromkeys(names, "x"))
+        response = case.call(app=guarded)
+        assert response.status_code == 401, operation.label
+        case.validate_response(response, checks=checks, transport_kwargs={"app": guarded})
+        answered.append(operation.label)
+    assert len(answered) == len(OPERATION_IDS)
