@@ -1,8 +1,9 @@
 """Request bodies, the error body, and the answers no service owns (health, the server's
-embedded worker). Shapes only: the services validate meaning (weights, parameters, ids) and
-answer with the field at fault, so the API and the CLI accept and refuse the same things. Every
-other answer is a service's own view model (services/views.py and friends), declared by the
-routes as their response model."""
+embedded worker). Shapes and ranges only: the services validate meaning (weights, parameters,
+ids) and answer with the field at fault, so the API and the CLI accept and refuse the same
+things; the boundary adds only what keeps both databases answering alike (no NUL characters,
+integers within their columns). Every other answer is a service's own view model
+(services/views.py and friends), declared by the routes as their response model."""
 
 from __future__ import annotations
 

@@ -55,6 +55,33 @@ def text_query(description: str | None = None) -> Any:
 OptionalText = Annotated[str | None, text_query()]
 
 
+# Routes that answer a file, text or a stream name a response class without a media type
+# (FileResponse, Response), so FastAPI documents their errors as JSON, which they are, and
+# their 200 with the media types given here.
+def _file_answer(media_types: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
+    """A file route's 200 (the media types it may send) and its errors."""
+    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
+    return {
+        200: {"content": content, "description": "The file."},
+        **error_responses(403, 404, 422),
+    }
+
+
+TEXT_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The log."},
+    **error_responses(404, 422),
+}
+
+
+EXISTING_JOB: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": EnqueueResult,
+        "description": "The idempotency key was used before: the job it created, unchanged "
+        "(`created` is false).",
+    }
+}
+
+
 def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRouter:
     router = APIRouter(prefix="/api")
     _system_routes(router, ctx, worker)
@@ -96,24 +123,6 @@ def _system_routes(router: APIRouter, ctx: Context, worker: EmbeddedWorker | Non
     def embedded_worker() -> models.EmbeddedWorkerStatus:
         """This server's own worker: running, restarting after an error, or none (`--no-worker`)."""
         return models.EmbeddedWorkerStatus.of(worker)
-
-
-def _file_answer(media_types: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
-    """A file route's 200 (the media types it may send) and its errors."""
-    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
-    return {
-        200: {"content": content, "description": "The file."},
-        **error_responses(403, 404, 422),
-    }
-
-
-# Routes that answer a file, text or a stream name the generic Response as their class: its
-# media type is unset, so FastAPI documents their errors as JSON (which they are) and the 200
-# with the media types given here.
-TEXT_ANSWER: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The log."},
-    **error_responses(404, 422),
-}
 
 
 def _input_routes(router: APIRouter, ctx: Context) -> None:
@@ -234,15 +243,6 @@ def _request_of(job: models.JobCreate) -> queue.JobRequest:
         priority=job.priority,
         idempotency_key=job.idempotency_key,
     )
-
-
-EXISTING_JOB: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": EnqueueResult,
-        "description": "The idempotency key was used before: the job it created, unchanged "
-        "(`created` is false).",
-    }
-}
 
 
 def _queue_routes(router: APIRouter, ctx: Context) -> None:
