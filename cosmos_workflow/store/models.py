@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,7 +76,10 @@ class PlanRow(Base):
 class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_queue_order", "status", "priority", "position", "created_at"),
+        # The claim's order exactly (store.queue.queue_order), so the next job is one index read.
+        Index(
+            "ix_jobs_queue_order", "status", text("priority DESC"), "position", "created_at", "id"
+        ),
         Index("ix_jobs_history", "updated_at", "id"),
         CheckConstraint("attempts >= 0", name="ck_jobs_attempts"),
         CheckConstraint("gpu_batch_size >= 1", name="ck_jobs_gpu_batch_size"),

@@ -1,9 +1,10 @@
 """Queue mechanics: ordering, positions, claims with leases, heartbeats, recovery.
 
-The only module that changes a job's or a run's status. A claim is one conditional UPDATE that
-filters on the expected status and checks the row count: exactly-once on SQLite (writes serialised
-by `BEGIN IMMEDIATE`) and on PostgreSQL (the UPDATE re-checks `status` after waiting for a row
-lock), with no dialect branches and no process-local locks.
+The only module that changes a job's or a run's status (`change_job_status`, `set_runs_status`).
+A claim is one `UPDATE ... WHERE id = (first queued job FOR UPDATE SKIP LOCKED) RETURNING`:
+exactly-once on SQLite (writes serialised by `BEGIN IMMEDIATE`) and on PostgreSQL (a row another
+claim holds is skipped, and the UPDATE re-checks `status`), with no dialect branches and no
+process-local locks.
 
 Everything a worker writes after its claim goes through `lease_held`: one transaction that checks
 the lease token with the job's row locked, so a concurrent reap or claim waits for it, and a lost
@@ -14,13 +15,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    ScalarSelect,
+    Select,
+    exists,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict
@@ -41,14 +53,21 @@ from cosmos_workflow.store.models import JobRow, PromptRow, QueueStateRow, RunRo
 
 log = logging.getLogger(__name__)
 
-QUEUE_ORDER = (JobRow.priority.desc(), JobRow.position.asc(), JobRow.created_at.asc(), JobRow.id)
+
+def queue_order(jobs: type[JobRow] | Any = JobRow) -> tuple[ColumnElement[Any], ...]:
+    """Execution order: priority first, then the sparse position, then age (`jobs` may be an
+    alias of the table)."""
+    return (jobs.priority.desc(), jobs.position.asc(), jobs.created_at.asc(), jobs.id.asc())
+
+
+QUEUE_ORDER = queue_order()
 
 
 def now() -> float:
     return time.time()
 
 
-def queued_jobs_query() -> Select[tuple[JobRow]]:
+def queued_jobs_query() -> Select[JobRow]:
     return select(JobRow).where(JobRow.status == JobStatus.QUEUED.value).order_by(*QUEUE_ORDER)
 
 
@@ -88,25 +107,67 @@ def _renumber(session: Session) -> None:
         )
 
 
-def set_job_status(
-    session: Session, job: JobRow, target: JobStatus, *, reason: str | None = None, **values: Any
-) -> None:
-    """The one gate for job status changes: refuses illegal moves and records an event."""
-    current = JobStatus(job.status)
+@dataclass(frozen=True)
+class Moved:
+    """A job that one status change moved: its id and its attempts after the change."""
+
+    job_id: str
+    attempts: int
+
+
+def change_job_status(
+    session: Session,
+    which: ColumnElement[bool],
+    current: JobStatus,
+    target: JobStatus,
+    *,
+    reason: str | None = None,
+    event: Mapping[str, Any] | None = None,
+    **values: Any,
+) -> Moved | None:
+    """The one gate for job status changes: refuses moves the state machine forbids, then moves
+    the job that `which` selects with one UPDATE that also requires it to still be `current`
+    (so a change made meanwhile by another transaction is never overwritten), and records the
+    event. None: no job matched (it changed meanwhile, or `which` found none)."""
     if not can_move(current, target):
-        raise Conflict(f"job {job.id} is {current.value}; it cannot become {target.value}")
-    job.status = target.value
-    job.updated_at = now()
-    for key, value in values.items():
-        setattr(job, key, value)
+        raise Conflict(f"job is {current.value}; it cannot become {target.value}")
+    row = session.execute(
+        update(JobRow)
+        .where(JobRow.status == current.value, which)
+        .values(status=target.value, updated_at=now(), **values)
+        .returning(JobRow.id, JobRow.attempts)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:
+        return None
     record_event(
         session,
         "job.status",
-        job_id=job.id,
+        job_id=row.id,
         status=target.value,
         previous=current.value,
         reason=reason,
+        **(event or {}),
     )
+    return Moved(job_id=row.id, attempts=row.attempts)
+
+
+def set_job_status(
+    session: Session, job: JobRow, target: JobStatus, *, reason: str | None = None, **values: Any
+) -> None:
+    """`change_job_status` for a job loaded in `session`; its attributes follow the change."""
+    current = JobStatus(job.status)
+    if not can_move(current, target):
+        raise Conflict(f"job {job.id} is {current.value}; it cannot become {target.value}")
+    moved = change_job_status(
+        session, JobRow.id == job.id, current, target, reason=reason, **values
+    )
+    if moved is None:
+        raise Conflict(f"job {job.id} changed meanwhile; it is no longer {current.value}")
+    # The UPDATE already wrote these: record them as the loaded row's committed state, so the
+    # session's flush does not write them again.
+    for key, value in {"status": target.value, "updated_at": now(), **values}.items():
+        set_committed_value(job, key, value)
 
 
 def set_runs_status(
@@ -115,21 +176,30 @@ def set_runs_status(
     target: RunStatus,
     *,
     only: Iterable[RunStatus] = (),
+    quiet: bool = False,
     **values: Any,
 ) -> int:
     """The one gate for job-level run changes: moves the job's runs that the run state machine
     lets become `target` (narrowed to `only` when given); a run that ended is never touched.
-    Returns how many runs moved."""
+    Returns how many runs moved. `quiet`: no event (the job's own status event says it)."""
     allowed = runs_that_can_become(target)
     narrowed = set(only) & allowed if only else allowed
-    moved = session.execute(
-        update(RunRow)
-        .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
-        .values(status=target.value, **values)
-    ).rowcount
-    if moved:
+    moved = _rowcount(
+        session.execute(
+            update(RunRow)
+            .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
+            .values(status=target.value, **values)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if moved and not quiet:
         record_event(session, "runs.status", job_id=job_id, status=target.value, runs=moved)
-    return int(moved)
+    return moved
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (every DML result is a CursorResult)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def is_paused(session: Session) -> bool:
@@ -164,77 +234,79 @@ def claim_next_job(
 ) -> Claim | None:
     """Take the next claimable job with a lease, or None when the queue is empty or paused.
 
-    None always means "nothing to claim": a claim that loses a race to another worker tries the
-    next candidates, and looks again while queued jobs remain (each lost race means another
-    worker made progress, so this ends). Expired leases are not reaped here: the worker's reaper
-    first ends the attempt's process on its host (worker/reaper.py)."""
-    while True:
-        with db.write() as session:
-            if is_paused(session):
-                return None
-            query = queued_jobs_query().with_only_columns(JobRow.id)
-            if backends is not None:
-                query = query.where(JobRow.backend.in_(list(backends)))
-            candidates = session.scalars(query.limit(defaults.CLAIM_CANDIDATES)).all()
-            if not candidates:
-                return None
-            for candidate in candidates:
-                claim = _try_claim(session, candidate, worker_id, lease_seconds, host_name)
-                if claim is not None:
-                    return claim
-
-
-def _try_claim(
-    session: Session, job_id: str, worker_id: str, lease_seconds: float, host_name: str | None
-) -> Claim | None:
-    """One conditional UPDATE: it changes the row only if the job is still queued."""
+    One statement picks and claims: `UPDATE jobs ... WHERE id = (the first queued job in queue
+    order, FOR UPDATE SKIP LOCKED) RETURNING`. On PostgreSQL concurrent claims skip the row
+    another claim has locked instead of queueing behind it, and a row claimed meanwhile fails
+    the re-checked `status = 'queued'`, so each job is claimed once; SQLite has no row locks
+    (the clause is left out) and its single writer (`BEGIN IMMEDIATE`) serialises claims. None
+    therefore always means "nothing to claim". Expired leases are not reaped here: the
+    worker's reaper first ends the attempt's process on its host (worker/reaper.py)."""
     token = uuid.uuid4().hex
-    stamp = now()
-    claimed = session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value)
-        .values(
-            status=JobStatus.RUNNING.value,
+    with db.write() as session:
+        stamp = now()
+        moved = change_job_status(
+            session,
+            JobRow.id == _next_claimable(backends),
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+            event={"worker_id": worker_id},
             lease_token=token,
             lease_expires_at=stamp + lease_seconds,
             worker_id=worker_id,
             host_name=host_name,
             attempts=JobRow.attempts + 1,
             started_at=stamp,
-            updated_at=stamp,
         )
-    ).rowcount
-    if claimed != 1:
-        return None  # another worker won this one
-    session.execute(
-        update(RunRow)
-        .where(RunRow.job_id == job_id, RunRow.status == RunStatus.QUEUED.value)
-        .values(status=RunStatus.RUNNING.value, started_at=stamp, attempts=RunRow.attempts + 1)
+        if moved is None:
+            return None
+        set_runs_status(
+            session,
+            moved.job_id,
+            RunStatus.RUNNING,
+            only=[RunStatus.QUEUED],
+            quiet=True,
+            started_at=stamp,
+            attempts=RunRow.attempts + 1,
+        )
+    log.info("claimed job=%s worker=%s attempt=%d", moved.job_id, worker_id, moved.attempts)
+    return Claim(job_id=moved.job_id, lease_token=token, attempt=moved.attempts)
+
+
+# The subquery reads `jobs` under another name: the UPDATE's own `jobs` must not correlate into
+# it. Built once: making an alias costs more than the whole claim statement.
+_CANDIDATE = aliased(JobRow, name="candidate")
+_CANDIDATE_ORDER = queue_order(_CANDIDATE)
+
+
+def _next_claimable(backends: Sequence[str] | None) -> ScalarSelect[str]:
+    """The id of the first queued job in queue order (of these backends), none while the queue
+    is paused; locked with SKIP LOCKED where the database has row locks."""
+    candidate = _CANDIDATE
+    paused = exists().where(QueueStateRow.id == 1, QueueStateRow.paused)
+    query = select(candidate.id).where(candidate.status == JobStatus.QUEUED.value, ~paused)
+    if backends is not None:
+        query = query.where(candidate.backend.in_(list(backends)))
+    return (
+        query.order_by(*_CANDIDATE_ORDER)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=candidate)
+        .scalar_subquery()
     )
-    attempt = session.scalar(select(JobRow.attempts).where(JobRow.id == job_id)) or 1
-    record_event(
-        session,
-        "job.status",
-        job_id=job_id,
-        status=JobStatus.RUNNING.value,
-        previous=JobStatus.QUEUED.value,
-        worker_id=worker_id,
-        attempt=attempt,
-    )
-    log.info("claimed job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
-    return Claim(job_id=job_id, lease_token=token, attempt=attempt)
 
 
 def renew_lease(db: Database, job_id: str, token: str, lease_seconds: float) -> tuple[bool, bool]:
     """Extend a lease held with `token`. Returns (still held, cancel requested)."""
     with db.write() as session:
-        renewed = session.execute(
+        cancel = session.scalar(
             update(JobRow)
             .where(_holds(job_id, token))
             .values(lease_expires_at=now() + lease_seconds)
-        ).rowcount
-        cancel = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
-    return renewed == 1, bool(cancel)
+            .returning(JobRow.cancel_requested)
+            .execution_options(synchronize_session=False)
+        )
+    if cancel is None:
+        return False, False  # not held: whether a cancel was asked no longer matters
+    return True, bool(cancel)
 
 
 def check_lease(db: Database, job_id: str, token: str) -> tuple[bool, bool]:
@@ -402,15 +474,39 @@ def finish_job(
     failure_class: FailureClass | None = None,
     requeue: Sequence[str] = (),
 ) -> bool:
-    """`finish` in a transaction of its own. False: the lease was lost, nothing was written."""
+    """`finish` in a transaction of its own. False: the lease was lost, nothing was written.
+
+    A job with no run results and nothing to requeue ends with one guarded UPDATE (the lease
+    check is its WHERE clause); otherwise the job row is locked first (`lease_held`)."""
     try:
-        with lease_held(db, job_id, token) as held:
-            record_results(held, runs or {})
-            finish(held, status, error=error, failure_class=failure_class, requeue=requeue)
+        if runs or requeue:
+            with lease_held(db, job_id, token) as held:
+                record_results(held, runs or {})
+                finish(held, status, error=error, failure_class=failure_class, requeue=requeue)
+        else:
+            with db.write() as session:
+                ending = _ending(error, failure_class)
+                moved = change_job_status(
+                    session, _holds(job_id, token), JobStatus.RUNNING, status, **ending
+                )
+            if moved is None:
+                raise LeaseLost(job_id)
+            log.info("finished job=%s status=%s", job_id, status.value)
     except LeaseLost:
         log.warning("lease lost for job=%s; its result is dropped", job_id)
         return False
     return True
+
+
+def _ending(error: str | None, failure_class: FailureClass | None) -> dict[str, Any]:
+    """What a job's end writes besides its status (and gives as the event's reason)."""
+    return {
+        "reason": error,
+        "error": error,
+        "failure_class": failure_class.value if failure_class else None,
+        "finished_at": now(),
+        **_NO_LEASE,
+    }
 
 
 def finish(
@@ -430,17 +526,7 @@ def finish(
         moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
         record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(requeue))
         error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
-    set_job_status(
-        session,
-        job,
-        status,
-        reason=error,
-        error=error,
-        failure_class=failure_class.value if failure_class else None,
-        finished_at=now(),
-        lease_token=None,
-        lease_expires_at=None,
-    )
+    set_job_status(session, job, status, **_ending(error, failure_class))
     log.info("finished job=%s status=%s", job.id, status.value)
 
 
@@ -449,24 +535,27 @@ def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
     written: a run that already ended (before a crash, say) keeps its end and its output."""
     stamp = now()
     for run_id, result in runs.items():
-        written = held.session.execute(
-            update(RunRow)
-            .where(
-                RunRow.id == run_id,
-                RunRow.job_id == held.job.id,
-                RunRow.status == RunStatus.RUNNING.value,
+        written = _rowcount(
+            held.session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run_id,
+                    RunRow.job_id == held.job.id,
+                    RunRow.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=result.status.value,
+                    output_path=result.output_path,
+                    thumbnail_path=result.thumbnail_path,
+                    log_path=result.log_path,
+                    error=result.error,
+                    failure_class=result.failure_class.value if result.failure_class else None,
+                    compute_seconds=result.compute_seconds,
+                    finished_at=stamp,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .values(
-                status=result.status.value,
-                output_path=result.output_path,
-                thumbnail_path=result.thumbnail_path,
-                log_path=result.log_path,
-                error=result.error,
-                failure_class=result.failure_class.value if result.failure_class else None,
-                compute_seconds=result.compute_seconds,
-                finished_at=stamp,
-            )
-        ).rowcount
+        )
         if not written:
             log.warning(
                 "run=%s of job=%s is not running; its result is ignored", run_id, held.job.id

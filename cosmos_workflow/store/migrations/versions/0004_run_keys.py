@@ -8,7 +8,9 @@ Two run columns that let lists and undo work in SQL: `control_set` (the run's co
 e.g. `depth+edge`, indexed so `runs list --controls` filters in the database) and `origin_index`
 (the run's index in the job it was created in, so undoing a batch restores the original order).
 Indexes for the list queries: runs newest first, runs by control set or origin job, job history
-newest first.
+newest first; and the queue-order index rebuilt in the claim's exact order (priority descending,
+then position, age and id), so picking the next job reads one index entry instead of sorting
+every queued job.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ branch_labels = None
 depends_on = None
 
 _FILL_CHUNK = 5_000
+QUEUE_ORDER: list[str | sa.TextClause] = [
+    "status",
+    sa.text("priority DESC"),
+    "position",
+    "created_at",
+    "id",
+]
 
 
 def upgrade() -> None:
@@ -41,6 +50,8 @@ def upgrade() -> None:
     op.create_index("ix_runs_created", "runs", ["created_at", "id"])
     op.create_index("ix_runs_origin", "runs", ["origin_job_id", "origin_index"])
     op.create_index("ix_jobs_history", "jobs", ["updated_at", "id"])
+    op.drop_index("ix_jobs_queue_order", table_name="jobs")
+    op.create_index("ix_jobs_queue_order", "jobs", QUEUE_ORDER)
 
 
 def _fill_control_sets() -> None:
@@ -80,6 +91,8 @@ def _key(weights: Any) -> str:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_queue_order", table_name="jobs")
+    op.create_index("ix_jobs_queue_order", "jobs", ["status", "priority", "position", "created_at"])
     op.drop_index("ix_jobs_history", table_name="jobs")
     op.drop_index("ix_runs_origin", table_name="runs")
     op.drop_index("ix_runs_created", table_name="runs")
