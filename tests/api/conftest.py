@@ -1,11 +1,16 @@
-"""The API against a real SQLite database in a temporary COSMOS_HOME."""
+"""The API against a real SQLite database in a temporary COSMOS_HOME, in process or through a
+real server on a local port."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from cosmos_workflow.api.app import create_app
@@ -45,3 +50,30 @@ def prompt_ids(client: TestClient, input_id: str) -> list[str]:
         assert response.status_code == 201, response.text
         ids.append(str(response.json()["id"]))
     return ids
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(ctx: Context) -> Iterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx, token=None, with_ui=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

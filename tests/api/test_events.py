@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from cosmos_workflow.api.app import create_app
 from cosmos_workflow.api.stream import GAP_GRACE_SECONDS, Cursor
 from cosmos_workflow.services import events, prompts
 from cosmos_workflow.services.context import Context
@@ -51,33 +46,6 @@ def test_catch_up_with_after_and_last_event_id(
     assert client.get("/api/events", params={"follow": False}).text.strip() == "retry: 2000"
     bad = client.get("/api/events", headers={"Last-Event-ID": "abc"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "Last-Event-ID"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def live_server(ctx: Context) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ctx, token=None, with_ui=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_live_events_arrive_and_resume(live_server: str, ctx: Context, input_id: str) -> None:
