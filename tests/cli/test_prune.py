@@ -96,3 +96,12 @@ def test_the_table_of_a_prune(ctx: Context, old_history: dict[str, str]) -> None
     assert lines["jobs"].split("│")[2].strip() == "2"
     assert lines["outputs"].split("│")[2].strip() == "0"
     assert json.loads(cosmos("prune", "--older-than", "4w", "--json")[1])["jobs"] == 0
+
+
+def test_without_an_age_it_prunes_what_is_older_than_retention_days(
+    ctx: Context, old_history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COSMOS_RETENTION_DAYS", "60")
+    assert cosmos_json("prune", "--dry-run")["jobs"] == 0, "40 days old is not 60"
+    monkeypatch.setenv("COSMOS_RETENTION_DAYS", "30")
+    assert cosmos_json("prune")["jobs"] == 2

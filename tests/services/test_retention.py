@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import parse_age, prune
 from cosmos_workflow.store import attempts
+from cosmos_workflow.store import retention as retention_store
 from cosmos_workflow.store.models import (
     AttemptRow,
     EventRow,
@@ -174,11 +176,8 @@ def test_a_job_with_an_open_attempt_stays(ctx: Context) -> None:
     assert prune(ctx, MONTH, now=later(31)).jobs == 1
 
 
-def test_deletes_are_bulk(ctx: Context) -> None:
-    """Twelve jobs go in one DELETE per table, not one per row."""
-    prompt_ids = seed_prompts(ctx, 12)
-    for index, prompt_id in enumerate(prompt_ids):
-        queue.cancel_job(ctx, _enqueue(ctx, [prompt_id], (index + 1) / 20))
+def _deletes_during(ctx: Context, step: Callable[[], object]) -> list[str]:
+    """The tables of the DELETE statements sent while `step` runs."""
     deletes: list[str] = []
 
     def count(conn: Connection, cursor: object, statement: str, *args: object) -> None:
@@ -188,11 +187,52 @@ def test_deletes_are_bulk(ctx: Context) -> None:
     engine = ctx.db.write_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        result = prune(ctx, MONTH, now=later(31))
+        step()
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert (result.jobs, result.runs) == (12, 12)
+    return deletes
+
+
+def test_deletes_are_bulk(ctx: Context) -> None:
+    """Twelve jobs go in one DELETE per table, not one per row."""
+    prompt_ids = seed_prompts(ctx, 12)
+    for index, prompt_id in enumerate(prompt_ids):
+        queue.cancel_job(ctx, _enqueue(ctx, [prompt_id], (index + 1) / 20))
+    results = []
+    deletes = _deletes_during(ctx, lambda: results.append(prune(ctx, MONTH, now=later(31))))
+    assert (results[0].jobs, results[0].runs) == (12, 12)
     assert sorted(deletes) == sorted(["events", "events", "timings", "attempts", "runs", "jobs"])
+
+
+def test_long_id_lists_are_deleted_in_chunks(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With chunks of 5 ids, twelve jobs take three DELETEs per table, and all go."""
+    monkeypatch.setattr(retention_store, "CHUNK", 5)
+    prompt_ids = seed_prompts(ctx, 12)
+    for index, prompt_id in enumerate(prompt_ids):
+        queue.cancel_job(ctx, _enqueue(ctx, [prompt_id], (index + 1) / 20))
+    deletes = _deletes_during(ctx, lambda: prune(ctx, MONTH, now=later(31)))
+    assert _count(ctx, JobRow) == 0 and _count(ctx, RunRow) == 0
+    assert deletes.count("jobs") == 3 and deletes.count("runs") == 3
+    assert deletes.count("events") == 1 + 3
+
+
+def test_the_worker_prunes_again_after_its_interval(ctx: Context) -> None:
+    """The retention timer prunes at start and then every interval (a day; here half a second):
+    history that becomes old while it runs is pruned by its next turn."""
+    with_retention = Context(load_settings(retention_days=1))
+    timer = RetentionTimer(with_retention, interval_s=0.5)
+    try:
+        timer.start()
+        job_id = _enqueue(ctx, seed_prompts(ctx, 1), 0.5)
+        queue.cancel_job(ctx, job_id)
+        age_history(ctx, days=2)
+        deadline = time.monotonic() + 30
+        while _count(ctx, JobRow) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _count(ctx, JobRow) == 0
+    finally:
+        timer.stop()
+        with_retention.db.dispose()
 
 
 @pytest.mark.parametrize(
