@@ -88,14 +88,12 @@ def prune(
     if older_than <= timedelta(0) or older_than > MAX_AGE:
         raise InvalidInput(f"invalid age {older_than}", field="older_than")
     cutoff = (time.time() if now is None else now) - older_than.total_seconds()
-    session = ctx.db.read() if dry_run else ctx.db.write()
-    with session as db:
-        rows = store.select_prunable(db, cutoff)
+    with ctx.db.read() if dry_run else ctx.db.write() as session:
+        rows = store.select_prunable(session, cutoff)
         if not dry_run:
-            store.delete_prunable(db, rows)
+            store.delete_prunable(session, rows)
     files = _files(ctx.settings, rows, outputs)
-    measured = {kind: _measure(paths) for kind, paths in files.kinds().items()}
-    errors = [] if dry_run else files.remove()
+    sizes = files.measure()  # before anything is removed
     result = PruneResult(
         dry_run=dry_run,
         cutoff=datetime.fromtimestamp(cutoff, UTC),
@@ -106,24 +104,28 @@ def prune(
         timings=rows.timings,
         events=rows.events,
         plans=len(rows.plan_ids),
-        work_directories=measured["workdirs"],
-        logs=measured["logs"],
-        outputs=measured["outputs"],
-        errors=errors,
+        work_directories=sizes["workdirs"],
+        logs=sizes["logs"],
+        outputs=sizes["outputs"],
+        errors=[] if dry_run else files.remove(),
     )
     if not dry_run:
-        log.info(
-            "pruned before %s: %d job(s), %d run(s), %d event(s), %d plan(s), "
-            "%d work director(ies), %d output folder(s)",
-            result.cutoff.isoformat(timespec="seconds"),
-            result.jobs,
-            result.runs,
-            result.events,
-            result.plans,
-            result.work_directories.count,
-            result.outputs.count,
-        )
+        _log_pruned(result)
     return result
+
+
+def _log_pruned(result: PruneResult) -> None:
+    log.info(
+        "pruned before %s: %d job(s), %d run(s), %d event(s), %d plan(s), "
+        "%d work director(ies), %d output folder(s)",
+        result.cutoff.isoformat(timespec="seconds"),
+        result.jobs,
+        result.runs,
+        result.events,
+        result.plans,
+        result.work_directories.count,
+        result.outputs.count,
+    )
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -135,8 +137,9 @@ class _Files:
     logs: list[Path]
     outputs: list[Path]
 
-    def kinds(self) -> dict[str, list[Path]]:
-        return {"workdirs": self.workdirs, "logs": self.logs, "outputs": self.outputs}
+    def measure(self) -> dict[str, Removed]:
+        kinds = {"workdirs": self.workdirs, "logs": self.logs, "outputs": self.outputs}
+        return {kind: _measure(paths) for kind, paths in kinds.items()}
 
     def remove(self) -> list[str]:
         errors = []

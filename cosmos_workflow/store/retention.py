@@ -7,7 +7,9 @@ What goes, for a cutoff time:
   process may still run: the reaper needs that row to find it), nor one that a run kept here
   still refers to: a run moved out of it into a job that stays (`origin_job_id`), or an upscale
   whose source run is in it (`parent_run_id`). Prompts and inputs are never deleted;
-- events created before it, and those of the jobs that go;
+- events created before it, and those of the jobs that go, but never the newest event: SQLite
+  numbers a new row after the largest id left, so deleting the newest would hand its id out
+  again, and a live-stream client resuming after the last id it saw would miss events;
 - plans created before it that no remaining job came from.
 
 The same selection serves a dry run (in a read transaction) and the prune itself (selected and
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from cosmos_workflow.domain.states import JobStatus
@@ -57,6 +59,7 @@ class Prunable:
     run_ids: tuple[str, ...]
     plan_ids: tuple[str, ...]
     events: int
+    newest_event: int  # the id of the event that stays (0: there are none)
     attempts: int
     timings: int
     # Work directories of the attempts that ended before the cutoff (of any job) or belong to a
@@ -67,12 +70,14 @@ class Prunable:
 
 def select_prunable(session: Session, cutoff: float) -> Prunable:
     jobs = _prunable_jobs(session, cutoff)
+    newest_event = session.scalar(select(func.max(EventRow.id))) or 0
     return Prunable(
         cutoff=cutoff,
         job_ids=jobs,
         run_ids=tuple(_in_chunks(session, select(RunRow.id), RunRow.job_id, jobs)),
         plan_ids=_prunable_plans(session, cutoff, set(jobs)),
-        events=_count_events(session, cutoff, jobs),
+        events=_count_events(session, cutoff, newest_event, jobs),
+        newest_event=newest_event,
         attempts=_count(session, AttemptRow.job_id, jobs),
         timings=_count(session, TimingRow.job_id, jobs),
         workdirs=_workdirs(session, cutoff, jobs),
@@ -81,9 +86,13 @@ def select_prunable(session: Session, cutoff: float) -> Prunable:
 
 def delete_prunable(session: Session, rows: Prunable) -> None:
     """Delete what `select_prunable` chose, in the same transaction."""
-    session.execute(delete(EventRow).where(EventRow.created_at < rows.cutoff))
+    old = _old_events(rows.cutoff, rows.newest_event)
+    session.execute(delete(EventRow).where(old))
+    for chunk in _chunks(rows.job_ids):
+        session.execute(
+            delete(EventRow).where(EventRow.job_id.in_(chunk), EventRow.id < rows.newest_event)
+        )
     for table, column in (
-        (EventRow, EventRow.job_id),
         (TimingRow, TimingRow.job_id),
         (AttemptRow, AttemptRow.job_id),
         (RunRow, RunRow.job_id),
@@ -149,18 +158,18 @@ def _prunable_plans(session: Session, cutoff: float, jobs: set[str]) -> tuple[st
     return tuple(sorted(set(session.scalars(old)) - needed))
 
 
-def _count_events(session: Session, cutoff: float, jobs: Sequence[str]) -> int:
-    """Events before the cutoff, plus the later events of the jobs that go."""
-    total = session.scalar(select(func.count()).where(EventRow.created_at < cutoff)) or 0
+def _old_events(cutoff: float, newest_event: int) -> ColumnElement[bool]:
+    return and_(EventRow.created_at < cutoff, EventRow.id < newest_event)
+
+
+def _count_events(session: Session, cutoff: float, newest: int, jobs: Sequence[str]) -> int:
+    """The old events, plus the later events of the jobs that go (the newest event stays)."""
+    total = session.scalar(select(func.count()).where(_old_events(cutoff, newest))) or 0
     for chunk in _chunks(jobs):
-        total += (
-            session.scalar(
-                select(func.count()).where(
-                    EventRow.job_id.in_(chunk), EventRow.created_at >= cutoff
-                )
-            )
-            or 0
+        later = and_(
+            EventRow.job_id.in_(chunk), EventRow.created_at >= cutoff, EventRow.id < newest
         )
+        total += session.scalar(select(func.count()).where(later)) or 0
     return total
 
 

@@ -113,11 +113,24 @@ def test_prune_removes_old_finished_jobs_and_keeps_live_work(
     (queued_run,) = queue.get_job(ctx, history["queued"]).runs
     assert _ids(ctx, RunRow.id) == {queued_run.id}
     assert _ids(ctx, PromptRow.id) == prompts and _ids(ctx, InputRow.id) == inputs
-    assert _count(ctx, AttemptRow) == 0 and _count(ctx, EventRow) == 0
+    assert _count(ctx, AttemptRow) == 0 and _count(ctx, EventRow) == 1, "the newest stays"
     assert not failed_dir.exists()
     assert not (ctx.settings.logs_dir / f"{history['succeeded']}.log").exists()
     assert (output / "output.mp4").is_file(), "outputs stay without outputs=True"
     assert prune(ctx, MONTH, now=later(31)).jobs == 0, "a second prune finds nothing"
+
+
+def test_event_ids_go_on_rising_after_a_prune(ctx: Context, history: dict[str, str]) -> None:
+    """A live-stream client resumes after the last event id it saw: a prune must never let a
+    new event get an id that was handed out before."""
+    with ctx.db.read() as session:
+        newest = session.scalar(select(func.max(EventRow.id)))
+    assert newest is not None
+    assert prune(ctx, MONTH, now=later(31)).events > 0
+    _enqueue(ctx, seed_prompts(ctx, 1, input_name="other"), 0.5)
+    with ctx.db.read() as session:
+        ids = list(session.scalars(select(EventRow.id)))
+    assert min(ids) == newest and max(ids) > newest
 
 
 def test_a_dry_run_counts_what_a_prune_removes_and_changes_nothing(
