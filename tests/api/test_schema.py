@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import update
 
 from cosmos_workflow.api.app import create_app
-from cosmos_workflow.config import load_settings
+from cosmos_workflow.config import Settings
 from cosmos_workflow.services import batching, inputs, prompts, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import RunRow
@@ -87,8 +87,9 @@ def _schema_only_app() -> FastAPI:
     """The schema depends on the routes, not on data, so it is read once at collection from an
     app whose database is never opened; every request goes to the seeded app of its test.
     (schemathesis.pytest.from_fixture would build it per test, but fails under pytest 9.)"""
+    # Constructed, not loaded: collection never reads the environment or a configuration file.
     unused = Path(tempfile.gettempdir()) / "cosmos-schema-only"
-    settings = load_settings(home=unused, database_url="sqlite://", input_roots=[unused])
+    settings = Settings.model_construct(home=unused, database_url="sqlite://")
     return create_app(Context(settings), token=None, with_ui=False)
 
 
