@@ -135,7 +135,7 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
         status_code=201,
         tags=["inputs"],
         operation_id="create_input",
-        responses=error_responses(400, 409, 422),
+        responses=error_responses(400, 422),
     )
     def add_input(body: models.InputCreate) -> InputView:
         """Register an input folder; it must lie under a configured input root."""
