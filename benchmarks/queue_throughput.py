@@ -39,8 +39,8 @@ from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.jobs import claim_next_job, finish_job
 from cosmos_workflow.store.models import JobRow
-from cosmos_workflow.store.queue import claim_next_job, finish_job
 
 LEASE_SECONDS = 600.0  # far longer than any claim run, so no lease expires mid-benchmark
 PROMPTS = 20  # jobs cycle over these; the queue cost does not depend on how many prompts exist

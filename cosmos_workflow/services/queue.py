@@ -35,8 +35,11 @@ from cosmos_workflow.services.views import (
     JobView,
     QueueStatus,
 )
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store.db import now
+from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
+from cosmos_workflow.store.runs import set_runs_status
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +217,7 @@ def _insert_jobs(
     parent_runs: Sequence[str | None] = (),
 ) -> list[tuple[str, list[str]]]:
     """Insert jobs and their runs with bulk statements (10,000 jobs in one transaction)."""
-    stamp = store.now()
+    stamp = now()
     position = store.position_at_bottom(session)
     estimates = _estimate_jobs(ctx, session, requests)
     job_rows: list[dict[str, Any]] = []
@@ -269,7 +272,7 @@ def _insert_jobs(
         return created
     session.execute(insert(JobRow), job_rows)
     session.execute(insert(RunRow), run_rows)
-    store.record_event(
+    record_event(
         session, "jobs.enqueued", job_ids=[j for j, _ in created][:1000], count=len(created)
     )
     return created
@@ -482,12 +485,12 @@ def cancel_job(ctx: Context, job_id: str) -> JobView:
                 job,
                 JobStatus.CANCELLED,
                 reason="cancelled by user",
-                finished_at=store.now(),
+                finished_at=now(),
             )
-            store.set_runs_status(session, job.id, RunStatus.CANCELLED, finished_at=store.now())
+            set_runs_status(session, job.id, RunStatus.CANCELLED, finished_at=now())
         elif job.status == JobStatus.RUNNING.value:
             job.cancel_requested = True
-            store.record_event(session, "job.cancel_requested", job_id=job.id)
+            record_event(session, "job.cancel_requested", job_id=job.id)
         else:
             raise Conflict(
                 f"job {job_id} is {job.status}; only queued or running jobs can be cancelled"
@@ -522,8 +525,8 @@ def move_job(
                     f"{job.priority}; priority orders first, so it cannot go right before it"
                 )
             job.position = store.position_before(session, other)
-        job.updated_at = store.now()
-        store.record_event(session, "job.moved", job_id=job.id, where=where, before=other_job_id)
+        job.updated_at = now()
+        record_event(session, "job.moved", job_id=job.id, where=where, before=other_job_id)
     return get_job(ctx, job_id)
 
 
@@ -547,7 +550,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
         if not runs:
             where = f" ({job.error})" if job.error and "split into" in job.error else ""
             raise Conflict(f"job {job_id} has no failed or cancelled run to retry{where}")
-        stamp = store.now()
+        stamp = now()
         new_job = new_id("job")
         session.execute(
             insert(JobRow),
@@ -591,5 +594,5 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                     parent_run_id=run.parent_run_id,
                 )
             )
-        store.record_event(session, "job.retried", job_id=new_job, retry_of=job.id)
+        record_event(session, "job.retried", job_id=new_job, retry_of=job.id)
     return EnqueueResult(job_id=new_job, run_ids=run_ids, created=True)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, or_, select, update
 
 from cosmos_workflow.domain.states import JobStatus
-from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.models import AttemptRow, JobRow
-from cosmos_workflow.store.queue import now
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_
 from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.jobs import QUEUE_ORDER, set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
-from cosmos_workflow.store.queue import QUEUE_ORDER, set_job_status
 
 # Runs per UPDATE when each needs its own batch index (a CASE over their ids): well inside the
 # bound-parameter limits of SQLite and PostgreSQL.

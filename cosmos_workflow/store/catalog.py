@@ -15,8 +15,8 @@ from cosmos_workflow.domain.errors import NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.jobs import set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
-from cosmos_workflow.store.queue import set_job_status
 
 # -- inputs ------------------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ row locks and `READ COMMITTED` re-checks do the same job."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -112,6 +113,16 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def now() -> float:
+    """The store's clock: UNIX seconds, as every time column holds them."""
+    return time.time()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (every DML result is a CursorResult)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _sqlite_engine(url: str, begin_statement: str) -> Engine:

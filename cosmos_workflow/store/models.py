@@ -76,7 +76,7 @@ class PlanRow(Base):
 class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        # The claim's order exactly (store.queue.queue_order), so the next job is one index read.
+        # The claim's order exactly (store.jobs.queue_order), so the next job is one index read.
         Index(
             "ix_jobs_queue_order", "status", text("priority DESC"), "position", "created_at", "id"
         ),

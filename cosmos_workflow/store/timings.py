@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import BatchLimitRow, CalibrationRow, JobRow, TimingRow
-from cosmos_workflow.store.queue import now
 
 
 def add_timing(session: Session, **values: Any) -> None:

@@ -10,10 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import WorkerRow
-from cosmos_workflow.store.queue import now
 
 
 def register_worker(db: Database, host_name: str, *, simulate: bool) -> str:

@@ -9,7 +9,7 @@ Failure classes (domain.states.FailureClass) decide what happens next:
 - a lost lease: nothing is written, the process is stopped (another worker owns the job);
 - a fatal error (the database unreachable past its limit): FatalError stops the worker.
 
-Every write after the claim happens in one lease-guarded transaction (store.queue.lease_held):
+Every write after the claim happens in one lease-guarded transaction (store.jobs.lease_held):
 results, outputs moved into place, learned limits, timings, enhanced prompts. A lost lease
 leaves no trace."""
 
@@ -44,9 +44,10 @@ from cosmos_workflow.hosts.container import (
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice
-from cosmos_workflow.store import attempts, queue
-from cosmos_workflow.store.db import TRANSIENT_ERRORS
+from cosmos_workflow.store import attempts, jobs
+from cosmos_workflow.store.db import TRANSIENT_ERRORS, now
 from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.runs import RunResult, record_results, set_runs_status
 from cosmos_workflow.store.timings import add_timing, job_prediction, learn_limit
 from cosmos_workflow.worker import outputs
 from cosmos_workflow.worker.reaper import clear_workdir
@@ -74,7 +75,7 @@ class Attempt:
     """One execution of a claimed job; `key` names its work directory, its incoming output
     folders and (as COSMOS_ATTEMPT) its processes, so nothing of it mixes with another's."""
 
-    claim: queue.Claim
+    claim: jobs.Claim
     key: str
     workdir: str | None = None
     attempt_id: int | None = None
@@ -82,7 +83,7 @@ class Attempt:
     fetched: list[outputs.FetchedOutput] = field(default_factory=list)
 
 
-Write = Callable[[queue.HeldJob], None]
+Write = Callable[[jobs.HeldJob], None]
 T = TypeVar("T")
 
 
@@ -96,7 +97,7 @@ class JobExecutor:
         self.worker_id = worker_id
         self.kill = kill
 
-    def execute(self, claim: queue.Claim) -> None:
+    def execute(self, claim: jobs.Claim) -> None:
         """Run a claimed job to its end. A job's own failure never escapes; FatalError does."""
         attempt = Attempt(claim, key=f"{claim.job_id}_a{claim.attempt}")
         output = Output()
@@ -112,7 +113,7 @@ class JobExecutor:
         with supervisor:
             try:
                 self._run(attempt, supervisor, output)
-            except queue.LeaseLost:
+            except jobs.LeaseLost:
                 log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
             except FatalError:
                 raise
@@ -238,17 +239,17 @@ class JobExecutor:
         message: str,
         failure: FailureClass = FailureClass.CANCELLED,
     ) -> None:
-        def write(held: queue.HeldJob) -> None:
-            queue.set_runs_status(
+        def write(held: jobs.HeldJob) -> None:
+            set_runs_status(
                 held.session,
                 held.job.id,
                 run_status,
                 only=[RunStatus.RUNNING],
                 error=message,
                 failure_class=failure.value,
-                finished_at=queue.now(),
+                finished_at=now(),
             )
-            queue.finish(held, status, error=message, failure_class=failure)
+            jobs.finish(held, status, error=message, failure_class=failure)
 
         self._guarded(attempt, write)
 
@@ -319,10 +320,10 @@ class JobExecutor:
         status = JobStatus.SUCCEEDED if not unfinished else JobStatus.FAILED
         error = None if not unfinished else f"{len(unfinished)} of {len(job.runs)} run(s) failed"
 
-        def write(held: queue.HeldJob) -> None:
+        def write(held: jobs.HeldJob) -> None:
             if timing is not None:
                 timing(held)
-            queue.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
+            jobs.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
 
         if self._guarded(attempt, write, results) and status is JobStatus.SUCCEEDED:
             self.host.remove(attempt.workdir)
@@ -334,13 +335,13 @@ class JobExecutor:
         job: JobWork,
         outcomes: dict[str, RunOutcome],
         clock: PhaseClock,
-    ) -> dict[str, queue.RunResult]:
+    ) -> dict[str, RunResult]:
         log_path = str(self.ctx.settings.logs_dir / f"{job.job_id}.log")
         per_run = clock.compute_seconds_per_run(len(job.runs))
-        results: dict[str, queue.RunResult] = {}
+        results: dict[str, RunResult] = {}
         for run in job.runs:
             if not supervisor.may_write:
-                raise queue.LeaseLost(job.job_id)  # stop fetching: another worker owns the job
+                raise jobs.LeaseLost(job.job_id)  # stop fetching: another worker owns the job
             outcome = outcomes.get(run.run_id)
             results[run.run_id] = self._run_result(attempt, job, run.run_id, outcome, log_path)
             if results[run.run_id].status is RunStatus.SUCCEEDED:
@@ -354,11 +355,11 @@ class JobExecutor:
         run_id: str,
         outcome: RunOutcome | None,
         log_path: str,
-    ) -> queue.RunResult:
+    ) -> RunResult:
         if job.kind is JobKind.ENHANCE and outcome is not None and outcome.failure is None:
             if not outcome.enhanced_prompt:
                 return _failed(log_path, "the upsampler printed no prompt")
-            return queue.RunResult(
+            return RunResult(
                 RunStatus.SUCCEEDED, log_path=log_path, enhanced_prompt=outcome.enhanced_prompt
             )
         if outcome is None or outcome.output is None:
@@ -380,7 +381,7 @@ class JobExecutor:
             )
         attempt.fetched.append(fetched)
         thumbnail = fetched.final_thumbnail
-        return queue.RunResult(
+        return RunResult(
             RunStatus.SUCCEEDED,
             output_path=str(fetched.final_video),
             thumbnail_path=str(thumbnail) if thumbnail else None,
@@ -391,15 +392,15 @@ class JobExecutor:
         self,
         attempt: Attempt,
         job: JobWork,
-        results: dict[str, queue.RunResult],
+        results: dict[str, RunResult],
         unfinished: list[str],
-        finished: dict[str, queue.RunResult],
+        finished: dict[str, RunResult],
     ) -> None:
         controls = control_set_key({c for r in job.runs for c in r.controls})
         profile = self.choice.config.gpu_profile
         smaller = max(1, job.gpu_batch_size // 2)
 
-        def learn(held: queue.HeldJob) -> None:
+        def learn(held: jobs.HeldJob) -> None:
             learn_limit(held.session, profile, job.backend.value, controls, smaller)
 
         if len(unfinished) < 2:
@@ -408,9 +409,9 @@ class JobExecutor:
                 results[unfinished[0]].log_path, message, FailureClass.OUT_OF_MEMORY
             )
 
-            def fail(held: queue.HeldJob) -> None:
+            def fail(held: jobs.HeldJob) -> None:
                 learn(held)
-                queue.finish(
+                jobs.finish(
                     held, JobStatus.FAILED, error=message, failure_class=FailureClass.OUT_OF_MEMORY
                 )
 
@@ -420,9 +421,9 @@ class JobExecutor:
         halves = [unfinished[:middle], unfinished[middle:]]
         reason = f"out of memory with {len(job.runs)} runs at GPU batch {job.gpu_batch_size}"
 
-        def split(held: queue.HeldJob) -> None:
+        def split(held: jobs.HeldJob) -> None:
             learn(held)
-            created = queue.split(held, halves, smaller, reason)
+            created = jobs.split(held, halves, smaller, reason)
             log.warning("job=%s out of memory; split into %s", job.job_id, created)
 
         self._guarded(attempt, split, finished)
@@ -436,7 +437,7 @@ class JobExecutor:
         gpu_profile = self.choice.config.gpu_profile
         simulated = self.choice.simulate
 
-        def write(held: queue.HeldJob) -> None:
+        def write(held: jobs.HeldJob) -> None:
             add_timing(
                 held.session,
                 job_id=job.job_id,
@@ -462,7 +463,7 @@ class JobExecutor:
         self,
         attempt: Attempt,
         write: Write,
-        results: dict[str, queue.RunResult] | None = None,
+        results: dict[str, RunResult] | None = None,
     ) -> bool:
         """The final write: outputs moved into place, `results` and `write`, all in the one
         transaction that checks the lease. False (and nothing written) when the lease was lost."""
@@ -471,13 +472,13 @@ class JobExecutor:
 
         def transaction() -> bool:
             try:
-                with queue.lease_held(self.ctx.db, claim.job_id, claim.lease_token) as held:
+                with jobs.lease_held(self.ctx.db, claim.job_id, claim.lease_token) as held:
                     for fetched in attempt.fetched:
                         if fetched.run_id in promoted:
                             outputs.promote(fetched)
-                    queue.record_results(held, results or {})
+                    record_results(held, results or {})
                     write(held)
-            except queue.LeaseLost:
+            except jobs.LeaseLost:
                 log.warning("job=%s: lease lost; its result is dropped", claim.job_id)
                 return False
             attempt.fetched = [o for o in attempt.fetched if o.run_id not in promoted]
@@ -540,17 +541,15 @@ class Recording:
     predicted: float | None
 
 
-def _release(held: queue.HeldJob, reason: str) -> None:
-    status = queue.release(held, reason)
+def _release(held: jobs.HeldJob, reason: str) -> None:
+    status = jobs.release(held, reason)
     log.warning("job=%s released (%s): now %s", held.job.id, reason, status.value)
 
 
 def _failed(
     log_path: str | None, message: str, failure: FailureClass = FailureClass.MISSING_OUTPUT
-) -> queue.RunResult:
-    return queue.RunResult(
-        RunStatus.FAILED, log_path=log_path, error=message, failure_class=failure
-    )
+) -> RunResult:
+    return RunResult(RunStatus.FAILED, log_path=log_path, error=message, failure_class=failure)
 
 
 def _outcome(result: ProcessResult) -> str:

@@ -23,7 +23,7 @@ from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
 from cosmos_workflow.services.targets import choose_host
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
 from cosmos_workflow.worker.execute import JobExecutor

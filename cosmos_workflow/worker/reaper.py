@@ -22,7 +22,7 @@ from cosmos_workflow.hosts.local import LocalHost
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
 from cosmos_workflow.store import attempts
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.worker.hosts import open_host
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from cosmos_workflow import defaults
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import TRANSIENT_ERRORS, Database
 from cosmos_workflow.store.workers import worker_heartbeat
 

@@ -32,7 +32,7 @@ from cosmos_workflow.hosts.local import LocalHost
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.models import AttemptRow, JobRow, RunRow
 from cosmos_workflow.worker.hosts import open_host
 from cosmos_workflow.worker.loop import run_worker

@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from cosmos_workflow.services import prompts, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import JobRow, RunRow
 from tests.faults.ledger import read_ledger
 from tests.services.helpers import seed_prompts
@@ -30,10 +30,8 @@ def _finish(ctx: Context, job_id: str, run_id: str, output: Path, twice: bool = 
         )
         session.execute(update(JobRow).where(JobRow.id == job_id).values(status="succeeded"))
         for _ in range(2 if twice else 1):
-            store.record_event(
-                session, "run.status", job_id=job_id, run_id=run_id, status="succeeded"
-            )
-            store.record_event(session, "job.status", job_id=job_id, status="succeeded")
+            record_event(session, "run.status", job_id=job_id, run_id=run_id, status="succeeded")
+            record_event(session, "job.status", job_id=job_id, status="succeeded")
 
 
 def test_a_clean_ledger_has_no_problems(ctx: Context, tmp_path: Path) -> None:

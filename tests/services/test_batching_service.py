@@ -15,7 +15,8 @@ from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as queue_store
+from cosmos_workflow.store import jobs as queue_store
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import JobRow, PlanRow, RunRow
 from cosmos_workflow.store.verdicts import save_verdict
 from tests.services.helpers import seed_prompts
@@ -312,7 +313,7 @@ def test_a_plan_stored_before_verdicts_shows_but_is_not_applied(ctx: Context) ->
         session.add(
             PlanRow(
                 id="plan_old",
-                created_at=queue_store.now(),
+                created_at=now(),
                 mode="strict",
                 fingerprint=plan.fingerprint,
                 body=body,

@@ -15,7 +15,7 @@ from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store import batches
-from cosmos_workflow.store import queue as queue_store
+from cosmos_workflow.store import jobs as queue_store
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 

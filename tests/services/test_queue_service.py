@@ -11,7 +11,7 @@ import pytest
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.services import inputs, prompts, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 from tests.videos import make_input_folder, make_video

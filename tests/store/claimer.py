@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.store.db import Database
-from cosmos_workflow.store.queue import claim_next_job, finish_job
+from cosmos_workflow.store.jobs import claim_next_job, finish_job
 
 
 def wait_for(path: Path, timeout: float = 120.0) -> None:

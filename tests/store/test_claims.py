@@ -12,7 +12,8 @@ from sqlalchemy import select
 from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import runs as run_store
 from cosmos_workflow.store.models import EventRow, JobRow, RunRow
 from tests.services.helpers import seed_prompts
 
@@ -148,8 +149,8 @@ def test_runs_a_process_never_reached_are_requeued_uncharged(ctx: Context) -> No
             select(RunRow.id).where(RunRow.job_id == job_id).order_by(RunRow.batch_index)
         ).all()
     results = {
-        first: store.RunResult(RunStatus.SUCCEEDED, output_path="/out/first.mp4"),
-        blocked: store.RunResult(
+        first: run_store.RunResult(RunStatus.SUCCEEDED, output_path="/out/first.mp4"),
+        blocked: run_store.RunResult(
             RunStatus.FAILED, error="blocked", failure_class=FailureClass.GUARDRAIL
         ),
     }

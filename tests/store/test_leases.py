@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import runs as run_store
 from cosmos_workflow.store.models import BatchLimitRow, JobRow, PromptRow, RunRow
 from cosmos_workflow.store.timings import learn_limit
 from tests.services.helpers import seed_prompts
@@ -41,7 +42,7 @@ def test_a_reap_waits_for_the_lease_holders_final_write(ctx: Context) -> None:
     with store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
         inside.set()
         time.sleep(0.5)  # the reaper is blocked on the row (or the SQLite write lock) meanwhile
-        store.record_results(held, {run_id: store.RunResult(RunStatus.SUCCEEDED)})
+        run_store.record_results(held, {run_id: run_store.RunResult(RunStatus.SUCCEEDED)})
         store.finish(held, JobStatus.SUCCEEDED)
     reaper.join(30)
     assert reaped == [[]], "the reaper requeued a job whose result was being written"
@@ -61,15 +62,15 @@ def test_a_lost_lease_leaves_no_trace(ctx: Context) -> None:
         store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held,
     ):
         learn_limit(held.session, "h100-80gb", "transfer1", "edge", 1)
-        store.record_results(
-            held, {run_id: store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="more")}
+        run_store.record_results(
+            held, {run_id: run_store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="more")}
         )
     assert not store.finish_job(
         ctx.db,
         claim.job_id,
         claim.lease_token,
         JobStatus.SUCCEEDED,
-        runs={run_id: store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="more")},
+        runs={run_id: run_store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="more")},
     )
     with ctx.db.read() as session:
         assert session.scalar(select(func.count()).select_from(PromptRow)) == prompts_before
@@ -87,7 +88,7 @@ def test_an_enhanced_prompt_is_stored_with_its_result(ctx: Context) -> None:
         claim.job_id,
         claim.lease_token,
         JobStatus.SUCCEEDED,
-        runs={run_id: store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="a richer prompt")},
+        runs={run_id: run_store.RunResult(RunStatus.SUCCEEDED, enhanced_prompt="a richer prompt")},
     )
     with ctx.db.read() as session:
         run = session.get(RunRow, run_id)

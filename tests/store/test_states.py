@@ -18,7 +18,8 @@ from cosmos_workflow.domain.states import (
 )
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import queue as store
+from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import runs as run_store
 from cosmos_workflow.store.models import JobRow, RunRow
 from tests.services.helpers import seed_prompts
 
@@ -67,7 +68,7 @@ def test_every_run_move_through_the_store(ctx: Context, current: str) -> None:
     for target in RunStatus:
         with ctx.db.write() as session:
             session.execute(update(RunRow).values(status=current))
-            moved = store.set_runs_status(session, job_id, target)
+            moved = run_store.set_runs_status(session, job_id, target)
             now = session.scalar(select(RunRow.status).where(RunRow.id == run_id))
         allowed = (current, target.value) in ALLOWED_RUN_MOVES
         assert moved == (1 if allowed else 0), (current, target.value)
@@ -98,8 +99,8 @@ def _claim_and_finish_first(ctx: Context, runs: int) -> tuple[store.Claim, list[
     claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == job.job_id
     with store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
-        store.record_results(
-            held, {job.run_ids[0]: store.RunResult(RunStatus.SUCCEEDED, output_path="/o.mp4")}
+        run_store.record_results(
+            held, {job.run_ids[0]: run_store.RunResult(RunStatus.SUCCEEDED, output_path="/o.mp4")}
         )
         assert store.release(held, "exit code 1") is JobStatus.QUEUED
     return claim, job.run_ids
@@ -157,8 +158,8 @@ def test_a_batched_job_with_a_finished_run_is_merged_not_left_queued(ctx: Contex
     claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == first.job_id
     with store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
-        store.record_results(
-            held, {first.run_ids[0]: store.RunResult(RunStatus.SUCCEEDED, output_path="/o.mp4")}
+        run_store.record_results(
+            held, {first.run_ids[0]: run_store.RunResult(RunStatus.SUCCEEDED, output_path="/o.mp4")}
         )
         store.release(held, "exit code 1")
     plan = batching.analyze(ctx, mode="strict")
@@ -178,11 +179,11 @@ def test_results_for_runs_that_ended_are_ignored(ctx: Context) -> None:
     again = store.claim_next_job(ctx.db, "w", lease_seconds=60)
     assert again is not None and again.job_id == claim.job_id
     with store.lease_held(ctx.db, again.job_id, again.lease_token) as held:
-        store.record_results(
+        run_store.record_results(
             held,
             {
-                run_ids[0]: store.RunResult(RunStatus.FAILED, error="late"),
-                run_ids[1]: store.RunResult(RunStatus.SUCCEEDED, output_path="/p.mp4"),
+                run_ids[0]: run_store.RunResult(RunStatus.FAILED, error="late"),
+                run_ids[1]: run_store.RunResult(RunStatus.SUCCEEDED, output_path="/p.mp4"),
             },
         )
         store.finish(held, JobStatus.SUCCEEDED)

@@ -1,7 +1,9 @@
-"""Queue mechanics: ordering, positions, claims with leases, heartbeats, recovery.
+"""Job rows: the queue's order and positions, the one gate for job status changes, claims with
+leases, heartbeats, recovery, the end of a job, out-of-memory splits, and the job lists.
 
-The only module that changes a job's or a run's status (`change_job_status`, `set_runs_status`).
-A claim is one `UPDATE ... WHERE id = (first queued job FOR UPDATE SKIP LOCKED) RETURNING`:
+`change_job_status` is the only writer of a job's status: it checks the state machine, then
+writes the move as one UPDATE that also requires the job to still be in the status it was read
+in. A claim is one `UPDATE ... WHERE id = (first queued job FOR UPDATE SKIP LOCKED) RETURNING`:
 exactly-once on SQLite (writes serialised by `BEGIN IMMEDIATE`) and on PostgreSQL (a row another
 claim holds is skipped, and the UPDATE re-checks `status`), with no dialect branches and no
 process-local locks.
@@ -13,24 +15,13 @@ lease leaves no trace."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    Result,
-    ScalarSelect,
-    Select,
-    exists,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -43,13 +34,11 @@ from cosmos_workflow.domain.states import (
     JobStatus,
     RunStatus,
     can_move,
-    runs_that_can_become,
 )
-from cosmos_workflow.store.db import Database
-from cosmos_workflow.store.events import (
-    record_event as record_event,
-)  # re-exported until callers import store.events
-from cosmos_workflow.store.models import JobRow, PromptRow, QueueStateRow, RunRow
+from cosmos_workflow.store.db import Database, now
+from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.models import JobRow, QueueStateRow, RunRow
+from cosmos_workflow.store.runs import RunResult, record_results, set_runs_status
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +50,6 @@ def queue_order(jobs: type[JobRow] | Any = JobRow) -> tuple[ColumnElement[Any], 
 
 
 QUEUE_ORDER = queue_order()
-
-
-def now() -> float:
-    return time.time()
 
 
 def queued_jobs_query() -> Select[JobRow]:
@@ -168,38 +153,6 @@ def set_job_status(
     # session's flush does not write them again.
     for key, value in {"status": target.value, "updated_at": now(), **values}.items():
         set_committed_value(job, key, value)
-
-
-def set_runs_status(
-    session: Session,
-    job_id: str,
-    target: RunStatus,
-    *,
-    only: Iterable[RunStatus] = (),
-    quiet: bool = False,
-    **values: Any,
-) -> int:
-    """The one gate for job-level run changes: moves the job's runs that the run state machine
-    lets become `target` (narrowed to `only` when given); a run that ended is never touched.
-    Returns how many runs moved. `quiet`: no event (the job's own status event says it)."""
-    allowed = runs_that_can_become(target)
-    narrowed = set(only) & allowed if only else allowed
-    moved = _rowcount(
-        session.execute(
-            update(RunRow)
-            .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
-            .values(status=target.value, **values)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if moved and not quiet:
-        record_event(session, "runs.status", job_id=job_id, status=target.value, runs=moved)
-    return moved
-
-
-def _rowcount(result: Result[Any]) -> int:
-    """Rows an UPDATE or DELETE changed (every DML result is a CursorResult)."""
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def is_paused(session: Session) -> bool:
@@ -447,22 +400,6 @@ def _quarantine(
     )
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """How one run of a finished job ended."""
-
-    status: RunStatus
-    output_path: str | None = None
-    thumbnail_path: str | None = None
-    log_path: str | None = None
-    error: str | None = None
-    failure_class: FailureClass | None = None
-    compute_seconds: float | None = None
-    # An enhance run's prompt text: stored as a new prompt (child of the run's prompt) in the
-    # same lease-guarded transaction, so a lost lease never leaves a stray prompt behind.
-    enhanced_prompt: str | None = None
-
-
 def finish_job(
     db: Database,
     job_id: str,
@@ -528,70 +465,6 @@ def finish(
         error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
     set_job_status(session, job, status, **_ending(error, failure_class))
     log.info("finished job=%s status=%s", job.id, status.value)
-
-
-def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
-    """Record how some of a held job's runs ended. Only runs this attempt is running are
-    written: a run that already ended (before a crash, say) keeps its end and its output."""
-    stamp = now()
-    for run_id, result in runs.items():
-        written = _rowcount(
-            held.session.execute(
-                update(RunRow)
-                .where(
-                    RunRow.id == run_id,
-                    RunRow.job_id == held.job.id,
-                    RunRow.status == RunStatus.RUNNING.value,
-                )
-                .values(
-                    status=result.status.value,
-                    output_path=result.output_path,
-                    thumbnail_path=result.thumbnail_path,
-                    log_path=result.log_path,
-                    error=result.error,
-                    failure_class=result.failure_class.value if result.failure_class else None,
-                    compute_seconds=result.compute_seconds,
-                    finished_at=stamp,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if not written:
-            log.warning(
-                "run=%s of job=%s is not running; its result is ignored", run_id, held.job.id
-            )
-            continue
-        if result.enhanced_prompt is not None:
-            _add_enhanced_prompt(held.session, run_id, result.enhanced_prompt)
-        record_event(
-            held.session,
-            "run.status",
-            job_id=held.job.id,
-            run_id=run_id,
-            status=result.status.value,
-            error=result.error,
-        )
-
-
-def _add_enhanced_prompt(session: Session, run_id: str, text: str) -> str:
-    run = session.get(RunRow, run_id)
-    parent = session.get(PromptRow, run.prompt_id) if run else None
-    if run is None or parent is None:
-        raise Conflict(f"run {run_id} has no prompt to enhance")
-    prompt = PromptRow(
-        id=new_id("pr"),
-        input_id=parent.input_id,
-        name=f"{parent.name or parent.id} (enhanced)",
-        text=text,
-        negative=parent.negative,
-        parent_prompt_id=parent.id,
-        created_at=now(),
-    )
-    session.add(prompt)
-    session.flush()
-    run.result_prompt_id = prompt.id
-    record_event(session, "prompt.created", prompt_id=prompt.id, parent=parent.id)
-    return prompt.id
 
 
 def release(held: HeldJob, error: str) -> JobStatus:

@@ -1,0 +1,135 @@
+"""Run rows: the run state machine's one gate for job-level moves (`set_runs_status`), how a
+held job's runs ended (`record_results`), and the run lists.
+
+A run's own end is written only while it is running (`record_results`), and a job-level move
+only touches runs the run state machine lets move (`set_runs_status`): a run that ended keeps its
+end and its output whatever its job does next."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from cosmos_workflow.domain.errors import Conflict
+from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.states import FailureClass, RunStatus, runs_that_can_become
+from cosmos_workflow.store.db import now, rowcount
+from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.models import PromptRow, RunRow
+
+if TYPE_CHECKING:
+    from cosmos_workflow.store.jobs import HeldJob
+
+log = logging.getLogger(__name__)
+
+
+def set_runs_status(
+    session: Session,
+    job_id: str,
+    target: RunStatus,
+    *,
+    only: Iterable[RunStatus] = (),
+    quiet: bool = False,
+    **values: Any,
+) -> int:
+    """The one gate for job-level run changes: moves the job's runs that the run state machine
+    lets become `target` (narrowed to `only` when given); a run that ended is never touched.
+    Returns how many runs moved. `quiet`: no event (the job's own status event says it)."""
+    allowed = runs_that_can_become(target)
+    narrowed = set(only) & allowed if only else allowed
+    moved = rowcount(
+        session.execute(
+            update(RunRow)
+            .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
+            .values(status=target.value, **values)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if moved and not quiet:
+        record_event(session, "runs.status", job_id=job_id, status=target.value, runs=moved)
+    return moved
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run of a finished job ended."""
+
+    status: RunStatus
+    output_path: str | None = None
+    thumbnail_path: str | None = None
+    log_path: str | None = None
+    error: str | None = None
+    failure_class: FailureClass | None = None
+    compute_seconds: float | None = None
+    # An enhance run's prompt text: stored as a new prompt (child of the run's prompt) in the
+    # same lease-guarded transaction, so a lost lease never leaves a stray prompt behind.
+    enhanced_prompt: str | None = None
+
+
+def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
+    """Record how some of a held job's runs ended. Only runs this attempt is running are
+    written: a run that already ended (before a crash, say) keeps its end and its output."""
+    stamp = now()
+    for run_id, result in runs.items():
+        written = rowcount(
+            held.session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run_id,
+                    RunRow.job_id == held.job.id,
+                    RunRow.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=result.status.value,
+                    output_path=result.output_path,
+                    thumbnail_path=result.thumbnail_path,
+                    log_path=result.log_path,
+                    error=result.error,
+                    failure_class=result.failure_class.value if result.failure_class else None,
+                    compute_seconds=result.compute_seconds,
+                    finished_at=stamp,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not written:
+            log.warning(
+                "run=%s of job=%s is not running; its result is ignored", run_id, held.job.id
+            )
+            continue
+        if result.enhanced_prompt is not None:
+            _add_enhanced_prompt(held.session, run_id, result.enhanced_prompt)
+        record_event(
+            held.session,
+            "run.status",
+            job_id=held.job.id,
+            run_id=run_id,
+            status=result.status.value,
+            error=result.error,
+        )
+
+
+def _add_enhanced_prompt(session: Session, run_id: str, text: str) -> str:
+    run = session.get(RunRow, run_id)
+    parent = session.get(PromptRow, run.prompt_id) if run else None
+    if run is None or parent is None:
+        raise Conflict(f"run {run_id} has no prompt to enhance")
+    prompt = PromptRow(
+        id=new_id("pr"),
+        input_id=parent.input_id,
+        name=f"{parent.name or parent.id} (enhanced)",
+        text=text,
+        negative=parent.negative,
+        parent_prompt_id=parent.id,
+        created_at=now(),
+    )
+    session.add(prompt)
+    session.flush()
+    run.result_prompt_id = prompt.id
+    record_event(session, "prompt.created", prompt_id=prompt.id, parent=parent.id)
+    return prompt.id
