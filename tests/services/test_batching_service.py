@@ -15,8 +15,8 @@ from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import jobs as queue_store
 from cosmos_workflow.store.db import now
+from cosmos_workflow.store.jobs import claim_next_job
 from cosmos_workflow.store.models import JobRow, PlanRow, RunRow
 from cosmos_workflow.store.verdicts import save_verdict
 from tests.services.helpers import seed_prompts
@@ -91,7 +91,7 @@ def test_stale_plan_is_refused_even_when_the_count_is_the_same(ctx: Context) -> 
     first = _queue(ctx, [prompt_ids[0]], {"edge": 0.5})
     _queue(ctx, [prompt_ids[1]], {"edge": 0.5})
     plan = batching.analyze(ctx, mode="strict")
-    claim = queue_store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    claim = claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == first
     _queue(ctx, [prompt_ids[0]], {"edge": 0.5})  # same number of queued jobs as before
     before = database_snapshot(ctx)
@@ -146,7 +146,7 @@ def test_undo_refuses_a_started_batch_and_plain_jobs(ctx: Context) -> None:
     (batch_id,) = batching.apply_plan(
         ctx, batching.analyze(ctx, mode="strict").plan_id
     ).created_job_ids
-    assert queue_store.claim_next_job(ctx.db, "w", lease_seconds=60) is not None
+    assert claim_next_job(ctx.db, "w", lease_seconds=60) is not None
     with pytest.raises(Conflict, match="only a queued batch"):
         batching.undo_batch(ctx, batch_id)
 
@@ -220,7 +220,7 @@ def test_continuous_batching_regroups_the_head_at_claim_time(
     assert len(batch.runs) == 3 and batch.plan_id is None
     assert {queue.get_job(ctx, j).status for j in jobs} == {"merged"}
     assert queue.get_job(ctx, other).status == "queued", "another priority is never pulled in"
-    claim = queue_store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    claim = claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == batch_id
     assert batching.batch_queue_head(ctx) is None, "a lone job is left as it is"
 

@@ -15,7 +15,7 @@ from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store import batches
-from cosmos_workflow.store import jobs as queue_store
+from cosmos_workflow.store.jobs import claim_next_job, lease_held, split
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 
@@ -92,11 +92,11 @@ def test_undo_refuses_runs_whose_job_of_origin_has_ended(ctx: Context) -> None:
     halves would strand them there, so it is refused and nothing changes."""
     prompt_ids = seed_prompts(ctx, 2)
     source = _queue(ctx, prompt_ids, {"edge": 0.5})
-    claim = queue_store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    claim = claim_next_job(ctx.db, "w", lease_seconds=60)
     assert claim is not None and claim.job_id == source
     run_ids = [r.id for r in queue.get_job(ctx, source).runs]
-    with queue_store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
-        halves = queue_store.split(held, [[run_ids[0]], [run_ids[1]]], 1, "out of memory")
+    with lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
+        halves = split(held, [[run_ids[0]], [run_ids[1]]], 1, "out of memory")
     (batch_id,) = batching.apply_plan(
         ctx, batching.analyze(ctx, mode="strict").plan_id
     ).created_job_ids
