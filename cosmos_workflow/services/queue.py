@@ -33,13 +33,14 @@ from cosmos_workflow.services.views import (
     ImportResult,
     JobList,
     JobView,
+    LiveJob,
     QueueStatus,
 )
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import now
-from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.events import latest_events, record_event
 from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
-from cosmos_workflow.store.runs import set_runs_status
+from cosmos_workflow.store.runs import runs_of_jobs, set_runs_status
 
 log = logging.getLogger(__name__)
 
@@ -381,39 +382,29 @@ def list_queue(
     if not 1 <= limit <= 100_000 or offset < 0:
         raise InvalidInput("limit must be 1 to 100000 and offset 0 or more", field="limit")
     with ctx.db.read() as session:
-        active = session.scalars(
-            select(JobRow)
-            .where(JobRow.status.in_([JobStatus.RUNNING.value, JobStatus.QUEUED.value]))
-            .order_by(JobRow.status.desc(), *store.QUEUE_ORDER)
-        ).all()
-        ordered: list[tuple[JobRow, int | None]] = []
-        place = 0
-        for job in active:
-            if job.status == JobStatus.QUEUED.value:
-                place += 1
-                ordered.append((job, place))
-            else:
-                ordered.append((job, None))
-        if include_history:
-            history = session.scalars(
-                select(JobRow)
-                .where(JobRow.status.notin_([JobStatus.RUNNING.value, JobStatus.QUEUED.value]))
-                .order_by(JobRow.updated_at.desc(), JobRow.id)
-            ).all()
-            ordered.extend((job, None) for job in history)
-        page = ordered[offset : offset + limit]
-        runs = _runs_by_job(session, [job.id for job, _ in page])
-        views = [JobView.of(job, runs.get(job.id, []), position) for job, position in page]
-    return JobList(jobs=views, total=len(ordered))
+        page = store.queue_page(
+            session, include_history=include_history, limit=limit, offset=offset
+        )
+        runs = runs_of_jobs(session, [job.id for job, _ in page.jobs])
+        views = [JobView.of(job, runs[job.id], position) for job, position in page.jobs]
+    return JobList(jobs=views, total=page.total)
 
 
-def _runs_by_job(session: Session, job_ids: Sequence[str]) -> dict[str, list[RunRow]]:
-    grouped: dict[str, list[RunRow]] = {}
-    for start in range(0, len(job_ids), 500):
-        chunk = list(job_ids[start : start + 500])
-        for run in session.scalars(select(RunRow).where(RunRow.job_id.in_(chunk))).all():
-            grouped.setdefault(run.job_id, []).append(run)
-    return grouped
+def live_jobs(ctx: Context) -> list[LiveJob]:
+    """The running jobs with their latest progress, for a view that looks every second: only
+    running jobs are read, so its cost does not grow with the queue or its history."""
+    with ctx.db.read() as session:
+        running = store.running_jobs(session)
+        ids = [job.id for job in running]
+        runs = runs_of_jobs(session, ids)
+        progress = latest_events(session, "job.progress", ids)
+        return [
+            LiveJob(
+                job=JobView.of(job, runs[job.id]),
+                progress=dict(progress[job.id].data) if job.id in progress else None,
+            )
+            for job in running
+        ]
 
 
 def get_job(ctx: Context, job_id: str) -> JobView:

@@ -8,13 +8,14 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from cosmos_workflow.domain.controls import parse_control_set_key
+from cosmos_workflow.domain.controls import control_set_key, parse_control_set_key
 from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import JobRow, RunRow
+from cosmos_workflow.store.runs import RunFilter, runs_page
 
 MAX_LOG_LINES = 100_000
 
@@ -39,31 +40,28 @@ def list_runs(
     """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set)."""
     if not 1 <= limit <= 10_000 or offset < 0:
         raise InvalidInput("limit must be 1 to 10000 and offset 0 or more", field="limit")
-    query = select(RunRow)
-    if status is not None:
-        try:
-            query = query.where(RunRow.status == RunStatus(status).value)
-        except ValueError:
-            known = ", ".join(s.value for s in RunStatus)
-            raise InvalidInput(
-                f"unknown status {status!r}; known: {known}", field="status"
-            ) from None
-    if job_id:
-        query = query.where(RunRow.job_id == job_id)
-    if prompt_id:
-        query = query.where(RunRow.prompt_id == prompt_id)
     if rating is not None:
         _check_rating(rating)
-        query = query.where(RunRow.rating == rating)
-    if since is not None:
-        query = query.where(RunRow.created_at >= since)
-    wanted = parse_control_set_key(controls) if controls else None
+    wanted = RunFilter(
+        status=_run_status(status) if status is not None else None,
+        job_id=job_id or None,
+        prompt_id=prompt_id or None,
+        # Normalised as the stored key is, so `edge+depth` finds `depth+edge`.
+        control_set=control_set_key(parse_control_set_key(controls)) if controls else None,
+        rating=rating,
+        since=since,
+    )
     with ctx.db.read() as session:
-        rows = session.scalars(query.order_by(RunRow.created_at.desc(), RunRow.id)).all()
-    if wanted is not None:
-        rows = [r for r in rows if parse_control_set_key("+".join(r.weights)) == wanted]
-    page = rows[offset : offset + limit]
-    return RunList(runs=[RunView.of(r) for r in page], total=len(rows))
+        rows, total = runs_page(session, wanted, limit=limit, offset=offset)
+        return RunList(runs=[RunView.of(r) for r in rows], total=total)
+
+
+def _run_status(status: str) -> RunStatus:
+    try:
+        return RunStatus(status)
+    except ValueError:
+        known = ", ".join(s.value for s in RunStatus)
+        raise InvalidInput(f"unknown status {status!r}; known: {known}", field="status") from None
 
 
 def get_run(ctx: Context, run_id: str) -> RunView:

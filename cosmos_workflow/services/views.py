@@ -112,6 +112,13 @@ class JobList(BaseModel):
     total: int
 
 
+class LiveJob(BaseModel):
+    """A running job and its latest progress event's data (None before the first one)."""
+
+    job: JobView
+    progress: dict[str, Any] | None
+
+
 class QueueStatus(BaseModel):
     paused: bool
     queued: int

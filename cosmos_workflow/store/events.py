@@ -50,3 +50,16 @@ def events_after(
 def newest_event_id(session: Session) -> int:
     """The highest event id now visible; 0 when there is none."""
     return int(session.scalar(select(func.max(EventRow.id))) or 0)
+
+
+def latest_events(session: Session, kind: str, job_ids: Sequence[str]) -> dict[str, EventRow]:
+    """Each of these jobs' newest event of `kind` (one statement; through the job_id index)."""
+    if not job_ids:
+        return {}
+    newest = (
+        select(func.max(EventRow.id))
+        .where(EventRow.kind == kind, EventRow.job_id.in_(list(job_ids)))
+        .group_by(EventRow.job_id)
+    )
+    rows = session.scalars(select(EventRow).where(EventRow.id.in_(newest))).all()
+    return {row.job_id: row for row in rows if row.job_id is not None}

@@ -21,7 +21,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    Select,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -85,11 +95,17 @@ def position_before(session: Session, other: JobRow) -> int:
 
 
 def _renumber(session: Session) -> None:
-    ids = session.scalars(select(JobRow.id).order_by(JobRow.position, JobRow.created_at)).all()
-    for index, job_id in enumerate(ids, start=1):
-        session.execute(
-            update(JobRow).where(JobRow.id == job_id).values(position=index * defaults.POSITION_GAP)
-        )
+    """Spread every job's position out again, keeping their order: one UPDATE ... FROM a
+    numbered copy of the table (PostgreSQL, and SQLite since 3.33)."""
+    order = (JobRow.position, JobRow.created_at, JobRow.id)
+    ranked = select(JobRow.id.label("job_id"), func.row_number().over(order_by=order).label("n"))
+    numbered = ranked.subquery("numbered")
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == numbered.c.job_id)
+        .values(position=numbered.c.n * defaults.POSITION_GAP)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -543,3 +559,78 @@ def split(
         lease_expires_at=None,
     )
     return created
+
+
+# -- lists ---------------------------------------------------------------------------------------
+
+ACTIVE = (JobStatus.RUNNING.value, JobStatus.QUEUED.value)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue in execution order (running jobs, then queued ones, then history
+    when asked for, newest first): each job with its 1-based place while queued."""
+
+    jobs: list[tuple[JobRow, int | None]]
+    total: int
+
+
+def queue_page(session: Session, *, include_history: bool, limit: int, offset: int) -> QueuePage:
+    """A page read with LIMIT/OFFSET from the segment(s) it falls in, after one COUNT per status:
+    a bounded number of statements whatever the size of the queue and its history. Queued jobs'
+    places come from ROW_NUMBER over the queue order, so nothing before the page is loaded."""
+    counts = _status_counts(session, None if include_history else ACTIVE)
+    history = sum(n for status, n in counts.items() if status not in ACTIVE)
+    segments: list[tuple[Select[JobRow, int], int]] = [
+        (_running_query(), counts.get(JobStatus.RUNNING.value, 0)),
+        (_queued_query(), counts.get(JobStatus.QUEUED.value, 0)),
+    ]
+    if include_history:
+        segments.append((_history_query(), history))
+    page: list[tuple[JobRow, int | None]] = []
+    skip = offset
+    for query, size in segments:
+        wanted = limit - len(page)
+        if wanted <= 0:
+            break
+        if skip >= size:
+            skip -= size
+            continue
+        page.extend((row[0], row[1]) for row in session.execute(query.offset(skip).limit(wanted)))
+        skip = 0
+    return QueuePage(jobs=page, total=sum(size for _, size in segments))
+
+
+def running_jobs(session: Session) -> list[JobRow]:
+    """The running jobs in queue order: all the live view needs, whatever the history holds."""
+    return list(session.scalars(_running_query().with_only_columns(JobRow)).all())
+
+
+def _status_counts(session: Session, statuses: Sequence[str] | None) -> dict[str, int]:
+    query = select(JobRow.status, func.count()).group_by(JobRow.status)
+    if statuses is not None:
+        query = query.where(JobRow.status.in_(list(statuses)))
+    return {status: int(count) for status, count in session.execute(query).all()}
+
+
+def _running_query() -> Select[JobRow, int]:
+    place = literal_column("NULL", Integer).label("place")
+    return (
+        select(JobRow, place).where(JobRow.status == JobStatus.RUNNING.value).order_by(*QUEUE_ORDER)
+    )
+
+
+def _queued_query() -> Select[JobRow, int]:
+    place = func.row_number().over(order_by=QUEUE_ORDER).label("place")
+    return (
+        select(JobRow, place).where(JobRow.status == JobStatus.QUEUED.value).order_by(*QUEUE_ORDER)
+    )
+
+
+def _history_query() -> Select[JobRow, int]:
+    place = literal_column("NULL", Integer).label("place")
+    return (
+        select(JobRow, place)
+        .where(JobRow.status.notin_(ACTIVE))
+        .order_by(JobRow.updated_at.desc(), JobRow.id)
+    )

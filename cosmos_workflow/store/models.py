@@ -80,7 +80,7 @@ class JobRow(Base):
         Index(
             "ix_jobs_queue_order", "status", text("priority DESC"), "position", "created_at", "id"
         ),
-        Index("ix_jobs_history", "updated_at", "id"),
+        Index("ix_jobs_history", text("updated_at DESC"), "id"),
         CheckConstraint("attempts >= 0", name="ck_jobs_attempts"),
         CheckConstraint("gpu_batch_size >= 1", name="ck_jobs_gpu_batch_size"),
     )
@@ -122,8 +122,10 @@ class RunRow(Base):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="ck_runs_rating"),
-        Index("ix_runs_control_set", "control_set", "created_at"),
-        Index("ix_runs_created", "created_at", "id"),
+        # Run lists read newest first (created_at DESC, id), each filter column leading.
+        Index("ix_runs_created", text("created_at DESC"), "id"),
+        Index("ix_runs_control_set", "control_set", text("created_at DESC"), "id"),
+        Index("ix_runs_status_created", "status", text("created_at DESC"), "id"),
         Index("ix_runs_origin", "origin_job_id", "origin_index"),
     )
 
@@ -139,7 +141,7 @@ class RunRow(Base):
     # kept beside them so a list filters on an index instead of reading every run's JSON.
     control_set: Mapped[str] = mapped_column(String(64), default="", server_default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     batch_index: Mapped[int] = mapped_column(Integer, default=0)
     # The run's index in the job it was created in (batch_index changes when runs move between
     # jobs); NULL for runs created before it was recorded and moved since.

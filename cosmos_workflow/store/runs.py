@@ -8,11 +8,11 @@ end and its output whatever its job does next."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.errors import Conflict
@@ -133,3 +133,70 @@ def _add_enhanced_prompt(session: Session, run_id: str, text: str) -> str:
     run.result_prompt_id = prompt.id
     record_event(session, "prompt.created", prompt_id=prompt.id, parent=parent.id)
     return prompt.id
+
+
+# -- lists ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What a run list keeps (None: any). `control_set` is a normalised control-set key."""
+
+    status: RunStatus | None = None
+    job_id: str | None = None
+    prompt_id: str | None = None
+    control_set: str | None = None
+    rating: int | None = None
+    since: float | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.status is not None:
+            found.append(RunRow.status == self.status.value)
+        for column, value in (
+            (RunRow.job_id, self.job_id),
+            (RunRow.prompt_id, self.prompt_id),
+            (RunRow.control_set, self.control_set),
+        ):
+            if value is not None:
+                found.append(column == value)
+        if self.rating is not None:
+            found.append(RunRow.rating == self.rating)
+        if self.since is not None:
+            found.append(RunRow.created_at >= self.since)
+        return found
+
+
+def runs_page(
+    session: Session, wanted: RunFilter, *, limit: int, offset: int
+) -> tuple[list[RunRow], int]:
+    """Runs newest first, one page of them (LIMIT/OFFSET over an index in that order), and how
+    many match: two statements whatever the history holds."""
+    conditions = wanted.conditions()
+    total = session.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
+    rows = session.scalars(
+        select(RunRow)
+        .where(*conditions)
+        .order_by(RunRow.created_at.desc(), RunRow.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), int(total)
+
+
+def runs_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[RunRow]]:
+    """The runs of these jobs, by job, in batch order (one statement per 500 jobs)."""
+    grouped: dict[str, list[RunRow]] = {job_id: [] for job_id in job_ids}
+    ids = list(job_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.scalars(
+            select(RunRow)
+            .where(RunRow.job_id.in_(ids[start : start + _CHUNK]))
+            .order_by(RunRow.job_id, RunRow.batch_index)
+        ).all()
+        for run in rows:
+            grouped[run.job_id].append(run)
+    return grouped
+
+
+_CHUNK = 500  # ids per IN list: well below every database's bound-parameter limit

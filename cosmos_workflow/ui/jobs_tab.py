@@ -293,8 +293,8 @@ def progress_text(progress: dict[str, Any]) -> str:
 
 def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
     """One tick of this session's live view: the running job, its progress, new log lines."""
-    found = queue.list_queue(ctx, limit=1)
-    job = found.jobs[0] if found.jobs and found.jobs[0].status == "running" else None
+    live = queue.live_jobs(ctx)  # only running jobs are read: cheap every second
+    job = live[0].job if live else None
     if job is None:
         text = (
             "Nothing is running."
@@ -306,12 +306,10 @@ def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
         state = {"job_id": job.id, "after": 0, "lines": [], "progress": {}}
     new = events.events_since(ctx, state["after"], 500, job_id=job.id, kinds=LIVE_KINDS)
     lines = list(state["lines"])
-    progress = dict(state.get("progress") or {})
+    progress = live[0].progress or dict(state.get("progress") or {})
     for event in new:
         if event.kind == "job.log":
             lines.extend(str(line) for line in event.data.get("lines", []))
-        elif event.kind == "job.progress":
-            progress = event.data
     after = new[-1].id if new else state["after"]
     state = {
         "job_id": job.id,

@@ -46,10 +46,16 @@ def upgrade() -> None:
     # A run still in the job it was created in keeps its first batch index; a run that was
     # moved (merged, split) cannot tell its first index any more and stays NULL.
     op.execute("UPDATE runs SET origin_index = batch_index WHERE job_id = origin_job_id")
-    op.create_index("ix_runs_control_set", "runs", ["control_set", "created_at"])
-    op.create_index("ix_runs_created", "runs", ["created_at", "id"])
+    # Lists read runs newest first (created_at DESC, id) and job history by updated_at DESC, id:
+    # each index below holds its rows in exactly that order after its filter column, so a page
+    # is read from the index without sorting what matched.
+    newest: list[str | sa.TextClause] = [sa.text("created_at DESC"), "id"]
+    op.create_index("ix_runs_created", "runs", newest)
+    op.create_index("ix_runs_control_set", "runs", ["control_set", *newest])
+    op.drop_index("ix_runs_status", table_name="runs")
+    op.create_index("ix_runs_status_created", "runs", ["status", *newest])
     op.create_index("ix_runs_origin", "runs", ["origin_job_id", "origin_index"])
-    op.create_index("ix_jobs_history", "jobs", ["updated_at", "id"])
+    op.create_index("ix_jobs_history", "jobs", [sa.text("updated_at DESC"), "id"])
     op.drop_index("ix_jobs_queue_order", table_name="jobs")
     op.create_index("ix_jobs_queue_order", "jobs", QUEUE_ORDER)
 
@@ -95,8 +101,10 @@ def downgrade() -> None:
     op.create_index("ix_jobs_queue_order", "jobs", ["status", "priority", "position", "created_at"])
     op.drop_index("ix_jobs_history", table_name="jobs")
     op.drop_index("ix_runs_origin", table_name="runs")
-    op.drop_index("ix_runs_created", table_name="runs")
+    op.drop_index("ix_runs_status_created", table_name="runs")
+    op.create_index("ix_runs_status", "runs", ["status"])
     op.drop_index("ix_runs_control_set", table_name="runs")
+    op.drop_index("ix_runs_created", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("origin_index")
         batch.drop_column("control_set")
