@@ -8,7 +8,6 @@ undo can give every run back to the job it was queued in (`runs.origin_job_id`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +33,7 @@ from cosmos_workflow.store.batches import (
     mark_plan_applied,
     undo_batch_job,
 )
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import PlanRow
 from cosmos_workflow.store.session import Session
 from cosmos_workflow.store.timings import learned_limits
@@ -187,7 +187,7 @@ def _plan_view(
         mode=plan.mode.value,
         allow_output_changes=plan.allow_output_changes,
         fingerprint=plan.fingerprint,
-        created_at=time.time(),
+        created_at=now(),
         applied_at=None,
         gpu_profile=gpu_profile,
         runs=len(runs),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from pydantic import BaseModel
 
 from cosmos_workflow import defaults
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import WorkerRow
 from cosmos_workflow.store.workers import workers_by_heartbeat
 
@@ -46,7 +45,7 @@ def list_workers(
     """Workers, most recently heard from first. A worker whose heartbeat is older than one lease
     is shown as not alive: its job's lease has lapsed too (defaults.LEASE_SECONDS)."""
     lease = ctx.settings.lease_seconds or defaults.LEASE_SECONDS
-    stamp = time.time()
+    stamp = now()
     with ctx.db.read() as session:
         rows = workers_by_heartbeat(session, include_stopped=include_stopped, limit=limit)
         return [WorkerView.of(row, lease, stamp) for row in rows]

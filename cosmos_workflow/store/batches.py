@@ -9,7 +9,6 @@ its original order."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
 from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.jobs import QUEUE_ORDER, set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
@@ -121,7 +121,7 @@ def find_plan(session: Session, plan_id: str | None) -> PlanRow | None:
 def mark_plan_applied(
     session: Session, plan: PlanRow, created: Sequence[str], merged: Sequence[str]
 ) -> None:
-    plan.applied_at = time.time()
+    plan.applied_at = now()
     record_event(
         session, "plan.applied", plan_id=plan.id, created=list(created), merged=list(merged)
     )
@@ -188,7 +188,7 @@ def create_batch_job(
         select(JobRow).where(JobRow.id.in_(list(batch.source_job_ids))).order_by(*QUEUE_ORDER)
     )
     assert first is not None
-    stamp = time.time()
+    stamp = now()
     job = JobRow(
         id=new_id("job"),
         kind=JobKind.INFERENCE.value,

@@ -4,7 +4,6 @@ point at them. Deleting a prompt deletes its runs' history, and the jobs left wi
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from cosmos_workflow.domain.errors import NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.states import JobStatus
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.jobs import set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
@@ -40,7 +40,7 @@ class NewInput:
 
 
 def add_input(session: Session, new: NewInput) -> InputRow:
-    row = InputRow(**dataclasses.asdict(new), created_at=time.time())
+    row = InputRow(**dataclasses.asdict(new), created_at=now())
     session.add(row)
     record_event(session, "input.added", input_id=row.id, name=row.name)
     return row
@@ -84,7 +84,7 @@ def add_prompt(session: Session, prompt: NewPrompt) -> PromptRow:
         text=prompt.text,
         negative=prompt.negative,
         parent_prompt_id=prompt.parent_prompt_id,
-        created_at=time.time(),
+        created_at=now(),
     )
     session.add(row)
     record_event(session, "prompt.created", prompt_id=row.id)
@@ -163,5 +163,5 @@ def _tidy_job(session: Session, job_id: str) -> None:
             job,
             JobStatus.CANCELLED,
             reason="its runs' prompt was deleted",
-            finished_at=time.time(),
+            finished_at=now(),
         )
