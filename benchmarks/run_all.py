@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "benchmarks.batching_gain": ("--quick",),
     "benchmarks.planner": ("--sizes", "1000"),
     "benchmarks.cli_analyze": ("--quick",),
+    "benchmarks.lists": ("--quick",),
 }
 
 

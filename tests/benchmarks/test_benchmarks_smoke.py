@@ -29,6 +29,10 @@ EXPECTED_RATIOS = {
         "ratio distilled edge predicted speedup: ",
     ),
     "benchmarks.cli_analyze": ("ratio analyze vs list: ",),
+    "benchmarks.lists": (
+        "ratio sqlite runs page of 50, 1,000 vs 100 jobs of history: ",
+        "ratio sqlite live view, 1,000 vs 100 jobs of history: ",
+    ),
     "benchmarks.soak": ("ratio attempts per job: ",),
 }
 
