@@ -312,10 +312,12 @@ def _render_upscale(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
     the pipeline then uses its default "high-quality video" prompt. Batching is off for upscale
     in transfer.py, so no JSONL and no --batch_size."""
     run = _single_run(job)
+    if run.params.upscale_weight is None:
+        raise InvalidInput(f"upscale run {run.run_id} has no upscale weight in its parameters")
     relpath = _staged_video(run, "input", run.video_path)
     spec = {
         "input_video_path": at_workdir(workdir, relpath),
-        "upscale": {"control_weight": job.upscale_weight},
+        "upscale": {"control_weight": run.params.upscale_weight},
     }
     argv = [
         *_launcher(target, TRANSFER_SCRIPT),

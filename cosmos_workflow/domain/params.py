@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -65,12 +65,17 @@ class ExecutionParams:
     blur: Preset = Preset.MEDIUM
     canny: Preset = Preset.MEDIUM
     distilled: bool = False
+    # The `upscale` control's weight: set on upscale runs only (`upscale_params`), never given
+    # as a user parameter.
+    upscale_weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["backend"] = self.backend.value
         data["blur"] = self.blur.value
         data["canny"] = self.canny.value
+        if self.upscale_weight is None:
+            del data["upscale_weight"]  # stored parameters of other runs stay as they were
         return data
 
 
@@ -141,6 +146,15 @@ def validate_params(raw: Mapping[str, Any]) -> ExecutionParams:
     )
 
 
+def upscale_params(weight: float) -> ExecutionParams:
+    """The parameters of a 4K upscale run: Transfer1 with the upscaler's step count and this
+    weight for its `upscale` control (above 0, at most 1)."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 < weight <= 1.0:
+        raise InvalidInput("upscale weight must be above 0 and at most 1", field="weight")
+    base = validate_params({"backend": Backend.TRANSFER1.value, "steps": UPSCALE_DEFAULT_STEPS})
+    return replace(base, upscale_weight=float(weight))
+
+
 def check_controls_for_params(controls: Collection[str], params: ExecutionParams) -> None:
     """Refuse control sets NVIDIA's entry points fail on after loading the model.
 
@@ -168,7 +182,12 @@ def params_from_dict(data: Mapping[str, Any]) -> ExecutionParams:
         blur=Preset(data["blur"]),
         canny=Preset(data["canny"]),
         distilled=bool(data.get("distilled", False)),
+        upscale_weight=_optional_float(data.get("upscale_weight")),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _backend(value: Any) -> Backend:

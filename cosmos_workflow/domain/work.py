@@ -78,7 +78,6 @@ class JobWork:
     backend: Backend
     runs: tuple[RunWork, ...]
     gpu_batch_size: int = 1  # Transfer1 --batch_size; 1 means items run one after another
-    upscale_weight: float = 0.5  # control weight of the upscale control (kind upscale only)
 
 
 @dataclass(frozen=True, slots=True)

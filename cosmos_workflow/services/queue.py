@@ -9,20 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
-
-from cosmos_workflow.domain.controls import Control, control_set_key, validate_weights
+from cosmos_workflow import defaults
+from cosmos_workflow.domain.controls import Control, validate_weights
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
-from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import (
-    UPSCALE_DEFAULT_STEPS,
     JobKind,
     check_controls_for_params,
     params_from_dict,
+    upscale_params,
     validate_params,
 )
-from cosmos_workflow.domain.states import RETRIED_RUNS, JobStatus, RunStatus
+from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.compat import require_one_process
 from cosmos_workflow.planner.cost import JobEstimate
@@ -39,8 +36,18 @@ from cosmos_workflow.services.views import (
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import latest_events, record_event
-from cosmos_workflow.store.models import InputRow, JobRow, PromptRow, RunRow
-from cosmos_workflow.store.runs import runs_of_jobs, set_runs_status
+from cosmos_workflow.store.models import JobRow
+from cosmos_workflow.store.runs import (
+    find_run,
+    new_run_row,
+    run_counts,
+    run_sources,
+    runs_of_job,
+    runs_of_jobs,
+    runs_to_retry,
+    set_runs_status,
+)
+from cosmos_workflow.store.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +104,23 @@ def build_request(
 
 
 def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
+    """Queue one job. A used idempotency key returns its job (`created` False), also when a
+    concurrent call with the same key commits first: the store reports the taken key and the
+    job it names is returned."""
     with ctx.db.write() as session:
+        _require_prompts(session, request.prompt_ids)
         if request.idempotency_key:
             existing = _job_by_key(session, request.idempotency_key)
             if existing is not None:
                 return existing
-        _require_prompts(session, request.prompt_ids)
-        job_id, run_ids = _insert_jobs(ctx, session, [request])[0]
+        inserted = _insert_jobs(ctx, session, [request])
+        if inserted is None and request.idempotency_key:
+            existing = _job_by_key(session, request.idempotency_key)
+            if existing is not None:
+                return existing
+        if not inserted:
+            raise Conflict("the job could not be queued; try again")
+        job_id, run_ids = inserted[0]
     log.info("enqueued job=%s runs=%d", job_id, len(run_ids))
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
@@ -127,12 +144,15 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
         raise InvalidInput("an idempotency key is repeated", field="jobs")
     with ctx.db.write() as session:
         _require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
-        fresh = [
-            r
-            for r in requests
-            if not (r.idempotency_key and _job_by_key(session, r.idempotency_key))
-        ]
-        created = _insert_jobs(ctx, session, fresh)
+        # A concurrent submission may take one of the keys between the look-up and the insert:
+        # then nothing was inserted, and the look-up is made again (each retry means another
+        # submission committed, so this ends).
+        while True:
+            taken = store.taken_keys(session, keys)
+            fresh = [r for r in requests if r.idempotency_key not in taken]
+            created = _insert_jobs(ctx, session, fresh)
+            if created is not None:
+                break
     runs = sum(len(run_ids) for _, run_ids in created)
     return ImportResult(job_ids=[job_id for job_id, _ in created], runs=runs)
 
@@ -189,25 +209,18 @@ def _parse_import_line(line: str) -> JobRequest:
 
 
 def _require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:
-    found: set[str] = set()
-    ids = list(prompt_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found.update(session.scalars(select(PromptRow.id).where(PromptRow.id.in_(chunk))).all())
-    missing = [p for p in ids if p not in found]
+    found = run_sources(session, prompt_ids)
+    missing = [p for p in prompt_ids if p not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise NotFound(f"unknown prompt id(s): {shown}; see `cosmos prompt list`")
 
 
 def _job_by_key(session: Session, key: str) -> EnqueueResult | None:
-    job_id = session.scalar(select(JobRow.id).where(JobRow.idempotency_key == key))
-    if job_id is None:
+    found = store.job_by_key(session, key)
+    if found is None:
         return None
-    run_ids = session.scalars(
-        select(RunRow.id).where(RunRow.origin_job_id == job_id).order_by(RunRow.batch_index)
-    ).all()
-    return EnqueueResult(job_id=job_id, run_ids=list(run_ids), created=False)
+    return EnqueueResult(job_id=found[0], run_ids=found[1], created=False)
 
 
 def _insert_jobs(
@@ -216,8 +229,9 @@ def _insert_jobs(
     requests: Sequence[JobRequest],
     *,
     parent_runs: Sequence[str | None] = (),
-) -> list[tuple[str, list[str]]]:
-    """Insert jobs and their runs with bulk statements (10,000 jobs in one transaction)."""
+) -> list[tuple[str, list[str]]] | None:
+    """Insert jobs and their runs with bulk statements (10,000 jobs in one transaction). None:
+    an idempotency key was taken meanwhile and nothing was inserted."""
     stamp = now()
     position = store.position_at_bottom(session)
     estimates = _estimate_jobs(ctx, session, requests)
@@ -225,54 +239,38 @@ def _insert_jobs(
     run_rows: list[dict[str, Any]] = []
     created: list[tuple[str, list[str]]] = []
     for index, request in enumerate(requests):
-        job_id = new_id("job")
-        job_rows.append(
-            {
-                "id": job_id,
-                "kind": request.kind.value,
-                "status": JobStatus.QUEUED.value,
-                "priority": request.priority,
-                "position": position + index * 1024,
-                "backend": request.params["backend"],
-                "gpu_batch_size": 1,
-                "created_at": stamp + index * 1e-6,
-                "updated_at": stamp,
-                "attempts": 0,
-                "max_attempts": ctx.settings.max_attempts,
-                "cancel_requested": False,
-                "idempotency_key": request.idempotency_key,
-                "predicted_seconds": _rounded(estimates[index], "total_seconds"),
-            }
+        job = store.new_job_row(
+            kind=request.kind.value,
+            backend=request.params["backend"],
+            priority=request.priority,
+            position=position + index * defaults.POSITION_GAP,
+            max_attempts=ctx.settings.max_attempts,
+            predicted_seconds=_rounded(estimates[index], "total_seconds"),
+            created_at=stamp + index * 1e-6,  # keeps the submission order among equals
+            idempotency_key=request.idempotency_key,
         )
+        job_rows.append(job)
         run_share = _rounded(estimates[index], "compute_seconds", len(request.prompt_ids))
-        run_ids = []
-        for batch_index, prompt_id in enumerate(request.prompt_ids):
-            run_id = new_id("run")
-            run_ids.append(run_id)
-            run_rows.append(
-                {
-                    "id": run_id,
-                    "job_id": job_id,
-                    "origin_job_id": job_id,
-                    "prompt_id": prompt_id,
-                    "kind": request.kind.value,
-                    "weights": {c.value: w for c, w in request.weights.items()},
-                    "control_set": control_set_key(request.weights),
-                    "params": request.params,
-                    "status": RunStatus.QUEUED.value,
-                    "batch_index": batch_index,
-                    "origin_index": batch_index,
-                    "attempts": 0,
-                    "created_at": stamp,
-                    "parent_run_id": parent_runs[index] if parent_runs else None,
-                    "predicted_seconds": run_share,
-                }
+        runs = [
+            new_run_row(
+                job_id=job["id"],
+                prompt_id=prompt_id,
+                kind=request.kind.value,
+                weights={c.value: w for c, w in request.weights.items()},
+                params=request.params,
+                index=batch_index,
+                created_at=stamp,
+                predicted_seconds=run_share,
+                parent_run_id=parent_runs[index] if parent_runs else None,
             )
-        created.append((job_id, run_ids))
+            for batch_index, prompt_id in enumerate(request.prompt_ids)
+        ]
+        run_rows.extend(runs)
+        created.append((job["id"], [run["id"] for run in runs]))
     if not job_rows:
         return created
-    session.execute(insert(JobRow), job_rows)
-    session.execute(insert(RunRow), run_rows)
+    if not store.add_jobs(session, job_rows, run_rows):
+        return None
     record_event(
         session, "jobs.enqueued", job_ids=[j for j, _ in created][:1000], count=len(created)
     )
@@ -315,24 +313,11 @@ def _estimate_jobs(
 
 
 def _prompt_videos(session: Session, prompt_ids: set[str]) -> dict[str, tuple[VideoInfo, str]]:
-    ids = sorted(prompt_ids)
     found: dict[str, tuple[VideoInfo, str]] = {}
-    for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(
-                PromptRow.id,
-                PromptRow.negative,
-                InputRow.frames,
-                InputRow.fps,
-                InputRow.width,
-                InputRow.height,
-            )
-            .join(InputRow, PromptRow.input_id == InputRow.id)
-            .where(PromptRow.id.in_(ids[start : start + 500]))
-        ).all()
-        for row in rows:
-            video = VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height)
-            found[row.id] = (video, row.negative)
+    for prompt_id, source in run_sources(session, prompt_ids).items():
+        row = source.input
+        video = VideoInfo(frames=row.frames, fps=row.fps, width=row.width, height=row.height)
+        found[prompt_id] = (video, source.prompt.negative)
     return found
 
 
@@ -344,25 +329,15 @@ def enqueue_upscale(
     ctx: Context, run_id: str, *, weight: float = 0.5, priority: int = 0
 ) -> EnqueueResult:
     """Queue a 4K upscale of a finished run (Transfer1 `upscale` control; never batched)."""
-    if not 0.0 < weight <= 1.0:
-        raise InvalidInput("upscale weight must be above 0 and at most 1", field="weight")
+    params = upscale_params(weight).to_dict()
     with ctx.db.write() as session:
-        run = session.get(RunRow, run_id)
+        run = find_run(session, run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
         if run.status != RunStatus.SUCCEEDED or not run.output_path:
             raise Conflict(f"run {run_id} is {run.status}; only a finished run can be upscaled")
-        params = validate_params({"backend": "transfer1", "steps": UPSCALE_DEFAULT_STEPS}).to_dict()
-        request = JobRequest(
-            (run.prompt_id,),
-            {},
-            params | {"upscale_weight": weight},
-            priority,
-            None,
-            JobKind.UPSCALE,
-        )
-        job_id, run_ids = _insert_jobs(ctx, session, [request], parent_runs=[run_id])[0]
-    return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
+        request = JobRequest((run.prompt_id,), {}, params, priority, None, JobKind.UPSCALE)
+        return _created(_insert_jobs(ctx, session, [request], parent_runs=[run_id]))
 
 
 def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> EnqueueResult:
@@ -371,7 +346,13 @@ def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> Enque
         _require_prompts(session, [prompt_id])
         params = validate_params({"backend": "transfer1"}).to_dict()
         request = JobRequest((prompt_id,), {}, params, priority, None, JobKind.ENHANCE)
-        job_id, run_ids = _insert_jobs(ctx, session, [request])[0]
+        return _created(_insert_jobs(ctx, session, [request]))
+
+
+def _created(inserted: list[tuple[str, list[str]]] | None) -> EnqueueResult:
+    """The one job a request without an idempotency key inserted (it cannot collide)."""
+    assert inserted, "a job without an idempotency key is always inserted"
+    job_id, run_ids = inserted[0]
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
 
@@ -410,33 +391,15 @@ def live_jobs(ctx: Context) -> list[LiveJob]:
 def get_job(ctx: Context, job_id: str) -> JobView:
     with ctx.db.read() as session:
         job = _job(session, job_id)
-        runs = session.scalars(select(RunRow).where(RunRow.job_id == job_id)).all()
-        if job.status == JobStatus.MERGED.value:
-            runs = session.scalars(select(RunRow).where(RunRow.origin_job_id == job_id)).all()
-        position = _position_of(session, job) if job.status == JobStatus.QUEUED.value else None
-        return JobView.of(job, list(runs), position)
-
-
-def _position_of(session: Session, job: JobRow) -> int:
-    ahead = session.scalar(
-        select(func.count())
-        .select_from(JobRow)
-        .where(JobRow.status == JobStatus.QUEUED.value)
-        .where(
-            (JobRow.priority > job.priority)
-            | ((JobRow.priority == job.priority) & (JobRow.position < job.position))
-            | (
-                (JobRow.priority == job.priority)
-                & (JobRow.position == job.position)
-                & (JobRow.created_at < job.created_at)
-            )
-        )
-    )
-    return int(ahead or 0) + 1
+        # A merged job's runs are in its batch job now: show the ones it was created with.
+        merged = job.status == JobStatus.MERGED.value
+        runs = runs_of_job(session, job_id, created_in=merged)
+        position = store.queue_place(session, job) if job.status == JobStatus.QUEUED.value else None
+        return JobView.of(job, runs, position)
 
 
 def _job(session: Session, job_id: str) -> JobRow:
-    job = session.get(JobRow, job_id)
+    job = store.find_job(session, job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")
     return job
@@ -444,18 +407,14 @@ def _job(session: Session, job_id: str) -> JobRow:
 
 def queue_status(ctx: Context) -> QueueStatus:
     with ctx.db.read() as session:
-        jobs = dict(
-            session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
-        )
-        runs = dict(
-            session.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all()
-        )
+        jobs = store.job_counts(session)
+        runs = run_counts(session)
         paused = store.is_paused(session)
     return QueueStatus(
         paused=paused,
-        **{status.value: int(jobs.get(status.value, 0)) for status in JobStatus},
-        runs_queued=int(runs.get(RunStatus.QUEUED.value, 0)),
-        runs_running=int(runs.get(RunStatus.RUNNING.value, 0)),
+        **{status.value: jobs.get(status.value, 0) for status in JobStatus},
+        runs_queued=runs.get(RunStatus.QUEUED.value, 0),
+        runs_running=runs.get(RunStatus.RUNNING.value, 0),
     )
 
 
@@ -480,8 +439,7 @@ def cancel_job(ctx: Context, job_id: str) -> JobView:
             )
             set_runs_status(session, job.id, RunStatus.CANCELLED, finished_at=now())
         elif job.status == JobStatus.RUNNING.value:
-            job.cancel_requested = True
-            record_event(session, "job.cancel_requested", job_id=job.id)
+            store.request_cancel(session, job)
         else:
             raise Conflict(
                 f"job {job_id} is {job.status}; only queued or running jobs can be cancelled"
@@ -501,9 +459,9 @@ def move_job(
         if job.status != JobStatus.QUEUED.value:
             raise Conflict(f"job {job_id} is {job.status}; only queued jobs can be moved")
         if where == "top":
-            job.position = store.position_at_top(session)
+            position = store.position_at_top(session)
         elif where == "bottom":
-            job.position = store.position_at_bottom(session)
+            position = store.position_at_bottom(session)
         else:
             if not other_job_id:
                 raise InvalidInput("--before needs another job id", field="before")
@@ -515,9 +473,8 @@ def move_job(
                     f"job {other_job_id} has priority {other.priority} and job {job_id} has "
                     f"{job.priority}; priority orders first, so it cannot go right before it"
                 )
-            job.position = store.position_before(session, other)
-        job.updated_at = now()
-        record_event(session, "job.moved", job_id=job.id, where=where, before=other_job_id)
+            position = store.position_before(session, other)
+        store.move_to(session, job, position, where, other_job_id)
     return get_job(ctx, job_id)
 
 
@@ -530,60 +487,44 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
             raise Conflict(
                 f"job {job_id} is {job.status}; only failed or cancelled jobs are retried"
             )
-        runs = session.scalars(
-            select(RunRow)
-            .where(
-                RunRow.job_id == job_id,
-                RunRow.status.in_(sorted(s.value for s in RETRIED_RUNS)),
-            )
-            .order_by(RunRow.batch_index)
-        ).all()
+        runs = runs_to_retry(session, job_id)
         if not runs:
             where = f" ({job.error})" if job.error and "split into" in job.error else ""
             raise Conflict(f"job {job_id} has no failed or cancelled run to retry{where}")
         stamp = now()
-        new_job = new_id("job")
-        session.execute(
-            insert(JobRow),
-            [
-                {
-                    "id": new_job,
-                    "kind": job.kind,
-                    "status": JobStatus.QUEUED.value,
-                    "priority": job.priority,
-                    "position": store.position_at_bottom(session),
-                    "backend": job.backend,
-                    "gpu_batch_size": min(job.gpu_batch_size, len(runs)),
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                    "attempts": 0,
-                    "max_attempts": job.max_attempts,
-                    "cancel_requested": False,
-                    "retry_of_job_id": job.id,
-                }
-            ],
+        job_row = store.new_job_row(
+            kind=job.kind,
+            backend=job.backend,
+            priority=job.priority,
+            position=store.position_at_bottom(session),
+            max_attempts=job.max_attempts,
+            predicted_seconds=_share(
+                job.predicted_seconds, len(runs), len(runs_of_job(session, job_id))
+            ),
+            gpu_batch_size=min(job.gpu_batch_size, len(runs)),
+            retry_of_job_id=job.id,
         )
-        run_ids = []
-        for index, run in enumerate(runs):
-            run_id = new_id("run")
-            run_ids.append(run_id)
-            session.add(
-                RunRow(
-                    id=run_id,
-                    job_id=new_job,
-                    origin_job_id=new_job,
-                    prompt_id=run.prompt_id,
-                    kind=run.kind,
-                    weights=dict(run.weights),
-                    control_set=run.control_set,
-                    params=dict(run.params),
-                    status=RunStatus.QUEUED.value,
-                    batch_index=index,
-                    origin_index=index,
-                    attempts=0,
-                    created_at=stamp,
-                    parent_run_id=run.parent_run_id,
-                )
+        run_rows = [
+            new_run_row(
+                job_id=job_row["id"],
+                prompt_id=run.prompt_id,
+                kind=run.kind,
+                weights=dict(run.weights),
+                params=dict(run.params),
+                index=index,
+                created_at=stamp,
+                predicted_seconds=run.predicted_seconds,
+                parent_run_id=run.parent_run_id,
             )
-        record_event(session, "job.retried", job_id=new_job, retry_of=job.id)
-    return EnqueueResult(job_id=new_job, run_ids=run_ids, created=True)
+            for index, run in enumerate(runs)
+        ]
+        store.add_jobs(session, [job_row], run_rows)
+        record_event(session, "job.retried", job_id=job_row["id"], retry_of=job.id)
+    return EnqueueResult(
+        job_id=job_row["id"], run_ids=[run["id"] for run in run_rows], created=True
+    )
+
+
+def _share(seconds: float | None, part: int, whole: int) -> float | None:
+    """`part` of `whole` runs' share of a prediction (None stays None)."""
+    return None if seconds is None else round(seconds * part / max(1, whole), 3)

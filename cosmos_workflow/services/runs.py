@@ -6,16 +6,14 @@ from collections import deque
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from cosmos_workflow.domain.controls import control_set_key, parse_control_set_key
 from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import RunView
-from cosmos_workflow.store.events import record_event
-from cosmos_workflow.store.models import JobRow, RunRow
-from cosmos_workflow.store.runs import RunFilter, runs_page
+from cosmos_workflow.store.jobs import find_job
+from cosmos_workflow.store.runs import RunFilter, find_run, rate, runs_page
 
 MAX_LOG_LINES = 100_000
 
@@ -66,7 +64,7 @@ def _run_status(status: str) -> RunStatus:
 
 def get_run(ctx: Context, run_id: str) -> RunView:
     with ctx.db.read() as session:
-        row = session.get(RunRow, run_id)
+        row = find_run(session, run_id)
         if row is None:
             raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
         return RunView.of(row)
@@ -75,11 +73,10 @@ def get_run(ctx: Context, run_id: str) -> RunView:
 def rate_run(ctx: Context, run_id: str, rating: int) -> RunView:
     _check_rating(rating)
     with ctx.db.write() as session:
-        row = session.get(RunRow, run_id)
+        row = find_run(session, run_id)
         if row is None:
             raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
-        row.rating = rating
-        record_event(session, "run.rated", job_id=row.job_id, run_id=run_id, rating=rating)
+        rate(session, row, rating)
         return RunView.of(row)
 
 
@@ -92,7 +89,7 @@ def _check_rating(rating: int) -> None:
 
 def job_log_path(ctx: Context, job_id: str) -> Path:
     with ctx.db.read() as session:
-        if session.scalar(select(func.count()).select_from(JobRow).where(JobRow.id == job_id)) == 0:
+        if find_job(session, job_id) is None:
             raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")
     return ctx.settings.logs_dir / f"{job_id}.log"
 

@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import Conflict
-from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
 from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import record_event
-from cosmos_workflow.store.jobs import QUEUE_ORDER, set_job_status
+from cosmos_workflow.store.jobs import QUEUE_ORDER, add_jobs, new_job_row, set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
 
 # Runs per UPDATE when each needs its own batch index (a CASE over their ids): well inside the
@@ -188,36 +187,30 @@ def create_batch_job(
         select(JobRow).where(JobRow.id.in_(list(batch.source_job_ids))).order_by(*QUEUE_ORDER)
     )
     assert first is not None
-    stamp = now()
-    job = JobRow(
-        id=new_id("job"),
+    row = new_job_row(
         kind=JobKind.INFERENCE.value,
-        status=JobStatus.QUEUED.value,
+        backend=batch.backend,
         priority=batch.priority,
         position=first.position,
-        backend=batch.backend,
+        max_attempts=max_attempts,
+        predicted_seconds=batch.predicted_seconds,
         gpu_batch_size=batch.gpu_batch_size,
         created_at=first.created_at,
-        updated_at=stamp,
-        attempts=0,
-        max_attempts=max_attempts,
-        cancel_requested=False,
         plan_id=plan_id,
-        predicted_seconds=batch.predicted_seconds,
     )
-    session.add(job)
-    session.flush()
+    add_jobs(session, [row], [])
+    job_id: str = row["id"]
     # Each run's share of the batch's predicted compute, to set beside its measured compute.
     per_run = (batch.predicted_seconds - batch.predicted_load_seconds) / len(batch.run_ids)
-    _move_runs(session, job.id, batch.run_ids, predicted_seconds=round(per_run, 3))
+    _move_runs(session, job_id, batch.run_ids, predicted_seconds=round(per_run, 3))
     record_event(
         session,
         "batch.created",
-        job_id=job.id,
+        job_id=job_id,
         runs=len(batch.run_ids),
         sources=list(batch.source_job_ids),
     )
-    return job.id
+    return job_id
 
 
 def _move_runs(session: Session, job_id: str, run_ids: Sequence[str], **values: Any) -> None:

@@ -26,12 +26,15 @@ from sqlalchemy import (
     Integer,
     ScalarSelect,
     Select,
+    case,
     exists,
     func,
+    insert,
     literal_column,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -503,41 +506,53 @@ def _move_into_new_job(
     *,
     reached: bool = True,
 ) -> str:
-    """A new queued job in `job`'s queue place holding these of its runs, queued again.
+    """A new queued job in `job`'s queue place holding these of its runs, queued again (one
+    UPDATE per 500 runs, each run's new batch index from a CASE on its id).
     `reached=False`: the process never got to these runs, so the claim's attempt is given back."""
-    new_job = JobRow(
-        id=new_id("job"),
+    share = _predicted_share(session, run_ids)
+    row = new_job_row(
         kind=job.kind,
-        status=JobStatus.QUEUED.value,
+        backend=job.backend,
         priority=job.priority,
         position=job.position,
-        backend=job.backend,
-        gpu_batch_size=max(1, min(gpu_batch_size, len(run_ids))),
-        created_at=job.created_at,
-        updated_at=now(),
-        attempts=0,
         max_attempts=job.max_attempts,
-        cancel_requested=False,
+        predicted_seconds=share,
+        gpu_batch_size=min(gpu_batch_size, len(run_ids)),
+        created_at=job.created_at,
         plan_id=job.plan_id,
     )
-    session.add(new_job)
-    session.flush()
-    for index, run_id in enumerate(run_ids):
+    add_jobs(session, [row], [])
+    given_back = {} if reached else {"attempts": RunRow.attempts - 1, "started_at": None}
+    for start in range(0, len(run_ids), 500):
+        chunk = list(run_ids[start : start + 500])
+        index = case({run_id: start + n for n, run_id in enumerate(chunk)}, value=RunRow.id)
         session.execute(
             update(RunRow)
             .where(
-                RunRow.id == run_id,
+                RunRow.id.in_(chunk),
                 RunRow.job_id == job.id,
                 RunRow.status.in_(sorted(s.value for s in UNFINISHED_RUNS)),
             )
             .values(
-                job_id=new_job.id,
-                batch_index=index,
-                status=RunStatus.QUEUED.value,
-                **({} if reached else {"attempts": RunRow.attempts - 1, "started_at": None}),
+                job_id=row["id"], batch_index=index, status=RunStatus.QUEUED.value, **given_back
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return str(row["id"])
+
+
+def _predicted_share(session: Session, run_ids: Sequence[str]) -> float | None:
+    """The moved runs' predicted compute, summed (None when none has a prediction)."""
+    total: float | None = None
+    for start in range(0, len(run_ids), 500):
+        part = session.scalar(
+            select(func.sum(RunRow.predicted_seconds)).where(
+                RunRow.id.in_(list(run_ids[start : start + 500]))
             )
         )
-    return new_job.id
+        if part is not None:
+            total = (total or 0.0) + float(part)
+    return None if total is None else round(total, 3)
 
 
 def split(
@@ -634,3 +649,138 @@ def _history_query() -> Select[JobRow, int]:
         .where(JobRow.status.notin_(ACTIVE))
         .order_by(JobRow.updated_at.desc(), JobRow.id)
     )
+
+
+# -- new jobs ------------------------------------------------------------------------------------
+
+
+def new_job_row(
+    *,
+    kind: str,
+    backend: str,
+    priority: int,
+    position: int,
+    max_attempts: int,
+    predicted_seconds: float | None,
+    gpu_batch_size: int = 1,
+    created_at: float | None = None,
+    idempotency_key: str | None = None,
+    plan_id: str | None = None,
+    retry_of_job_id: str | None = None,
+) -> dict[str, Any]:
+    """The one builder of a new job row: queued, no attempt used, no lease. Every caller names
+    the prediction (None when there is none) so none can forget it. `created_at` keeps a job's
+    age when it takes another job's place (a split, a batch)."""
+    stamp = now()
+    return {
+        "id": new_id("job"),
+        "kind": kind,
+        "status": JobStatus.QUEUED.value,
+        "priority": priority,
+        "position": position,
+        "backend": backend,
+        "gpu_batch_size": max(1, gpu_batch_size),
+        "created_at": stamp if created_at is None else created_at,
+        "updated_at": stamp,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "cancel_requested": False,
+        "idempotency_key": idempotency_key,
+        "plan_id": plan_id,
+        "retry_of_job_id": retry_of_job_id,
+        "predicted_seconds": predicted_seconds,
+    }
+
+
+def add_jobs(
+    session: Session, jobs: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Insert new jobs and their runs with bulk statements. False (and nothing inserted) when
+    an idempotency key is already taken: a concurrent submission with the same key committed
+    first (PostgreSQL; SQLite's single writer never gets here), so the caller looks it up."""
+    if not jobs:
+        return True
+    if not any(job.get("idempotency_key") for job in jobs):
+        _insert(session, jobs, runs)
+        return True
+    try:
+        with session.begin_nested():  # a savepoint: a taken key undoes this insert alone
+            _insert(session, jobs, runs)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _insert(
+    session: Session, jobs: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]
+) -> None:
+    session.execute(insert(JobRow), list(jobs))
+    if runs:
+        session.execute(insert(RunRow), list(runs))
+
+
+def job_by_key(session: Session, key: str) -> tuple[str, list[str]] | None:
+    """The job an idempotency key names and the runs it was created with, or None."""
+    job_id = session.scalar(select(JobRow.id).where(JobRow.idempotency_key == key))
+    if job_id is None:
+        return None
+    run_ids = session.scalars(
+        select(RunRow.id).where(RunRow.origin_job_id == job_id).order_by(RunRow.origin_index)
+    ).all()
+    return job_id, list(run_ids)
+
+
+def taken_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these idempotency keys already name a job."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        found.update(
+            key
+            for key in session.scalars(
+                select(JobRow.idempotency_key).where(JobRow.idempotency_key.in_(chunk))
+            ).all()
+            if key is not None
+        )
+    return found
+
+
+def find_job(session: Session, job_id: str, *, lock: bool = False) -> JobRow | None:
+    """One job row (locked for the transaction when `lock`: PostgreSQL FOR UPDATE)."""
+    return session.get(JobRow, job_id, with_for_update=lock)
+
+
+def queue_place(session: Session, job: JobRow) -> int:
+    """A queued job's 1-based place in execution order: 1 + the queued jobs ahead of it."""
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(JobRow)
+        .where(JobRow.status == JobStatus.QUEUED.value)
+        .where(
+            (JobRow.priority > job.priority)
+            | ((JobRow.priority == job.priority) & (JobRow.position < job.position))
+            | (
+                (JobRow.priority == job.priority)
+                & (JobRow.position == job.position)
+                & (JobRow.created_at < job.created_at)
+            )
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def job_counts(session: Session) -> dict[str, int]:
+    """How many jobs are in each status."""
+    return _status_counts(session, None)
+
+
+def request_cancel(session: Session, job: JobRow) -> None:
+    """Ask the worker running `job` to stop it (it sees the flag with its next lease check)."""
+    job.cancel_requested = True
+    record_event(session, "job.cancel_requested", job_id=job.id)
+
+
+def move_to(session: Session, job: JobRow, position: int, where: str, before: str | None) -> None:
+    job.position = position
+    job.updated_at = now()
+    record_event(session, "job.moved", job_id=job.id, where=where, before=before)

@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from cosmos_workflow.domain.controls import Control, control_set_key
 from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.domain.ids import new_id
-from cosmos_workflow.domain.states import FailureClass, RunStatus, runs_that_can_become
+from cosmos_workflow.domain.states import (
+    RETRIED_RUNS,
+    FailureClass,
+    RunStatus,
+    runs_that_can_become,
+)
 from cosmos_workflow.store.db import now, rowcount
 from cosmos_workflow.store.events import record_event
-from cosmos_workflow.store.models import PromptRow, RunRow
+from cosmos_workflow.store.models import InputRow, PromptRow, RunRow
 
 if TYPE_CHECKING:
     from cosmos_workflow.store.jobs import HeldJob
@@ -200,3 +206,119 @@ def runs_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[Run
 
 
 _CHUNK = 500  # ids per IN list: well below every database's bound-parameter limit
+
+
+def find_run(session: Session, run_id: str) -> RunRow | None:
+    return session.get(RunRow, run_id)
+
+
+def runs_of_job(session: Session, job_id: str, *, created_in: bool = False) -> list[RunRow]:
+    """A job's runs in batch order; `created_in`: the runs it was created with instead (a
+    merged job's runs are in its batch job now)."""
+    column = RunRow.origin_job_id if created_in else RunRow.job_id
+    order = (RunRow.origin_index, RunRow.batch_index) if created_in else (RunRow.batch_index,)
+    return list(session.scalars(select(RunRow).where(column == job_id).order_by(*order)).all())
+
+
+def runs_to_retry(session: Session, job_id: str) -> list[RunRow]:
+    """An ended job's runs that did not succeed, in batch order (what a retry copies)."""
+    return list(
+        session.scalars(
+            select(RunRow)
+            .where(
+                RunRow.job_id == job_id,
+                RunRow.status.in_(sorted(s.value for s in RETRIED_RUNS)),
+            )
+            .order_by(RunRow.batch_index)
+        ).all()
+    )
+
+
+def run_counts(session: Session) -> dict[str, int]:
+    """How many runs are in each status."""
+    rows = session.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all()
+    return {status: int(count) for status, count in rows}
+
+
+def rate(session: Session, run: RunRow, rating: int) -> None:
+    run.rating = rating
+    record_event(session, "run.rated", job_id=run.job_id, run_id=run.id, rating=rating)
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """What a run renders from: its prompt and the input video the prompt belongs to."""
+
+    prompt: PromptRow
+    input: InputRow
+
+
+def run_sources(session: Session, prompt_ids: Iterable[str]) -> dict[str, RunSource]:
+    """These prompts with their inputs, by prompt id (one statement per 500 prompts); a prompt
+    that does not exist is missing from the result."""
+    ids = sorted(set(prompt_ids))
+    found: dict[str, RunSource] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(PromptRow, InputRow)
+            .join(InputRow, PromptRow.input_id == InputRow.id)
+            .where(PromptRow.id.in_(ids[start : start + _CHUNK]))
+        ).all()
+        for prompt, source in rows:
+            found[prompt.id] = RunSource(prompt=prompt, input=source)
+    return found
+
+
+def runs_by_id(session: Session, run_ids: Iterable[str]) -> dict[str, RunRow]:
+    ids = sorted(set(run_ids))
+    found: dict[str, RunRow] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for run in session.scalars(
+            select(RunRow).where(RunRow.id.in_(ids[start : start + _CHUNK]))
+        ):
+            found[run.id] = run
+    return found
+
+
+def runs_in_states(session: Session, job_id: str, statuses: Iterable[RunStatus]) -> list[RunRow]:
+    """A job's runs in these states, in batch order."""
+    return list(
+        session.scalars(
+            select(RunRow)
+            .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in statuses)))
+            .order_by(RunRow.batch_index)
+        ).all()
+    )
+
+
+def new_run_row(
+    *,
+    job_id: str,
+    prompt_id: str,
+    kind: str,
+    weights: dict[str, float],
+    params: dict[str, Any],
+    index: int,
+    created_at: float,
+    predicted_seconds: float | None,
+    parent_run_id: str | None = None,
+) -> dict[str, Any]:
+    """The one builder of a new run row: queued in `job_id` (the job it is created in) at
+    `index`, with its control-set key beside its weights."""
+    return {
+        "id": new_id("run"),
+        "job_id": job_id,
+        "origin_job_id": job_id,
+        "prompt_id": prompt_id,
+        "kind": kind,
+        "weights": weights,
+        "control_set": control_set_key(Control(name) for name in weights),
+        "params": params,
+        "status": RunStatus.QUEUED.value,
+        "batch_index": index,
+        "origin_index": index,
+        "attempts": 0,
+        "created_at": created_at,
+        "parent_run_id": parent_run_id,
+        "predicted_seconds": predicted_seconds,
+    }

@@ -193,9 +193,9 @@ def test_distilled_takes_edge_alone() -> None:
 
 
 def test_upscale_spec_and_argv() -> None:
-    params = default_params(Backend.TRANSFER1).__class__(steps=10)
+    params = default_params(Backend.TRANSFER1).__class__(steps=10, upscale_weight=0.7)
     run = run_work("up1", {Control.EDGE: 0.5}, Path("/outputs/r1/output.mp4"), params=params)
-    job = JobWork("job1", JobKind.UPSCALE, Backend.TRANSFER1, (run,), upscale_weight=0.7)
+    job = JobWork("job1", JobKind.UPSCALE, Backend.TRANSFER1, (run,))
     rendered = BACKEND.render(job, TARGET, WORKDIR)
     assert json.loads(rendered.files[SPEC_FILE]) == {
         "input_video_path": f"{WORKDIR}/inputs/up1/input.mp4",

@@ -11,7 +11,7 @@ import av
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import SamplingStarted, split_log_line
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import Backend, JobKind, validate_params
+from cosmos_workflow.domain.params import Backend, JobKind, upscale_params, validate_params
 from cosmos_workflow.domain.states import FailureClass
 from cosmos_workflow.domain.work import HostTarget, JobWork
 from tests.backends.jobs import job_work, run_work
@@ -245,9 +245,9 @@ def test_spec_keys_merge_unless_the_flag_is_given(tmp_path: Path, videos: dict[s
 
 
 def test_upscale_job(run_job: RunJob, videos: dict[str, Path]) -> None:
-    params = validate_params({"steps": 10})
+    params = upscale_params(0.5)
     run = run_work("up", {Control.EDGE: 0.5}, videos["a"], params=params)
-    job = JobWork("upjob", JobKind.UPSCALE, Backend.TRANSFER1, (run,), upscale_weight=0.5)
+    job = JobWork("upjob", JobKind.UPSCALE, Backend.TRANSFER1, (run,))
     sim = run_job(job)
     assert sim.exit_code == 0, sim.stderr
     assert decoded_frames(sim.workdir / sim.collect(job)["up"].output) == 24
