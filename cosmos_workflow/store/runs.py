@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control, control_set_key
@@ -79,41 +79,63 @@ class RunResult:
 
 def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
     """Record how some of a held job's runs ended. Only runs this attempt is running are
-    written: a run that already ended (before a crash, say) keeps its end and its output."""
+    written: a run that already ended (before a crash, say) keeps its end and its output.
+
+    One SELECT finds which are running (the job's row is locked, so none changes meanwhile)
+    and one executemany UPDATE writes them all."""
+    if not runs:
+        return
+    session, job_id = held.session, held.job.id
+    running = set(
+        session.scalars(
+            select(RunRow.id).where(
+                RunRow.id.in_(list(runs)),
+                RunRow.job_id == job_id,
+                RunRow.status == RunStatus.RUNNING.value,
+            )
+        ).all()
+    )
+    for run_id in runs.keys() - running:
+        log.warning("run=%s of job=%s is not running; its result is ignored", run_id, job_id)
+    written = [(run_id, result) for run_id, result in runs.items() if run_id in running]
+    if not written:
+        return
     stamp = now()
-    for run_id, result in runs.items():
-        written = rowcount(
-            held.session.execute(
-                update(RunRow)
-                .where(
-                    RunRow.id == run_id,
-                    RunRow.job_id == held.job.id,
-                    RunRow.status == RunStatus.RUNNING.value,
-                )
-                .values(
-                    status=result.status.value,
-                    output_path=result.output_path,
-                    thumbnail_path=result.thumbnail_path,
-                    log_path=result.log_path,
-                    error=result.error,
-                    failure_class=result.failure_class.value if result.failure_class else None,
-                    compute_seconds=result.compute_seconds,
-                    finished_at=stamp,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if not written:
-            log.warning(
-                "run=%s of job=%s is not running; its result is ignored", run_id, held.job.id
-            )
-            continue
+    table = cast(Table, RunRow.__table__)  # Core: one executemany, no ORM bulk semantics
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("run_id"))
+        .values(
+            status=bindparam("new_status"),
+            output_path=bindparam("new_output_path"),
+            thumbnail_path=bindparam("new_thumbnail_path"),
+            log_path=bindparam("new_log_path"),
+            error=bindparam("new_error"),
+            failure_class=bindparam("new_failure_class"),
+            compute_seconds=bindparam("new_compute_seconds"),
+            finished_at=stamp,
+        ),
+        [
+            {
+                "run_id": run_id,
+                "new_status": result.status.value,
+                "new_output_path": result.output_path,
+                "new_thumbnail_path": result.thumbnail_path,
+                "new_log_path": result.log_path,
+                "new_error": result.error,
+                "new_failure_class": result.failure_class.value if result.failure_class else None,
+                "new_compute_seconds": result.compute_seconds,
+            }
+            for run_id, result in written
+        ],
+    )
+    for run_id, result in written:
         if result.enhanced_prompt is not None:
-            _add_enhanced_prompt(held.session, run_id, result.enhanced_prompt)
+            _add_enhanced_prompt(session, run_id, result.enhanced_prompt)
         record_event(
-            held.session,
+            session,
             "run.status",
-            job_id=held.job.id,
+            job_id=job_id,
             run_id=run_id,
             status=result.status.value,
             error=result.error,
