@@ -152,3 +152,22 @@ def test_runs_filter_in_the_database_on_the_control_set(ctx: Context) -> None:
     assert runs.list_runs(ctx, status=RunStatus.QUEUED.value).total == 6
     assert queue.queue_status(ctx).queued == 6 == len(queue.list_queue(ctx).jobs)
     assert {j.status for j in queue.list_queue(ctx).jobs} == {JobStatus.QUEUED.value}
+
+
+def test_the_jobs_tab_tick_reads_the_live_view(ctx: Context) -> None:
+    from cosmos_workflow.ui.jobs_tab import follow_running
+
+    prompt_ids = seed_prompts(ctx, 1)
+    _add_jobs(ctx, prompt_ids, 2)
+    state, text, _ = follow_running(ctx, {})
+    assert text == "Nothing is running."
+    claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert claim is not None
+    with ctx.db.write() as session:
+        record_event(session, "job.progress", job_id=claim.job_id, step=3, total=9)
+        record_event(session, "job.log", job_id=claim.job_id, lines=["denoising"])
+    with counted(ctx) as seen:
+        state, text, log_text = follow_running(ctx, state)
+    assert f"Running job `{claim.job_id}`" in text and "step 3 of 9" in text
+    assert log_text == "denoising"
+    assert seen.count("row") == 2  # the running job and its one run: nothing queued is read
