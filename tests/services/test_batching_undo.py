@@ -9,13 +9,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store import batches
 from cosmos_workflow.store.jobs import claim_next_job, lease_held, split
+from cosmos_workflow.store.models import RunRow
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 
@@ -137,3 +138,24 @@ def test_a_batch_larger_than_one_update_keeps_the_plan_s_order(
     assert [r.id for r in queue.get_job(ctx, batch_id).runs] == plan.batches[0].run_ids
     batching.undo_batch(ctx, batch_id)
     assert _run_order(ctx, jobs) == before
+
+
+def test_runs_without_an_index_of_origin_are_numbered_in_creation_order(ctx: Context) -> None:
+    """Runs batched before `origin_index` was recorded (NULL) go back numbered 0, 1, ... in the
+    order they were created, never onto another run's index."""
+    prompt_ids = seed_prompts(ctx, 6)
+    jobs = [_queue(ctx, prompt_ids[:3], {"edge": 0.5}), _queue(ctx, prompt_ids[3:], {"edge": 0.6})]
+    (batch_id,) = batching.apply_plan(
+        ctx, batching.analyze(ctx, mode="strict").plan_id
+    ).created_job_ids
+    with ctx.db.write() as session:
+        session.execute(update(RunRow).values(origin_index=None))
+
+    batching.undo_batch(ctx, batch_id)
+
+    with ctx.db.read() as session:
+        for job_id in jobs:
+            rows = session.scalars(select(RunRow).where(RunRow.job_id == job_id)).all()
+            by_index = [r.id for r in sorted(rows, key=lambda r: r.batch_index)]
+            assert by_index == [r.id for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
+            assert sorted(r.batch_index for r in rows) == [0, 1, 2]
