@@ -28,8 +28,7 @@ from cosmos_workflow.config import Settings
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.ids import is_safe_id
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store import retention as store
-from cosmos_workflow.store.retention import Prunable
+from cosmos_workflow.store.retention import Prunable, delete_prunable, select_prunable
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,9 @@ def prune(
         raise InvalidInput(f"invalid age {older_than}", field="older_than")
     cutoff = (time.time() if now is None else now) - older_than.total_seconds()
     with ctx.db.read() if dry_run else ctx.db.write() as session:
-        rows = store.select_prunable(session, cutoff)
+        rows = select_prunable(session, cutoff)
         if not dry_run:
-            store.delete_prunable(session, rows)
+            delete_prunable(session, rows)
     files = _files(ctx.settings, rows, outputs)
     sizes = files.measure()  # before anything is removed
     result = PruneResult(

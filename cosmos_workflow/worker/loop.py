@@ -23,7 +23,7 @@ from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
 from cosmos_workflow.services.targets import choose_host
-from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
 from cosmos_workflow.worker.execute import JobExecutor
@@ -105,12 +105,12 @@ def run_worker(
 
 def _next_claim(
     ctx: Context, reaper: Reaper, worker_id: str, host_name: str | None, host: str
-) -> store.Claim | None:
+) -> jobs.Claim | None:
     worker_heartbeat(ctx.db, worker_id, None)
     if ctx.settings.planner.continuous:
         batch_queue_head(ctx, host_name)
     reaper.reap()
-    return store.claim_next_job(
+    return jobs.claim_next_job(
         ctx.db,
         worker_id,
         lease_seconds=ctx.settings.lease_seconds,

@@ -21,8 +21,7 @@ from cosmos_workflow.hosts.base import ContainerRef, Host, ProcessRef
 from cosmos_workflow.hosts.local import LocalHost
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.targets import choose_host
-from cosmos_workflow.store import attempts
-from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import attempts, jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.worker.hosts import open_host
 
@@ -38,14 +37,14 @@ class Reaper:
 
     def reap(self) -> list[str]:
         """End the processes of attempts whose lease expired, then requeue or quarantine their
-        jobs (store.reap_expired_leases re-checks each lease in its transaction)."""
+        jobs (jobs.reap_expired_leases re-checks each lease in its transaction)."""
         with self._lock:
-            expired = store.expired_leases(self.ctx.db)
+            expired = jobs.expired_leases(self.ctx.db)
             if not expired:
                 return []
             for attempt in attempts.open_attempts_of(self.ctx.db, expired):
                 self._end(attempt, "reaped")
-            return store.reap_expired_leases(self.ctx.db, expired)
+            return jobs.reap_expired_leases(self.ctx.db, expired)
 
     def end_orphans(self) -> int:
         """End the processes of this host's attempts that lost their lease; how many ended."""

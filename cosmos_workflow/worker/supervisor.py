@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from cosmos_workflow import defaults
-from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS, Database
 from cosmos_workflow.store.workers import worker_heartbeat
 
@@ -36,7 +36,7 @@ class AttemptSupervisor:
     def __init__(
         self,
         db: Database,
-        claim: store.Claim,
+        claim: jobs.Claim,
         *,
         worker_id: str,
         lease_seconds: float,
@@ -102,7 +102,7 @@ class AttemptSupervisor:
             self._watch_the_clock()
 
     def _renew(self) -> None:
-        held, cancel = store.renew_lease(
+        held, cancel = jobs.renew_lease(
             self.db, self.claim.job_id, self.claim.lease_token, self.lease_seconds
         )
         self._renewed_at = time.monotonic()
@@ -110,7 +110,7 @@ class AttemptSupervisor:
         worker_heartbeat(self.db, self.worker_id, self.claim.job_id)
 
     def _check(self) -> None:
-        held, cancel = store.check_lease(self.db, self.claim.job_id, self.claim.lease_token)
+        held, cancel = jobs.check_lease(self.db, self.claim.job_id, self.claim.lease_token)
         self._seen(held, cancel)
 
     def _seen(self, held: bool, cancel: bool) -> None:
