@@ -21,3 +21,56 @@ CANCEL_POLL_SECONDS = 1.0  # a running job sees a cancel request within about th
 
 def heartbeat_seconds(lease_seconds: float) -> float:
     return lease_seconds / HEARTBEATS_PER_LEASE
+
+
+# -- the worker ---------------------------------------------------------------------------------
+SUPERVISOR_TICK_SECONDS = 0.5  # output lines reach the event stream about this often
+WRITE_RETRY_SECONDS = 1.0  # a final write that met an unreachable database is tried again after
+# `cosmos serve` restarts a worker that died, waiting 1 s, then twice as long each time up to 60 s;
+# a worker that ran this long before dying counts as healthy, and the wait starts again at 1 s.
+EMBEDDED_BACKOFF_FIRST_SECONDS = 1.0
+EMBEDDED_BACKOFF_MAX_SECONDS = 60.0
+EMBEDDED_HEALTHY_AFTER_SECONDS = 60.0
+
+# -- hosts --------------------------------------------------------------------------------------
+# `docker stop` waits 10 s between SIGTERM and SIGKILL by default; we give a cancelled or
+# timed-out job the same grace before killing it outright.
+KILL_GRACE_SECONDS = 10.0
+# A local host looks at its child this often while nothing else wakes it: cancel wakes it at
+# once, so this only bounds how late a normal exit or a timeout is noticed.
+LOCAL_POLL_SECONDS = 0.05
+# How long a SIGKILLed local process group gets to disappear before it counts as surviving
+# (processes in uninterruptible sleep).
+LOCAL_KILLED_WAIT_SECONDS = 2.0
+# SSH, and how the figures were chosen:
+# - connect: 10 s to open TCP, exchange banners and authenticate; a healthy host answers in well
+#   under a second, a dead one should be noticed within one reconnect attempt.
+# - reconnect: 120 s covers an sshd restart or a short network blip; past it a job is better
+#   failed and retried than left waiting.
+# - keepalive: 15 s, so a silently dropped connection is noticed within a few poll cycles.
+# - poll: 0.25 s between log reads when the log is quiet; output lines of a GPU job come seconds
+#   apart, so this keeps the stream live at a few small SFTP reads per second.
+# - backoff: doubling from 0.5 s and capped at 8 s, so a host that comes back is noticed quickly.
+# - liveness: a process that prints nothing and has no exit code is checked this often; one
+#   killed from outside (or a rebooted machine) never writes an exit code.
+# - kill step: how often a remote kill looks whether the process group is gone.
+SSH_CONNECT_TIMEOUT_SECONDS = 10.0
+SSH_RECONNECT_WITHIN_SECONDS = 120.0
+SSH_KEEPALIVE_SECONDS = 15
+SSH_POLL_SECONDS = 0.25
+SSH_BACKOFF_FIRST_SECONDS = 0.5
+SSH_BACKOFF_MAX_SECONDS = 8.0
+SSH_LIVENESS_SECONDS = 5.0
+SSH_KILL_STEP_SECONDS = 0.2
+
+# -- the web server -----------------------------------------------------------------------------
+STREAM_POLL_SECONDS = 0.5  # how often a connected event stream looks for new events
+STREAM_GAP_GRACE_SECONDS = (
+    5.0  # longest a write transaction is expected to stay open after its insert
+)
+STREAM_KEEPALIVE_SECONDS = (
+    15.0  # a comment line this often keeps proxies from closing an idle stream
+)
+SERVE_WORKER_STOP_GRACE_SECONDS = 30.0  # after the server stops, how long a running job may finish
+SERVE_SHUTDOWN_GRACE_SECONDS = 5  # open browser streams (live updates) are closed after this long
+UI_LIVE_SECONDS = 1.0  # how often a Jobs tab looks for new progress and log lines

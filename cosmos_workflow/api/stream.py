@@ -3,10 +3,10 @@
 Ordering. SQLite serialises writers, so event ids become visible in order. On PostgreSQL ids come
 from a sequence when a row is inserted, but transactions commit in any order: id 41 can become
 visible after id 42 was already sent. The stream therefore only advances over a contiguous run
-of ids; at a gap it waits for the missing id, and only after GAP_GRACE_SECONDS treats it as an id
-that will never appear (a rolled-back transaction also consumes a sequence number) and moves
-past it. A client that reconnects with the last id it saw misses nothing that committed within
-the grace period."""
+of ids; at a gap it waits for the missing id, and only after a grace period
+(`defaults.STREAM_GAP_GRACE_SECONDS`) treats it as an id that will never appear (a rolled-back
+transaction also consumes a sequence number) and moves past it. A client that reconnects with
+the last id it saw misses nothing that committed within the grace period."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from cosmos_workflow import defaults
 from cosmos_workflow.services import events
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.events import EventView
 
-POLL_SECONDS = 0.5  # how often a connected stream looks for new events
-GAP_GRACE_SECONDS = 5.0  # longest a write transaction is expected to stay open after its insert
-KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
 RETRY_MS = 2000  # the reconnect delay EventSource clients are told to use
 READ_BATCH = 500
 
@@ -47,7 +45,7 @@ class Cursor:
             if contiguous and event_id != self.last_id + 1:
                 if self.gap_since is None:
                     self.gap_since = clock
-                if clock - self.gap_since < GAP_GRACE_SECONDS:
+                if clock - self.gap_since < defaults.STREAM_GAP_GRACE_SECONDS:
                     break
             ready.append(known[event_id])
             self.last_id = event_id
@@ -118,10 +116,10 @@ async def event_stream(
             return
         if await _is_disconnected(disconnected):
             return
-        if time.monotonic() - last_write >= KEEPALIVE_SECONDS:
+        if time.monotonic() - last_write >= defaults.STREAM_KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             last_write = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(defaults.STREAM_POLL_SECONDS)
 
 
 def _wanted(event: EventView, job_id: str | None, kinds: frozenset[str] | None) -> bool:

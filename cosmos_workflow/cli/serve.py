@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cosmos_workflow import defaults
 from cosmos_workflow.cli.common import console, context, err_console
 
 if TYPE_CHECKING:
@@ -17,9 +18,6 @@ if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 log = logging.getLogger(__name__)
-
-WORKER_STOP_GRACE_SECONDS = 30.0  # after the server stops, how long a running job may finish
-SHUTDOWN_GRACE_SECONDS = 5  # open browser streams (live updates) are closed after this long
 
 
 def serve(
@@ -55,7 +53,7 @@ def serve(
         _run_server(ctx, host, port, token, worker)
     finally:
         if worker is not None:
-            worker.stop(WORKER_STOP_GRACE_SECONDS)
+            worker.stop(defaults.SERVE_WORKER_STOP_GRACE_SECONDS)
 
 
 def _configure_logging() -> None:
@@ -98,5 +96,5 @@ def _run_server(
         port=port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        timeout_graceful_shutdown=defaults.SERVE_SHUTDOWN_GRACE_SECONDS,
     )

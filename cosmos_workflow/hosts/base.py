@@ -24,10 +24,6 @@ from cosmos_workflow.domain.ids import is_safe_id
 
 logger = logging.getLogger(__name__)
 
-# `docker stop` waits 10 s between SIGTERM and SIGKILL by default; we give a cancelled or timed-out
-# job the same grace before killing it outright.
-DEFAULT_KILL_GRACE_S = 10.0
-
 # Python children block-buffer stdout into a pipe, which would hold every print back until exit and
 # reorder it after stderr. Hosts set this unless the caller's env says otherwise.
 UNBUFFERED_ENV = {"PYTHONUNBUFFERED": "1"}

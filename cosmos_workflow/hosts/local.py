@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
 from cosmos_workflow.hosts.base import (
     ATTEMPT_ENV,
-    DEFAULT_KILL_GRACE_S,
     HOST_STATE_DIR,
     ContainerRef,
     Host,
@@ -36,11 +36,6 @@ from cosmos_workflow.hosts.base import (
 
 logger = logging.getLogger(__name__)
 
-# How often the supervisor looks at the child while nothing else wakes it: cancel wakes it at
-# once, so this only bounds how late a normal exit or a timeout is noticed.
-POLL_INTERVAL_S = 0.05
-# How long a SIGKILLed group gets to disappear before it counts as surviving (D-state processes).
-KILLED_WAIT_S = 2.0
 _READ_CHUNK = 65536
 _PROC = Path("/proc")
 
@@ -49,7 +44,7 @@ class LocalHost(Host):
     """Runs commands on this machine under `root/<job id>`."""
 
     def __init__(
-        self, name: str, root: Path, *, kill_grace_s: float = DEFAULT_KILL_GRACE_S
+        self, name: str, root: Path, *, kill_grace_s: float = defaults.KILL_GRACE_SECONDS
     ) -> None:
         super().__init__(name, str(root.resolve()))
         self.kill_grace_s = kill_grace_s
@@ -232,7 +227,7 @@ class LocalHost(Host):
                 logger.warning("host %s: pid %d ran past %ss", self.name, child.pid, timeout_s)
                 self._stop_group(child, container)
                 return "timed_out"
-            wait = POLL_INTERVAL_S
+            wait = defaults.LOCAL_POLL_SECONDS
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             cancel.wait(wait)
@@ -253,7 +248,7 @@ class LocalHost(Host):
         for pgid in sorted(alive):
             logger.warning("host %s: group %d ignored SIGTERM; sending SIGKILL", self.name, pgid)
             _signal_group(pgid, signal.SIGKILL)
-        return _wait_gone(alive, KILLED_WAIT_S)
+        return _wait_gone(alive, defaults.LOCAL_KILLED_WAIT_SECONDS)
 
     def end_process(self, ref: ProcessRef, *, grace_s: float | None = None) -> bool:
         marker = check_marker(ref.marker)
@@ -348,7 +343,7 @@ def _wait_gone(pgids: set[int], timeout_s: float) -> set[int]:
         alive = {pgid for pgid in pgids if _group_alive(pgid)}
         if not alive or time.monotonic() >= deadline:
             return alive
-        time.sleep(POLL_INTERVAL_S)
+        time.sleep(defaults.LOCAL_POLL_SECONDS)
 
 
 def _attempt_groups(marker: str) -> set[int]:

@@ -38,10 +38,10 @@ from typing import TypeVar
 
 import paramiko
 
+from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import ExecutionError, InvalidInput
 from cosmos_workflow.hosts.base import (
     ATTEMPT_ENV,
-    DEFAULT_KILL_GRACE_S,
     HOST_STATE_DIR,
     LOG_SUFFIX,
     ContainerRef,
@@ -60,26 +60,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Defaults, and how they were chosen:
-# - connect: 10 s to open TCP, exchange banners and authenticate; a healthy host answers in well
-#   under a second, a dead one should be noticed within one reconnect attempt.
-# - reconnect: 120 s covers an sshd restart or a short network blip; past it a job is better
-#   failed and retried than left waiting.
-# - keepalive: 15 s, so a silently dropped connection is noticed within a few poll cycles.
-# - poll: 0.25 s between log reads when the log is quiet; output lines of a GPU job come seconds
-#   apart, so this keeps the stream live at a few small SFTP reads per second.
-# - backoff: doubling from 0.5 s and capped at 8 s, so a host that comes back is noticed quickly.
-DEFAULT_CONNECT_TIMEOUT_S = 10.0
-DEFAULT_RECONNECT_WITHIN_S = 120.0
-KEEPALIVE_S = 15
-POLL_INTERVAL_S = 0.25
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 8.0
-# Check that the process is still alive this often when it prints nothing and has no exit code:
-# a process killed from outside (or a rebooted machine) never writes one.
-LIVENESS_INTERVAL_S = 5.0
 _READ_CHUNK = 1 << 20
-_KILL_STEP_S = 0.2
 # How many steps a SIGKILLed group gets to disappear before it counts as surviving.
 _KILLED_STEPS = 10
 # Exit status of the end script when something of the attempt survived (others mean it failed).
@@ -127,11 +108,11 @@ class SSHHost(Host):
         key_path: Path | None = None,
         known_hosts: Path | None = None,
         accept_new_host_keys: bool = False,
-        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        reconnect_within_s: float = DEFAULT_RECONNECT_WITHIN_S,
-        kill_grace_s: float = DEFAULT_KILL_GRACE_S,
-        poll_interval_s: float = POLL_INTERVAL_S,
-        liveness_interval_s: float = LIVENESS_INTERVAL_S,
+        connect_timeout_s: float = defaults.SSH_CONNECT_TIMEOUT_SECONDS,
+        reconnect_within_s: float = defaults.SSH_RECONNECT_WITHIN_SECONDS,
+        kill_grace_s: float = defaults.KILL_GRACE_SECONDS,
+        poll_interval_s: float = defaults.SSH_POLL_SECONDS,
+        liveness_interval_s: float = defaults.SSH_LIVENESS_SECONDS,
     ) -> None:
         super().__init__(name, root)
         user, _, hostname = target.rpartition("@")
@@ -176,12 +157,12 @@ class SSHHost(Host):
             )
             transport = client.get_transport()
             assert transport is not None
-            transport.set_keepalive(KEEPALIVE_S)
+            transport.set_keepalive(defaults.SSH_KEEPALIVE_SECONDS)
             sftp = client.open_sftp()
             channel = sftp.get_channel()
             assert channel is not None  # an SFTP client is always opened on a channel
             # A read on a connection that died silently must fail rather than wait forever.
-            channel.settimeout(max(self.connect_timeout_s, 3 * KEEPALIVE_S))
+            channel.settimeout(max(self.connect_timeout_s, 3 * defaults.SSH_KEEPALIVE_SECONDS))
         except BaseException:
             client.close()
             raise
@@ -216,7 +197,7 @@ class SSHHost(Host):
         """Runs `operation`, reconnecting with backoff while the host is unreachable. An error on
         a live connection (a missing remote file, a refused key) is not retried."""
         deadline: float | None = None
-        delay = BACKOFF_FIRST_S
+        delay = defaults.SSH_BACKOFF_FIRST_SECONDS
         while True:
             try:
                 with self._lock:
@@ -239,7 +220,7 @@ class SSHHost(Host):
                     "host %s: %s: %s; reconnecting in %.1fs", self.name, doing, exc, delay
                 )
                 time.sleep(min(delay, max(0.0, deadline - now)))
-                delay = min(delay * 2, BACKOFF_MAX_S)
+                delay = min(delay * 2, defaults.SSH_BACKOFF_MAX_SECONDS)
 
     def _exec(self, script: str, doing: str, timeout_s: float | None = None) -> _Output:
         """Runs a short shell script on the host and returns its exit code and output."""
@@ -482,7 +463,7 @@ class SSHHost(Host):
                 return int(text.strip())
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(_KILL_STEP_S)
+            time.sleep(defaults.SSH_KILL_STEP_SECONDS)
 
     def _group_alive(self, pgid: int) -> bool:
         return self._exec(_alive_script(str(pgid)), "checking the command").code == 0
@@ -510,7 +491,7 @@ class SSHHost(Host):
     def _kill_wait_s(self, grace_s: float) -> float:
         """A kill script waits up to the grace and the killed wait itself; allow one connect
         timeout on top of that."""
-        return grace_s + _KILLED_STEPS * _KILL_STEP_S + self.connect_timeout_s
+        return grace_s + _KILLED_STEPS * defaults.SSH_KILL_STEP_SECONDS + self.connect_timeout_s
 
     def end_process(self, ref: ProcessRef, *, grace_s: float | None = None) -> bool:
         """The remote machine is reached over SSH, so ref.machine (the starter's) does not
@@ -641,7 +622,7 @@ def _wait_script(alive: str, steps: int) -> str:
     """Sleeps while `alive` succeeds, at most `steps` times."""
     return (
         f"i=0; while [ $i -lt {steps} ] && {{ {alive}; }}; do "
-        f"sleep {_KILL_STEP_S}; i=$((i+1)); done"
+        f"sleep {defaults.SSH_KILL_STEP_SECONDS}; i=$((i+1)); done"
     )
 
 
@@ -670,7 +651,7 @@ def _end_script(marker: str, steps: int) -> str:
 
 
 def _steps(grace_s: float) -> int:
-    return math.ceil(grace_s / _KILL_STEP_S)
+    return math.ceil(grace_s / defaults.SSH_KILL_STEP_SECONDS)
 
 
 def _stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
+from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import CosmosError, FatalError
 
 if TYPE_CHECKING:
@@ -23,9 +24,6 @@ log = logging.getLogger(__name__)
 
 WorkerState = Literal["starting", "running", "restarting", "stopped"]
 
-INITIAL_BACKOFF_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 60.0
-HEALTHY_AFTER_SECONDS = 60.0  # a run that lasted this long resets the backoff
 MAX_ERROR_CHARS = 200
 _URL_CREDENTIALS = re.compile(r"(\w+://[^/\s:@]*:)[^@\s]*@")
 
@@ -67,9 +65,9 @@ class EmbeddedWorker:
         host_name: str | None = None,
         simulate: bool = False,
         run: RunWorker | None = None,
-        initial_backoff_s: float = INITIAL_BACKOFF_SECONDS,
-        max_backoff_s: float = MAX_BACKOFF_SECONDS,
-        healthy_after_s: float = HEALTHY_AFTER_SECONDS,
+        initial_backoff_s: float = defaults.EMBEDDED_BACKOFF_FIRST_SECONDS,
+        max_backoff_s: float = defaults.EMBEDDED_BACKOFF_MAX_SECONDS,
+        healthy_after_s: float = defaults.EMBEDDED_HEALTHY_AFTER_SECONDS,
     ) -> None:
         if run is None:
             from cosmos_workflow.worker.loop import run_worker

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from cosmos_workflow import defaults
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
@@ -57,7 +58,6 @@ from cosmos_workflow.worker.timings import PhaseClock
 log = logging.getLogger(__name__)
 
 SIMULATOR = (sys.executable, "-m", "cosmos_workflow.simulator")
-WRITE_RETRY_SECONDS = 1.0  # a final write that met an unreachable database is tried again after
 
 
 @dataclass
@@ -500,7 +500,7 @@ class JobExecutor:
                         f"{self.ctx.settings.database_outage_seconds:g}s: {_one_line(exc)}"
                     ) from exc
                 log.warning("database unreachable (%s); retrying", _one_line(exc))
-                time.sleep(WRITE_RETRY_SECONDS)
+                time.sleep(defaults.WRITE_RETRY_SECONDS)
 
     def _flush_lines(self, job_id: str, output: Output) -> None:
         with output.lock:

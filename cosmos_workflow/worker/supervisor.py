@@ -29,8 +29,6 @@ from cosmos_workflow.store.workers import worker_heartbeat
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.5  # output lines reach the event stream about this often
-
 
 class AttemptSupervisor:
     def __init__(
@@ -87,7 +85,7 @@ class AttemptSupervisor:
         heartbeat = defaults.heartbeat_seconds(self.lease_seconds)
         next_renewal = time.monotonic() + heartbeat
         next_check = time.monotonic() + defaults.CANCEL_POLL_SECONDS
-        while not self._done.wait(TICK_SECONDS):
+        while not self._done.wait(defaults.SUPERVISOR_TICK_SECONDS):
             if self.kill.is_set():
                 self.stop.set()
             self._tick(self.flush)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cosmos_workflow.api.stream import GAP_GRACE_SECONDS, Cursor
+from cosmos_workflow.api.stream import Cursor
+from cosmos_workflow.defaults import STREAM_GAP_GRACE_SECONDS
 from cosmos_workflow.services import events, prompts
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.events import EventView
@@ -130,7 +131,7 @@ def test_out_of_order_ids_wait_for_the_gap_then_skip_it() -> None:
     late = cursor.advance([_event(12), _event(13)], clock=102.0, contiguous=True)
     assert [e.id for e in late] == [12, 13] and cursor.last_id == 13
     assert [e.id for e in cursor.advance([_event(15)], clock=200.0, contiguous=True)] == []
-    skipped = cursor.advance([_event(15)], clock=200.0 + GAP_GRACE_SECONDS, contiguous=True)
+    skipped = cursor.advance([_event(15)], clock=200.0 + STREAM_GAP_GRACE_SECONDS, contiguous=True)
     assert [e.id for e in skipped] == [15] and cursor.last_id == 15
 
 
