@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.store.models import EventRow
+
+_EVENTS = cast(Table, EventRow.__table__)
 
 
 def record_event(
@@ -24,7 +26,7 @@ def record_event(
     # A Core INSERT, sent at once: the ORM unit of work would cost more than the write itself
     # on hot paths (every claim and finish records one).
     session.execute(
-        insert(EventRow).values(
+        insert(_EVENTS).values(
             created_at=time.time(), kind=kind, job_id=job_id, run_id=run_id, data=data
         )
     )

@@ -19,13 +19,14 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     ScalarSelect,
     Select,
+    Table,
     case,
     exists,
     func,
@@ -111,6 +112,11 @@ def _renumber(session: Session) -> None:
     )
 
 
+# The table itself, for the hot statements: a Core UPDATE skips the ORM's bulk-update handling,
+# which costs more client time than the database spends on a claim.
+_JOBS = cast(Table, JobRow.__table__)
+
+
 @dataclass(frozen=True)
 class Moved:
     """A job that one status change moved: its id and its attempts after the change."""
@@ -136,11 +142,10 @@ def change_job_status(
     if not can_move(current, target):
         raise Conflict(f"job is {current.value}; it cannot become {target.value}")
     row = session.execute(
-        update(JobRow)
-        .where(JobRow.status == current.value, which)
+        update(_JOBS)
+        .where(_JOBS.c.status == current.value, which)
         .values(status=target.value, updated_at=now(), **values)
-        .returning(JobRow.id, JobRow.attempts)
-        .execution_options(synchronize_session=False)
+        .returning(_JOBS.c.id, _JOBS.c.attempts)
     ).one_or_none()
     if row is None:
         return None

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The table itself for bulk statements: Core UPDATEs, without the ORM's bulk-update handling.
+_RUNS = cast(Table, RunRow.__table__)
+
 
 def set_runs_status(
     session: Session,
@@ -50,10 +53,9 @@ def set_runs_status(
     narrowed = set(only) & allowed if only else allowed
     moved = rowcount(
         session.execute(
-            update(RunRow)
-            .where(RunRow.job_id == job_id, RunRow.status.in_(sorted(s.value for s in narrowed)))
+            update(_RUNS)
+            .where(_RUNS.c.job_id == job_id, _RUNS.c.status.in_(sorted(s.value for s in narrowed)))
             .values(status=target.value, **values)
-            .execution_options(synchronize_session=False)
         )
     )
     if moved and not quiet:
@@ -101,7 +103,7 @@ def record_results(held: HeldJob, runs: dict[str, RunResult]) -> None:
     if not written:
         return
     stamp = now()
-    table = cast(Table, RunRow.__table__)  # Core: one executemany, no ORM bulk semantics
+    table = _RUNS  # Core: one executemany, no ORM bulk semantics
     session.execute(
         update(table)
         .where(table.c.id == bindparam("run_id"))
