@@ -21,6 +21,9 @@ MAX_LOG_LINES = 100_000
 class RunList(BaseModel):
     runs: list[RunView]
     total: int
+    # False when more runs match than were counted: `total` is then a lower bound (the count
+    # stops 10,000 past the page's offset, so a page costs the same at any history size).
+    total_exact: bool = True
 
 
 def list_runs(
@@ -50,8 +53,8 @@ def list_runs(
         since=since,
     )
     with ctx.db.read() as session:
-        rows, total = runs_page(session, wanted, limit=limit, offset=offset)
-        return RunList(runs=[RunView.of(r) for r in rows], total=total)
+        rows, total, exact = runs_page(session, wanted, limit=limit, offset=offset)
+        return RunList(runs=[RunView.of(r) for r in rows], total=total, total_exact=exact)
 
 
 def _run_status(status: str) -> RunStatus:

@@ -81,6 +81,8 @@ class JobRow(Base):
             "ix_jobs_queue_order", "status", text("priority DESC"), "position", "created_at", "id"
         ),
         Index("ix_jobs_history", text("updated_at DESC"), "id"),
+        # Foreign keys a prune deletes through: without an index, each deleted job is a scan.
+        Index("ix_jobs_retry_of", "retry_of_job_id"),
         CheckConstraint("attempts >= 0", name="ck_jobs_attempts"),
         CheckConstraint("gpu_batch_size >= 1", name="ck_jobs_gpu_batch_size"),
     )
@@ -127,6 +129,7 @@ class RunRow(Base):
         Index("ix_runs_control_set", "control_set", text("created_at DESC"), "id"),
         Index("ix_runs_status_created", "status", text("created_at DESC"), "id"),
         Index("ix_runs_origin", "origin_job_id", "origin_index"),
+        Index("ix_runs_parent", "parent_run_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

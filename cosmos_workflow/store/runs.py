@@ -197,13 +197,21 @@ class RunFilter:
         return found
 
 
+# A run list counts matches only this far past the page's offset: an exact COUNT over a million
+# runs costs as much as the history is long, and "more than 10,000" says all a user needs.
+COUNT_CAP = 10_000
+
+
 def runs_page(
     session: Session, wanted: RunFilter, *, limit: int, offset: int
-) -> tuple[list[RunRow], int]:
+) -> tuple[list[RunRow], int, bool]:
     """Runs newest first, one page of them (LIMIT/OFFSET over an index in that order), and how
-    many match: two statements whatever the history holds."""
+    many match, exactly (True) or at least (False) when more than `offset + COUNT_CAP` do: two
+    statements, each bounded whatever the history holds."""
     conditions = wanted.conditions()
-    total = session.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
+    bound = offset + COUNT_CAP
+    matching = select(RunRow.id).where(*conditions).limit(bound + 1).subquery()
+    counted = int(session.scalar(select(func.count()).select_from(matching)) or 0)
     rows = session.scalars(
         select(RunRow)
         .where(*conditions)
@@ -211,7 +219,7 @@ def runs_page(
         .offset(offset)
         .limit(limit)
     ).all()
-    return list(rows), int(total)
+    return list(rows), min(counted, bound), counted <= bound
 
 
 def runs_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[RunRow]]:

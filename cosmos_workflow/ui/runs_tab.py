@@ -125,7 +125,8 @@ def build(ctx: Context) -> dict[str, Any]:
             r for r in found.runs if r.thumbnail_path and Path(r.thumbnail_path).is_file()
         ]
         items = [(r.thumbnail_path, f"{controls_text(r.weights)} · {r.id}") for r in with_thumbs]
-        text = f"{found.total} run(s) match; {len(with_thumbs)} with an output shown below."
+        matched = f"{found.total}" if found.total_exact else f"more than {found.total:,}"
+        text = f"{matched} run(s) match; {len(with_thumbs)} with an output shown below."
         return items, [r.id for r in with_thumbs], [_row(r) for r in found.runs], text
 
     def show(run_id: str) -> tuple[Any, ...]:

@@ -154,6 +154,22 @@ def test_runs_filter_in_the_database_on_the_control_set(ctx: Context) -> None:
     assert {j.status for j in queue.list_queue(ctx).jobs} == {JobStatus.QUEUED.value}
 
 
+def test_a_run_count_past_its_cap_is_a_lower_bound(ctx: Context, monkeypatch: Any) -> None:
+    """The count behind `total` stops COUNT_CAP past the page's offset, so it costs the same
+    at any history size; a capped total says so (`total_exact` False) instead of lying."""
+    from cosmos_workflow.store import runs as run_store
+
+    monkeypatch.setattr(run_store, "COUNT_CAP", 4)
+    _add_jobs(ctx, seed_prompts(ctx, 1), 9)
+    first = runs.list_runs(ctx, limit=2)
+    assert (first.total, first.total_exact, len(first.runs)) == (4, False, 2)
+    later = runs.list_runs(ctx, limit=2, offset=4)
+    assert (later.total, later.total_exact, len(later.runs)) == (8, False, 2)
+    last = runs.list_runs(ctx, limit=2, offset=6)
+    assert (last.total, last.total_exact, len(last.runs)) == (9, True, 2)
+    assert runs.list_runs(ctx, controls="edge").total_exact  # 3 match, under the cap
+
+
 def test_the_jobs_tab_tick_reads_the_live_view(ctx: Context) -> None:
     from cosmos_workflow.ui.jobs_tab import follow_running
 

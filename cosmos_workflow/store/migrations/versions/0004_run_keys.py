@@ -8,7 +8,8 @@ Two run columns that let lists and undo work in SQL: `control_set` (the run's co
 e.g. `depth+edge`, indexed so `runs list --controls` filters in the database) and `origin_index`
 (the run's index in the job it was created in, so undoing a batch restores the original order).
 Indexes for the list queries: runs newest first, runs by control set or origin job, job history
-newest first; and the queue-order index rebuilt in the claim's exact order (priority descending,
+newest first, and the foreign keys a prune deletes through (a retried job, an upscaled run); and
+the queue-order index rebuilt in the claim's exact order (priority descending,
 then position, age and id), so picking the next job reads one index entry instead of sorting
 every queued job.
 """
@@ -56,6 +57,8 @@ def upgrade() -> None:
     op.create_index("ix_runs_status_created", "runs", ["status", *newest])
     op.create_index("ix_runs_origin", "runs", ["origin_job_id", "origin_index"])
     op.create_index("ix_jobs_history", "jobs", [sa.text("updated_at DESC"), "id"])
+    op.create_index("ix_jobs_retry_of", "jobs", ["retry_of_job_id"])
+    op.create_index("ix_runs_parent", "runs", ["parent_run_id"])
     op.drop_index("ix_jobs_queue_order", table_name="jobs")
     op.create_index("ix_jobs_queue_order", "jobs", QUEUE_ORDER)
 
@@ -99,6 +102,8 @@ def _key(weights: Any) -> str:
 def downgrade() -> None:
     op.drop_index("ix_jobs_queue_order", table_name="jobs")
     op.create_index("ix_jobs_queue_order", "jobs", ["status", "priority", "position", "created_at"])
+    op.drop_index("ix_runs_parent", table_name="runs")
+    op.drop_index("ix_jobs_retry_of", table_name="jobs")
     op.drop_index("ix_jobs_history", table_name="jobs")
     op.drop_index("ix_runs_origin", table_name="runs")
     op.drop_index("ix_runs_status_created", table_name="runs")
