@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 # or prompt a user means contains one: every string the API takes refuses it (422, the field).
 NO_NUL = "^[^\x00]*$"
 Text = Annotated[str, Field(pattern=NO_NUL)]
-# The services check a priority only where a request is built from user input; the boundary
-# enforces the same range for every route that takes one (the column is a 32-bit integer).
+# The services refuse a priority outside this range; the boundary states it in the schema too
+# (the column is a 32-bit integer).
 Priority = Annotated[
     int,
     Field(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1], description="Higher runs sooner."),

@@ -86,13 +86,7 @@ def build_request(
         raise InvalidInput(f"at most {MAX_PROMPTS_PER_JOB} prompts per job", field="prompt_ids")
     if len(set(ids)) != len(ids):
         raise InvalidInput("a prompt id is repeated; each prompt once per job", field="prompt_ids")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidInput(f"priority must be a whole number, got {priority!r}", field="priority")
-    if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
-        raise InvalidInput(
-            f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}",
-            field="priority",
-        )
+    _check_priority(priority)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
         raise InvalidInput(
             "an idempotency key must be 1 to 200 characters", field="idempotency_key"
@@ -325,10 +319,21 @@ def _rounded(estimate: JobEstimate | None, field: str, share: int = 1) -> float 
     return None if estimate is None else round(getattr(estimate, field) / share, 3)
 
 
+def _check_priority(priority: object) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidInput(f"priority must be a whole number, got {priority!r}", field="priority")
+    if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise InvalidInput(
+            f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}",
+            field="priority",
+        )
+
+
 def enqueue_upscale(
     ctx: Context, run_id: str, *, weight: float = 0.5, priority: int = 0
 ) -> EnqueueResult:
     """Queue a 4K upscale of a finished run (Transfer1 `upscale` control; never batched)."""
+    _check_priority(priority)
     params = upscale_params(weight).to_dict()
     with ctx.db.write() as session:
         run = find_run(session, run_id)
@@ -342,6 +347,7 @@ def enqueue_upscale(
 
 def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> EnqueueResult:
     """Queue prompt enhancement (Transfer1 prompt upsampler); it produces a new, linked prompt."""
+    _check_priority(priority)
     with ctx.db.write() as session:
         _require_prompts(session, [prompt_id])
         params = validate_params({"backend": "transfer1"}).to_dict()

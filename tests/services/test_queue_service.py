@@ -178,3 +178,14 @@ def test_queued_jobs_carry_the_cost_models_prediction(ctx: Context) -> None:
     shares = [r.predicted_seconds for r in batch.runs]
     assert len(set(shares)) == 1 and shares[0] and shares[0] * 3 < batch.predicted_seconds
     assert queue.get_job(ctx, enhance).predicted_seconds is None
+
+
+@pytest.mark.parametrize("priority", [1001, -1001, 2**40, True])
+def test_enhance_and_upscale_refuse_a_priority_out_of_range(ctx: Context, priority: int) -> None:
+    prompt_ids = seed_prompts(ctx, 1)
+    before = database_snapshot(ctx)
+    with pytest.raises(InvalidInput, match="priority"):
+        queue.enqueue_enhance(ctx, prompt_ids[0], priority=priority)
+    with pytest.raises(InvalidInput, match="priority"):
+        queue.enqueue_upscale(ctx, "no-such-run", priority=priority)
+    assert database_snapshot(ctx) == before
