@@ -23,6 +23,7 @@ from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services import batching, inputs, prompts, queue, runs, verdicts, workers
 from cosmos_workflow.services.batching import ApplyResult, PlanView, UndoResult
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.events import MAX_EVENT_ID
 from cosmos_workflow.services.prompts import PromptDeletion
 from cosmos_workflow.services.runs import RunList
 from cosmos_workflow.services.verdicts import VerdictView
@@ -536,7 +537,9 @@ def _event_routes(router: APIRouter, ctx: Context) -> None:
     )
     async def stream_events(
         request: Request,
-        after: Annotated[int | None, Query(ge=0, description="Send events after this id.")] = None,
+        after: Annotated[
+            int | None, Query(ge=0, le=MAX_EVENT_ID, description="Send events after this id.")
+        ] = None,
         follow: Annotated[bool, Query(description="Keep the stream open for new events.")] = True,
         job_id: OptionalText = None,
         kinds: Annotated[str | None, text_query("Comma-separated kinds, e.g. job.log")] = None,
@@ -576,6 +579,6 @@ def _start_id(last_event_id: str | None, after: int | None) -> int | None:
         raise InvalidInput(
             "Last-Event-ID must be an event id (a whole number)", field="Last-Event-ID"
         ) from None
-    if value < 0:
-        raise InvalidInput("Last-Event-ID must be 0 or more", field="Last-Event-ID")
+    if not 0 <= value <= MAX_EVENT_ID:
+        raise InvalidInput(f"Last-Event-ID must be 0 to {MAX_EVENT_ID}", field="Last-Event-ID")
     return value

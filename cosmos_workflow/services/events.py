@@ -28,6 +28,9 @@ class EventView(BaseModel):
         return cls.model_validate({**row_columns(row), "data": dict(row.data or {})})
 
 
+MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit integers on both databases
+
+
 def events_since(
     ctx: Context,
     after_id: int,
@@ -39,8 +42,8 @@ def events_since(
     """Events with an id above `after_id`, oldest first, optionally of one job or some kinds."""
     if not 1 <= limit <= MAX_EVENTS_PER_READ:
         raise InvalidInput(f"limit must be 1 to {MAX_EVENTS_PER_READ}", field="limit")
-    if after_id < 0:
-        raise InvalidInput("after must be 0 or more", field="after")
+    if not 0 <= after_id <= MAX_EVENT_ID:
+        raise InvalidInput(f"after must be 0 to {MAX_EVENT_ID}", field="after")
     with ctx.db.read() as session:
         rows = events_after(session, after_id, limit, job_id=job_id, kinds=kinds)
         return [EventView.of(row) for row in rows]

@@ -47,6 +47,12 @@ def test_catch_up_with_after_and_last_event_id(
     assert client.get("/api/events", params={"follow": False}).text.strip() == "retry: 2000"
     bad = client.get("/api/events", headers={"Last-Event-ID": "abc"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "Last-Event-ID"
+    # Past a 64-bit id the database itself would fail (a 500): refused at the boundary.
+    too_big = str(2**63)
+    huge = client.get("/api/events", headers={"Last-Event-ID": too_big})
+    assert huge.status_code == 422 and huge.json()["error"]["field"] == "Last-Event-ID"
+    huge = client.get("/api/events", params={"after": too_big, "follow": False})
+    assert huge.status_code == 422 and huge.json()["error"]["field"] == "after"
 
 
 def test_live_events_arrive_and_resume(live_server: str, ctx: Context, input_id: str) -> None:
