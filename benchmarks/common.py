@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,3 +114,17 @@ def quiet_logging() -> None:
     because no host is configured: benchmarks mean to, so it would only be noise."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cosmos_workflow.worker.loop").setLevel(logging.ERROR)
+
+
+def print_per_database(kinds: list[str], bench: Callable[[str, Path], list[str]]) -> None:
+    """Run `bench(kind, folder)` for each database kind in one throwaway folder and print its
+    lines; a database that cannot be reached prints `skipped` and the others still run."""
+    with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
+        for kind in kinds:
+            try:
+                lines = bench(kind, Path(tmp))
+            except Unavailable as exc:
+                print(f"{kind:<9}skipped: {exc}")
+                continue
+            for line in lines:
+                print(line, flush=True)

@@ -17,7 +17,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +28,10 @@ from sqlalchemy.sql.expression import CTE
 
 from benchmarks.common import (
     DATABASES,
-    Unavailable,
     database,
     make_context,
     postgres_version,
+    print_per_database,
     quiet_logging,
     ratio_line,
     seed_prompts,
@@ -247,15 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {postgres_version() or 'not reachable'}; sizes {sizes}, "
         f"{QUEUED} queued and {RUNNING} running jobs, median of {REPEATS} calls"
     )
-    with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
-        for kind in kinds:
-            try:
-                lines = bench_database(kind, Path(tmp), sizes)
-            except Unavailable as exc:
-                print(f"{kind:<9}skipped: {exc}")
-                continue
-            for line in lines:
-                print(line, flush=True)
+    print_per_database(kinds, lambda kind, folder: bench_database(kind, folder, sizes))
     return 0
 
 

@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ from sqlalchemy import func, select
 
 from benchmarks.common import (
     DATABASES,
-    Unavailable,
     database,
     make_context,
     postgres_version,
+    print_per_database,
     ratio_line,
     seed_prompts,
     sqlite_version,
@@ -235,15 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         f"queue throughput: {os.cpu_count()} CPUs, SQLite {sqlite_version()}, "
         f"PostgreSQL {postgres_version() or 'not reachable'}; sizes {sizes}"
     )
-    with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
-        for kind in kinds:
-            try:
-                lines = bench_database(kind, Path(tmp), sizes)
-            except Unavailable as exc:
-                print(f"{kind:<9}skipped: {exc}")
-                continue
-            for line in lines:
-                print(line, flush=True)
+    print_per_database(kinds, lambda kind, folder: bench_database(kind, folder, sizes))
     return 0
 
 
