@@ -11,8 +11,10 @@ MAX_ATTEMPTS = 3
 IDLE_POLL_SECONDS = 1.0  # a worker with nothing to do asks again after this long
 IDLE_POLL_MAX_SECONDS = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection idle this long is pinged before use (one that was just used is
+# not: a claim loop would pay a round trip per statement; see store/db.py).
+POSTGRES_PING_IDLE_SECONDS = 1.0
 POSITION_GAP = 1024  # sparse queue positions: moving a job is one update
-CLAIM_CANDIDATES = 16  # a claim that loses a race tries the next of this many queued jobs
 CONTINUOUS_LOOKAHEAD = 64  # runs looked at beyond the head when batching continuously
 # A worker rides out a database outage this long (each tick retried and logged), then stops.
 DATABASE_OUTAGE_SECONDS = 300.0

@@ -54,7 +54,7 @@ class Database:
         elif parsed.get_backend_name() == "postgresql":
             if parsed.drivername == "postgresql":
                 url = str(parsed.set(drivername="postgresql+psycopg"))
-            self.write_engine = create_engine(url, pool_pre_ping=True, pool_size=5)
+            self.write_engine = _postgres_engine(url)
             self.read_engine = self.write_engine
         else:
             raise ConfigError(
@@ -62,6 +62,17 @@ class Database:
             )
         self._write = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        # PostgreSQL runs a lone statement in autocommit: its own transaction, without the two
+        # round trips of BEGIN and COMMIT. SQLite keeps its BEGIN IMMEDIATE transaction.
+        self._single = (
+            self._write
+            if self.is_sqlite
+            else sessionmaker(
+                self.write_engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+        )
         self._migrated = False
 
     @staticmethod
@@ -74,6 +85,15 @@ class Database:
         """A short write transaction: commits on success, rolls back on any error."""
         self.migrate()
         with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Session]:
+        """`write` for a block that sends one write statement on PostgreSQL (it may send more
+        on SQLite, where this is a `write` transaction): atomic as any statement is, and
+        cheaper, for the hot claim and finish (see `jobs.change_job_status`)."""
+        self.migrate()
+        with self._single() as session, session.begin():
             yield session
 
     @contextmanager
@@ -123,6 +143,31 @@ def now() -> float:
 def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE changed (every DML result is a CursorResult)."""
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _postgres_engine(url: str) -> Engine:
+    """A pooled engine that pings a connection before use only when it sat idle in the pool
+    for `POSTGRES_PING_IDLE_SECONDS`: a server restart or a dropped link is found on the next
+    checkout, as with `pool_pre_ping`, without a round trip before every statement of a busy
+    loop. A connection that dies while in use raises a transient error (`TRANSIENT_ERRORS`),
+    and SQLAlchemy then drops the pool's other connections too."""
+    engine = create_engine(url, pool_size=5)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.pop("idle_since", time.monotonic())
+        if idle < defaults.POSTGRES_PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool replaces the connection and checks out again
+            raise DisconnectionError(f"pooled connection is gone: {error}") from error
+
+    return engine
 
 
 def _sqlite_engine(url: str, begin_statement: str) -> Engine:

@@ -7,7 +7,17 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.store.models import EventRow
@@ -30,6 +40,25 @@ def record_event(
             created_at=time.time(), kind=kind, job_id=job_id, run_id=run_id, data=data
         )
     )
+
+
+# A change's event, for the statements that a hot path builds once (`jobs.StatusMove`): its time
+# and data are bind parameters.
+_EVENT_AT = bindparam("p_event_at", type_=_EVENTS.c.created_at.type)
+_EVENT_DATA = bindparam("p_event_data", type_=_EVENTS.c.data.type)
+
+
+def job_event(kind: str) -> Insert:
+    """An INSERT of one job's event; the job's id is bound as `p_moved`."""
+    job_id = bindparam("p_moved", type_=String)
+    return insert(_EVENTS).values(created_at=_EVENT_AT, kind=kind, job_id=job_id, data=_EVENT_DATA)
+
+
+def event_per_row(kind: str, job_ids: ColumnElement[str]) -> Insert:
+    """An INSERT of one event per id that `job_ids` yields (a column of a CTE that changed
+    jobs), so a change and its events can be one statement."""
+    rows = select(_EVENT_AT, literal(kind, _EVENTS.c.kind.type), job_ids, _EVENT_DATA)
+    return insert(_EVENTS).from_select(["created_at", "kind", "job_id", "data"], rows)
 
 
 def events_after(

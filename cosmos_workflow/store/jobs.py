@@ -1,12 +1,13 @@
 """Job rows: the queue's order and positions, the one gate for job status changes, claims with
 leases, heartbeats, recovery, the end of a job, out-of-memory splits, and the job lists.
 
-`change_job_status` is the only writer of a job's status: it checks the state machine, then
-writes the move as one UPDATE that also requires the job to still be in the status it was read
-in. A claim is one `UPDATE ... WHERE id = (first queued job FOR UPDATE SKIP LOCKED) RETURNING`:
-exactly-once on SQLite (writes serialised by `BEGIN IMMEDIATE`) and on PostgreSQL (a row another
-claim holds is skipped, and the UPDATE re-checks `status`), with no dialect branches and no
-process-local locks.
+`change_job_status` (through `StatusMove`) is the only writer of a job's status: it checks the
+state machine, then writes the move as one UPDATE that also requires the job to still be in the
+status it was read in. A claim is one `UPDATE ... WHERE id = (first queued job FOR UPDATE SKIP
+LOCKED) RETURNING`: exactly-once on SQLite (writes serialised by `BEGIN IMMEDIATE`) and on
+PostgreSQL (a row another claim holds is skipped, and the UPDATE re-checks `status`), with no
+process-local locks. The one dialect branch is how the move's event and runs are written: in the
+same statement on PostgreSQL (data-modifying CTEs), after it on SQLite.
 
 Everything a worker writes after its claim goes through `lease_held`: one transaction that checks
 the lease token with the job's row locked, so a concurrent reap or claim waits for it, and a lost
@@ -14,6 +15,7 @@ lease leaves no trace."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Integer,
     ScalarSelect,
     Select,
     Table,
+    bindparam,
     case,
     exists,
     func,
@@ -36,7 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cosmos_workflow import defaults
@@ -50,9 +54,9 @@ from cosmos_workflow.domain.states import (
     can_move,
 )
 from cosmos_workflow.store.db import Database, now
-from cosmos_workflow.store.events import record_event
+from cosmos_workflow.store.events import event_per_row, job_event, record_event
 from cosmos_workflow.store.models import JobRow, QueueStateRow, RunRow
-from cosmos_workflow.store.runs import RunResult, record_results, set_runs_status
+from cosmos_workflow.store.runs import RunResult, RunsMove, record_results, set_runs_status
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,8 @@ def _renumber(session: Session) -> None:
 # The table itself, for the hot statements: a Core UPDATE skips the ORM's bulk-update handling,
 # which costs more client time than the database spends on a claim.
 _JOBS = cast(Table, JobRow.__table__)
+_RUNS = cast(Table, RunRow.__table__)
+_QUEUE_STATE = cast(Table, QueueStateRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -133,32 +139,77 @@ def change_job_status(
     *,
     reason: str | None = None,
     event: Mapping[str, Any] | None = None,
+    runs: RunsMove | None = None,
     **values: Any,
 ) -> Moved | None:
     """The one gate for job status changes: refuses moves the state machine forbids, then moves
     the job that `which` selects with one UPDATE that also requires it to still be `current`
-    (so a change made meanwhile by another transaction is never overwritten), and records the
-    event. None: no job matched (it changed meanwhile, or `which` found none)."""
-    if not can_move(current, target):
-        raise Conflict(f"job is {current.value}; it cannot become {target.value}")
-    row = session.execute(
-        update(_JOBS)
-        .where(_JOBS.c.status == current.value, which)
-        .values(status=target.value, updated_at=now(), **values)
-        .returning(_JOBS.c.id, _JOBS.c.attempts)
-    ).one_or_none()
-    if row is None:
-        return None
-    record_event(
-        session,
-        "job.status",
-        job_id=row.id,
-        status=target.value,
-        previous=current.value,
-        reason=reason,
-        **(event or {}),
-    )
-    return Moved(job_id=row.id, attempts=row.attempts)
+    (so a change made meanwhile by another transaction is never overwritten), records the
+    event, and applies `runs` to the moved job's runs. None: no job matched (it changed
+    meanwhile, or `which` found none)."""
+    move = StatusMove(which, current, target, values, runs)
+    return move.run(session, {}, reason=reason, **(event or {}))
+
+
+_STATUS_EVENT = job_event("job.status")
+
+
+class StatusMove:
+    """One job status change through the gate, as statements that a hot path (claim, finish)
+    builds once and runs with bind parameters (named `p_...`, so none is taken for a column).
+
+    On PostgreSQL the job's UPDATE, its event and its runs' move are one statement
+    (data-modifying CTEs), so a claim costs the database one round trip, not three; SQLite has
+    no such CTEs and runs them one after the other in its write transaction."""
+
+    def __init__(
+        self,
+        which: ColumnElement[bool],
+        current: JobStatus,
+        target: JobStatus,
+        values: Mapping[str, Any],
+        runs: RunsMove | None = None,
+    ) -> None:
+        if not can_move(current, target):
+            raise Conflict(f"job is {current.value}; it cannot become {target.value}")
+        self.current, self.target = current, target
+        self.moving = (
+            update(_JOBS)
+            .where(_JOBS.c.status == current.value, which)
+            .values(status=target.value, updated_at=bindparam("p_updated_at"), **values)
+            .returning(_JOBS.c.id, _JOBS.c.attempts)
+        )
+        self.runs = runs
+        self._together: Select[Any] | None = None
+
+    def run(self, session: Session, params: Mapping[str, Any], **event: Any) -> Moved | None:
+        """Move the job, with `params` for the statements' bind parameters and `event` added
+        to the event's data. None: no job matched."""
+        stamp = now()
+        data = {"status": self.target.value, "previous": self.current.value, **event}
+        bound = {**params, "p_updated_at": stamp, "p_event_at": stamp, "p_event_data": data}
+        conn = session.connection()  # Core statements: the ORM has nothing to do here
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(self._one_statement(), bound).one_or_none()
+        else:
+            row = conn.execute(self.moving, bound).one_or_none()
+            if row is not None:
+                conn.execute(_STATUS_EVENT, {**bound, "p_moved": row.id})
+                if self.runs is not None:
+                    runs = self.runs.statement(_RUNS.c.job_id == bindparam("p_moved"))
+                    conn.execute(runs, {**bound, "p_moved": row.id})
+        return None if row is None else Moved(job_id=row.id, attempts=row.attempts)
+
+    def _one_statement(self) -> Select[Any]:
+        if self._together is None:
+            moved = self.moving.cte("moved")
+            also: list[CTE] = [event_per_row("job.status", moved.c.id).cte("recorded")]
+            if self.runs is not None:
+                in_moved = _RUNS.c.job_id.in_(select(moved.c.id))
+                also.append(self.runs.statement(in_moved).cte("runs_moved"))
+            together: Select[Any] = select(moved.c.id, moved.c.attempts).add_cte(*also)
+            self._together = together
+        return self._together
 
 
 def set_job_status(
@@ -219,54 +270,64 @@ def claim_next_job(
     therefore always means "nothing to claim". Expired leases are not reaped here: the
     worker's reaper first ends the attempt's process on its host (worker/reaper.py)."""
     token = uuid.uuid4().hex
-    with db.write() as session:
-        stamp = now()
-        moved = change_job_status(
-            session,
-            JobRow.id == _next_claimable(backends),
-            JobStatus.QUEUED,
-            JobStatus.RUNNING,
-            event={"worker_id": worker_id},
-            lease_token=token,
-            lease_expires_at=stamp + lease_seconds,
-            worker_id=worker_id,
-            host_name=host_name,
-            attempts=JobRow.attempts + 1,
-            started_at=stamp,
-        )
-        if moved is None:
-            return None
-        set_runs_status(
-            session,
-            moved.job_id,
-            RunStatus.RUNNING,
-            only=[RunStatus.QUEUED],
-            quiet=True,
-            started_at=stamp,
-            attempts=RunRow.attempts + 1,
-        )
+    stamp = now()
+    params = {
+        "p_token": token,
+        "p_expires": stamp + lease_seconds,
+        "p_worker": worker_id,
+        "p_host": host_name,
+        "p_started": stamp,
+        "p_backends": list(backends or ()),
+    }
+    with db.single_statement() as session:
+        moved = _claim_move(backends is not None).run(session, params, worker_id=worker_id)
+    if moved is None:
+        return None
     log.info("claimed job=%s worker=%s attempt=%d", moved.job_id, worker_id, moved.attempts)
     return Claim(job_id=moved.job_id, lease_token=token, attempt=moved.attempts)
 
 
+@functools.cache
+def _claim_move(of_backends: bool) -> StatusMove:
+    """The claim, built once (for any backend, or of the backends bound as `p_backends`)."""
+    return StatusMove(
+        _JOBS.c.id == _next_claimable(of_backends),
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+        {
+            "lease_token": bindparam("p_token"),
+            "lease_expires_at": bindparam("p_expires"),
+            "worker_id": bindparam("p_worker"),
+            "host_name": bindparam("p_host"),
+            "attempts": _JOBS.c.attempts + 1,
+            "started_at": bindparam("p_started"),
+        },
+        runs=RunsMove(
+            RunStatus.RUNNING,
+            only=(RunStatus.QUEUED,),
+            values={"started_at": bindparam("p_started"), "attempts": _RUNS.c.attempts + 1},
+        ),
+    )
+
+
 # The subquery reads `jobs` under another name: the UPDATE's own `jobs` must not correlate into
 # it. Built once: making an alias costs more than the whole claim statement.
-_CANDIDATE = aliased(JobRow, name="candidate")
-_CANDIDATE_ORDER = queue_order(_CANDIDATE)
+_CANDIDATE = _JOBS.alias("candidate")
+_CANDIDATE_ORDER = queue_order(_CANDIDATE.c)
 
 
-def _next_claimable(backends: Sequence[str] | None) -> ScalarSelect[str]:
-    """The id of the first queued job in queue order (of these backends), none while the queue
-    is paused; locked with SKIP LOCKED where the database has row locks."""
-    candidate = _CANDIDATE
-    paused = exists().where(QueueStateRow.id == 1, QueueStateRow.paused)
+def _next_claimable(of_backends: bool) -> ScalarSelect[str]:
+    """The id of the first queued job in queue order (of the backends bound as `p_backends`),
+    none while the queue is paused; locked with SKIP LOCKED where the database has row locks."""
+    candidate = _CANDIDATE.c
+    paused = exists().where(_QUEUE_STATE.c.id == 1, _QUEUE_STATE.c.paused)
     query = select(candidate.id).where(candidate.status == JobStatus.QUEUED.value, ~paused)
-    if backends is not None:
-        query = query.where(candidate.backend.in_(list(backends)))
+    if of_backends:
+        query = query.where(candidate.backend.in_(bindparam("p_backends", expanding=True)))
     return (
         query.order_by(*_CANDIDATE_ORDER)
         .limit(1)
-        .with_for_update(skip_locked=True, of=candidate)
+        .with_for_update(skip_locked=True, of=_CANDIDATE)
         .scalar_subquery()
     )
 
@@ -445,11 +506,15 @@ def finish_job(
                 record_results(held, runs or {})
                 finish(held, status, error=error, failure_class=failure_class, requeue=requeue)
         else:
-            with db.write() as session:
-                ending = _ending(error, failure_class)
-                moved = change_job_status(
-                    session, _holds(job_id, token), JobStatus.RUNNING, status, **ending
-                )
+            params = {
+                "p_job": job_id,
+                "p_token": token,
+                "p_error": error,
+                "p_failure_class": failure_class.value if failure_class else None,
+                "p_finished": now(),
+            }
+            with db.single_statement() as session:
+                moved = _finish_move(status).run(session, params, reason=error)
             if moved is None:
                 raise LeaseLost(job_id)
             log.info("finished job=%s status=%s", job_id, status.value)
@@ -457,6 +522,23 @@ def finish_job(
         log.warning("lease lost for job=%s; its result is dropped", job_id)
         return False
     return True
+
+
+@functools.cache
+def _finish_move(status: JobStatus) -> StatusMove:
+    """The end of a held job with no run results, built once per final status."""
+    held = (
+        (_JOBS.c.id == bindparam("p_job"))
+        & (_JOBS.c.lease_token == bindparam("p_token"))
+        & (_JOBS.c.status == JobStatus.RUNNING.value)
+    )
+    ending: dict[str, Any] = {
+        "error": bindparam("p_error"),
+        "failure_class": bindparam("p_failure_class"),
+        "finished_at": bindparam("p_finished"),
+        **_NO_LEASE,
+    }
+    return StatusMove(held, JobStatus.RUNNING, status, ending)
 
 
 def _ending(error: str | None, failure_class: FailureClass | None) -> dict[str, Any]:

@@ -8,11 +8,11 @@ end and its output whatever its job does next."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control, control_set_key
@@ -49,18 +49,32 @@ def set_runs_status(
     """The one gate for job-level run changes: moves the job's runs that the run state machine
     lets become `target` (narrowed to `only` when given); a run that ended is never touched.
     Returns how many runs moved. `quiet`: no event (the job's own status event says it)."""
-    allowed = runs_that_can_become(target)
-    narrowed = set(only) & allowed if only else allowed
-    moved = rowcount(
-        session.execute(
-            update(_RUNS)
-            .where(_RUNS.c.job_id == job_id, _RUNS.c.status.in_(sorted(s.value for s in narrowed)))
-            .values(status=target.value, **values)
-        )
-    )
+    move = RunsMove(target, tuple(only), values)
+    moved = rowcount(session.execute(move.statement(_RUNS.c.job_id == job_id)))
     if moved and not quiet:
         record_event(session, "runs.status", job_id=job_id, status=target.value, runs=moved)
     return moved
+
+
+@dataclass(frozen=True)
+class RunsMove:
+    """A job-level move of runs, as the run state machine allows it: the runs that may become
+    `target` (narrowed to `only` when given) get `target` and `values`. A job status change
+    can carry one, so both are written by one statement (`jobs.change_job_status`)."""
+
+    target: RunStatus
+    only: tuple[RunStatus, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def statement(self, which: ColumnElement[bool]) -> Update:
+        """The UPDATE of the runs `which` selects (of one job, or of the jobs a CTE returns)."""
+        allowed = runs_that_can_become(self.target)
+        narrowed = set(self.only) & allowed if self.only else allowed
+        return (
+            update(_RUNS)
+            .where(which, _RUNS.c.status.in_(sorted(s.value for s in narrowed)))
+            .values(status=self.target.value, **self.values)
+        )
 
 
 @dataclass(frozen=True)
