@@ -44,3 +44,20 @@ def like_pattern(term: str) -> str:
     matched literally (use with `escape="\\\\"`)."""
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def check_line(value: str, field: str, *, max_chars: int = MAX_KEY_CHARS) -> str:
+    """`check_text` for one-line values: names, keys, ids and path segments."""
+    return check_text(value, field, max_chars=max_chars, one_line=True)
+
+
+def check_path(value: object, field: str) -> str:
+    """A user-given path as text, checked before it reaches the file system or the database
+    (a NUL there makes `os.stat` raise ValueError rather than OSError)."""
+    return check_line(str(value), field, max_chars=MAX_PATH_CHARS)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """`repr(value)` cut to `limit` characters, so an echo of bad input stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -8,6 +8,7 @@ from pathlib import Path
 from cosmos_workflow.domain.controls import CONTROL_ALIASES, Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.text import MAX_NAME_CHARS, check_line, check_path
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import InputView
@@ -19,8 +20,13 @@ RGB_STEMS = ("color", "rgb", "input")
 
 
 def confine_path(ctx: Context, path: Path, what: str) -> Path:
-    """Resolve a user-given path and refuse it unless it lies under a configured input root."""
-    resolved = path.expanduser().resolve()
+    """Resolve a user-given path (its links followed) and refuse it unless it lies under a
+    configured input root."""
+    check_path(path, "path")
+    try:
+        resolved = path.expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop, a home that cannot be expanded
+        raise InvalidInput(f"{what} {path} cannot be resolved: {exc}", field="path") from None
     roots = ctx.settings.allowed_input_roots
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         listed = ", ".join(str(r) for r in roots)
@@ -38,12 +44,18 @@ def add_input(
     folder = confine_path(ctx, folder, "input folder")
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder", field="path")
+    if name is not None:
+        check_line(name, "name", max_chars=MAX_NAME_CHARS)
     name = (name or folder.name).strip()
-    if not name or len(name) > 200:
+    if not name or len(name) > MAX_NAME_CHARS:
         raise InvalidInput("an input name must be 1 to 200 characters", field="name")
+    check_line(name, "name", max_chars=MAX_NAME_CHARS)  # a folder's own name may hold anything
     rgb = _find_rgb_video(ctx, folder, video)
     rgb_info = media.probe_video(rgb)
-    controls = _find_controls(folder, exclude=rgb)
+    controls = {
+        control: confine_file(ctx, path, f"the {control.value} control")
+        for control, path in _find_controls(folder, exclude=rgb).items()
+    }
     for control, path in controls.items():
         info = media.probe_video(path)
         if info.frames != rgb_info.frames:
@@ -74,18 +86,42 @@ def add_input(
     return InputView.of(row)
 
 
+def confine_file(ctx: Context, path: Path, what: str) -> Path:
+    """A file of an input, its links resolved (strictly: it must exist), refused unless the file
+    it finally names lies under an input root. A folder inside the roots may not lend out a file
+    from elsewhere through a link."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a dangling link or a link loop
+        raise InvalidInput(
+            f"{what} {path} does not exist or is a broken link", field="path"
+        ) from None
+    try:
+        confined = confine_path(ctx, resolved, what)
+    except InvalidInput:
+        linked = f" (a link to {resolved})" if resolved != path else ""
+        raise InvalidInput(
+            f"{what} {path}{linked} is outside the allowed input roots; copy the file into "
+            "the folder or add its place to input_roots",
+            field="path",
+        ) from None
+    if not confined.is_file():
+        raise InvalidInput(f"{what} {path} is not a file", field="path")
+    return confined
+
+
 def _find_rgb_video(ctx: Context, folder: Path, video: Path | None) -> Path:
     if video is not None:
+        check_path(video, "video")
         path = video if video.is_absolute() else folder / video
-        path = confine_path(ctx, path, "video")
         if not path.is_file():
             raise InvalidInput(f"video file {path} does not exist", field="video")
-        return path
+        return confine_file(ctx, path, "video")
     for stem in RGB_STEMS:
         for ext in media.VIDEO_EXTENSIONS:
             candidate = folder / f"{stem}{ext}"
             if candidate.is_file():
-                return candidate
+                return confine_file(ctx, candidate, "video")
     raise InvalidInput(
         f"{folder} has no RGB video: name it color.mp4, rgb.mp4 or input.mp4, or pass --video FILE",
         field="video",
@@ -95,7 +131,7 @@ def _find_rgb_video(ctx: Context, folder: Path, video: Path | None) -> Path:
 def _find_controls(folder: Path, exclude: Path) -> dict[Control, Path]:
     found: dict[Control, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path == exclude or path.suffix.lower() not in media.VIDEO_EXTENSIONS:
+        if path.resolve() == exclude or path.suffix.lower() not in media.VIDEO_EXTENSIONS:
             continue
         control = CONTROL_ALIASES.get(path.stem.lower())
         if control is None:
@@ -116,5 +152,6 @@ def list_inputs(ctx: Context) -> list[InputView]:
 
 
 def show_input(ctx: Context, name_or_id: str) -> InputView:
+    check_line(name_or_id, "input")
     with ctx.db.read() as session:
         return InputView.of(catalog.find_input(session, name_or_id))

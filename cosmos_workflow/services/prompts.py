@@ -6,11 +6,19 @@ from pydantic import BaseModel
 
 from cosmos_workflow.domain.errors import Conflict, InvalidInput
 from cosmos_workflow.domain.states import RunStatus
+from cosmos_workflow.domain.text import (
+    MAX_NAME_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SEARCH_CHARS,
+    check_line,
+    check_text,
+)
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import PromptView
 from cosmos_workflow.store import catalog
 
-MAX_PROMPT_CHARS = 10_000
+# Past this an offset is a mistake; bounded so no database is asked for a 10^30th row.
+MAX_OFFSET = 10**9
 
 
 class PromptDeletion(BaseModel):
@@ -31,14 +39,17 @@ def create_prompt(
     parent_prompt_id: str | None = None,
 ) -> PromptView:
     """`negative=None` renders the backend's own default negative prompt (NVIDIA's text)."""
-    text = text.strip()
+    text = check_text(text, "text", max_chars=MAX_PROMPT_CHARS).strip()
     if not text:
         raise InvalidInput("prompt text is empty; write what the video should show", field="text")
     negative = _negative(negative)
-    if len(text) > MAX_PROMPT_CHARS or len(negative or "") > MAX_PROMPT_CHARS:
-        raise InvalidInput(f"prompt text is limited to {MAX_PROMPT_CHARS} characters", field="text")
-    if name is not None and not 1 <= len(name.strip()) <= 200:
-        raise InvalidInput("a prompt name must be 1 to 200 characters", field="name")
+    if name is not None:
+        check_line(name, "name", max_chars=MAX_NAME_CHARS)
+        if not name.strip():
+            raise InvalidInput("a prompt name must be 1 to 200 characters", field="name")
+    check_line(input_name_or_id, "input")
+    if parent_prompt_id is not None:
+        check_line(parent_prompt_id, "parent_prompt_id")
     with ctx.db.write() as session:
         source = catalog.find_input(session, input_name_or_id)
         if parent_prompt_id is not None:
@@ -59,6 +70,7 @@ def _negative(negative: str | None) -> str | None:
     Transfer2.5 crashes or silently reuses the previous sample's negative prompt."""
     if negative is None:
         return None
+    check_text(negative, "negative", max_chars=MAX_PROMPT_CHARS)
     if not negative.strip():
         raise InvalidInput(
             "the negative prompt is empty: NVIDIA's Transfer1 crashes on an empty one and "
@@ -69,6 +81,7 @@ def _negative(negative: str | None) -> str | None:
 
 
 def get_prompt(ctx: Context, prompt_id: str) -> PromptView:
+    check_line(prompt_id, "prompt_id")
     with ctx.db.read() as session:
         return PromptView.of(catalog.find_prompt(session, prompt_id))
 
@@ -77,6 +90,8 @@ def list_prompts(
     ctx: Context, *, input_name_or_id: str | None = None, limit: int = 1000, offset: int = 0
 ) -> list[PromptView]:
     _check_page(limit, offset)
+    if input_name_or_id:
+        check_line(input_name_or_id, "input")
     with ctx.db.read() as session:
         input_id = catalog.find_input(session, input_name_or_id).id if input_name_or_id else None
         rows = catalog.list_prompts(session, input_id=input_id, limit=limit, offset=offset)
@@ -84,7 +99,7 @@ def list_prompts(
 
 
 def search_prompts(ctx: Context, query: str, *, limit: int = 100) -> list[PromptView]:
-    words = query.strip()
+    words = check_line(query, "query", max_chars=MAX_SEARCH_CHARS).strip()
     if not words:
         raise InvalidInput("search needs some text", field="query")
     _check_page(limit, 0)
@@ -97,6 +112,7 @@ def delete_prompt(
 ) -> PromptDeletion:
     """Delete a prompt and the history of its runs. Refuses while it has queued or running work
     unless `force`, which cancels that work first."""
+    check_line(prompt_id, "prompt_id")
     with ctx.db.write() as session:
         prompt = catalog.find_prompt(session, prompt_id)
         runs = catalog.runs_of_prompt(session, prompt_id)
@@ -119,7 +135,7 @@ def delete_prompt(
 
 
 def _check_page(limit: int, offset: int) -> None:
-    if not 1 <= limit <= 100_000:
+    if isinstance(limit, bool) or not 1 <= limit <= 100_000:
         raise InvalidInput("limit must be between 1 and 100000", field="limit")
-    if offset < 0:
-        raise InvalidInput("offset must be 0 or more", field="offset")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be 0 to {MAX_OFFSET}", field="offset")

@@ -20,6 +20,7 @@ from cosmos_workflow.domain.params import (
     validate_params,
 )
 from cosmos_workflow.domain.states import JobStatus, RunStatus
+from cosmos_workflow.domain.text import MAX_KEY_CHARS, check_line, check_path, shown
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.compat import require_one_process
 from cosmos_workflow.planner.cost import JobEstimate
@@ -36,12 +37,13 @@ from cosmos_workflow.services.views import (
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import latest_events, record_event
-from cosmos_workflow.store.models import JobRow
+from cosmos_workflow.store.models import JobRow, RunRow
 from cosmos_workflow.store.runs import (
     find_run,
     new_run_row,
     run_counts,
     run_sources,
+    runs_by_id,
     runs_of_job,
     runs_of_jobs,
     runs_to_retry,
@@ -55,7 +57,11 @@ PRIORITY_RANGE = (-1000, 1000)
 MAX_PROMPTS_PER_JOB = 10_000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_JOBS_PER_SUBMISSION = 100_000
+MAX_OFFSET = 10**9  # past this an offset is a mistake, and no database is asked for it
 IMPORT_KEYS = {"prompt_ids", "weights", "priority", "idempotency_key", "params"}
+# A JSON number past this many digits is no parameter of a job, and Python refuses to convert
+# one past 4,300 digits with a ValueError of its own.
+MAX_NUMBER_DIGITS = 30
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,9 @@ def build_request(
     idempotency_key: str | None = None,
 ) -> JobRequest:
     """Validate everything about a job except that its prompts exist (that needs the database)."""
-    ids = tuple(str(p).strip() for p in prompt_ids)
+    if any(not isinstance(p, str) for p in prompt_ids):
+        raise InvalidInput("each prompt id must be text", field="prompt_ids")
+    ids = tuple(check_line(p, "prompt_ids").strip() for p in prompt_ids)
     if not ids or any(not p for p in ids):
         raise InvalidInput("give at least one prompt id", field="prompt_ids")
     if len(ids) > MAX_PROMPTS_PER_JOB:
@@ -87,10 +95,12 @@ def build_request(
     if len(set(ids)) != len(ids):
         raise InvalidInput("a prompt id is repeated; each prompt once per job", field="prompt_ids")
     _check_priority(priority)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
-        raise InvalidInput(
-            "an idempotency key must be 1 to 200 characters", field="idempotency_key"
-        )
+    if idempotency_key is not None:
+        check_line(idempotency_key, "idempotency_key", max_chars=MAX_KEY_CHARS)
+        if not idempotency_key:
+            raise InvalidInput(
+                "an idempotency key must be 1 to 200 characters", field="idempotency_key"
+            )
     checked = validate_weights({str(k): v for k, v in weights.items()})
     validated = validate_params(dict(params or {}))
     check_controls_for_params([c.value for c in checked], validated)
@@ -100,16 +110,16 @@ def build_request(
 def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
     """Queue one job. A used idempotency key returns its job (`created` False), also when a
     concurrent call with the same key commits first: the store reports the taken key and the
-    job it names is returned."""
+    job it names is returned. A used key with other content is a Conflict naming its job."""
     with ctx.db.write() as session:
         _require_prompts(session, request.prompt_ids)
         if request.idempotency_key:
-            existing = _job_by_key(session, request.idempotency_key)
+            existing = _job_by_key(session, request)
             if existing is not None:
                 return existing
         inserted = _insert_jobs(ctx, session, [request])
         if inserted is None and request.idempotency_key:
-            existing = _job_by_key(session, request.idempotency_key)
+            existing = _job_by_key(session, request)
             if existing is not None:
                 return existing
         if not inserted:
@@ -127,8 +137,9 @@ def import_jobs(ctx: Context, path: Path) -> ImportResult:
 
 
 def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
-    """Queue every request or none. A request whose idempotency key already names a job is
-    skipped (an earlier submission queued it); a key repeated within `requests` is refused."""
+    """Queue every request or none. A request whose idempotency key already names a job with
+    the same content is skipped (an earlier submission queued it); one whose key names a job
+    with other content, or a key repeated within `requests`, is refused."""
     if not requests:
         raise InvalidInput("give at least one job", field="jobs")
     if len(requests) > MAX_JOBS_PER_SUBMISSION:
@@ -143,6 +154,9 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
         # submission committed, so this ends).
         while True:
             taken = store.taken_keys(session, keys)
+            for request in requests:
+                if request.idempotency_key in taken:
+                    _job_by_key(session, request)  # the same job, or Conflict
             fresh = [r for r in requests if r.idempotency_key not in taken]
             created = _insert_jobs(ctx, session, fresh)
             if created is not None:
@@ -152,18 +166,19 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
 
 
 def parse_import_file(path: Path) -> list[JobRequest]:
+    check_path(path, "file")
     if not path.is_file():
-        raise InvalidInput(f"{path} does not exist", field="file")
+        raise InvalidInput(f"{path} does not exist or is not a file", field="file")
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise InvalidInput(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MiB", field="file")
     requests: list[JobRequest] = []
     keys: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                request = _parse_import_line(line)
+                request = _parse_import_line(_decoded(raw))
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"{path.name} line {number}: {exc.message}", field=exc.field
@@ -180,15 +195,38 @@ def parse_import_file(path: Path) -> list[JobRequest]:
     return requests
 
 
+def _decoded(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise InvalidInput(f"a number has {digits} digits; at most {MAX_NUMBER_DIGITS}")
+    return int(text)
+
+
 def _parse_import_line(line: str) -> JobRequest:
     try:
-        data = json.loads(line)
+        data = json.loads(line, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"not valid JSON ({exc.msg})") from None
+        raise InvalidInput(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidInput("the JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInput("each line must be a JSON object")
     params = {k: v for k, v in data.items() if k not in IMPORT_KEYS}
-    params.update(data.get("params") or {})
+    extra = data.get("params")
+    if extra is not None and not isinstance(extra, dict):
+        raise InvalidInput(
+            f'params must be an object like {{"steps": 35}}, got {shown(extra)}', field="params"
+        )
+    params.update(extra or {})
     prompt_ids = data.get("prompt_ids")
     if not isinstance(prompt_ids, list):
         raise InvalidInput("prompt_ids must be a list of prompt ids", field="prompt_ids")
@@ -210,11 +248,43 @@ def _require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:
         raise NotFound(f"unknown prompt id(s): {shown}; see `cosmos prompt list`")
 
 
-def _job_by_key(session: Session, key: str) -> EnqueueResult | None:
-    found = store.job_by_key(session, key)
+def _job_by_key(session: Session, request: JobRequest) -> EnqueueResult | None:
+    """The job the request's idempotency key names, when it was queued with the request's
+    content; None when the key is free. The key on a job with other content is a Conflict: the
+    old job is not what the caller asked for."""
+    key = request.idempotency_key
+    found = store.job_by_key(session, key) if key else None
     if found is None:
         return None
-    return EnqueueResult(job_id=found[0], run_ids=found[1], created=False)
+    job_id, run_ids = found
+    difference = _difference(session, request, job_id, run_ids)
+    if difference:
+        raise Conflict(
+            f"idempotency key {key!r} is taken by job {job_id}, queued with other content "
+            f"({difference}); use a new key, or resubmit that job's content unchanged"
+        )
+    return EnqueueResult(job_id=job_id, run_ids=run_ids, created=False)
+
+
+def _difference(session: Session, request: JobRequest, job_id: str, run_ids: list[str]) -> str:
+    """What differs between the request and the job it would duplicate ("" when nothing): the
+    content that defines a job, which batching leaves as it was (its runs' prompts, weights and
+    parameters, its kind and priority)."""
+    job = store.find_job(session, job_id)
+    found = runs_by_id(session, run_ids)
+    runs: list[RunRow] = [found[run_id] for run_id in run_ids if run_id in found]
+    if job is None or job.kind != request.kind.value:
+        return "kind"
+    if job.priority != request.priority:
+        return f"priority {job.priority}, not {request.priority}"
+    if tuple(run.prompt_id for run in runs) != request.prompt_ids:
+        return "prompts"
+    weights = {c.value: w for c, w in request.weights.items()}
+    if any(dict(run.weights) != weights for run in runs):
+        return "weights"
+    if any(dict(run.params) != request.params for run in runs):
+        return "parameters"
+    return ""
 
 
 def _insert_jobs(
@@ -333,6 +403,7 @@ def enqueue_upscale(
     ctx: Context, run_id: str, *, weight: float = 0.5, priority: int = 0
 ) -> EnqueueResult:
     """Queue a 4K upscale of a finished run (Transfer1 `upscale` control; never batched)."""
+    check_line(run_id, "run_id")
     _check_priority(priority)
     params = upscale_params(weight).to_dict()
     with ctx.db.write() as session:
@@ -347,6 +418,7 @@ def enqueue_upscale(
 
 def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> EnqueueResult:
     """Queue prompt enhancement (Transfer1 prompt upsampler); it produces a new, linked prompt."""
+    check_line(prompt_id, "prompt_id")
     _check_priority(priority)
     with ctx.db.write() as session:
         _require_prompts(session, [prompt_id])
@@ -366,8 +438,8 @@ def list_queue(
     ctx: Context, *, include_history: bool = False, limit: int = 100, offset: int = 0
 ) -> JobList:
     """Jobs in execution order with their 1-based position; history (newest first) after."""
-    if not 1 <= limit <= 100_000 or offset < 0:
-        raise InvalidInput("limit must be 1 to 100000 and offset 0 or more", field="limit")
+    if not 1 <= limit <= 100_000 or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"limit must be 1 to 100000 and offset 0 to {MAX_OFFSET}", field="limit")
     with ctx.db.read() as session:
         page = store.queue_page(
             session, include_history=include_history, limit=limit, offset=offset
@@ -405,6 +477,7 @@ def get_job(ctx: Context, job_id: str) -> JobView:
 
 
 def _job(session: Session, job_id: str) -> JobRow:
+    check_line(job_id, "job_id")
     job = store.find_job(session, job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")

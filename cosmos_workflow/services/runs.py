@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from pathlib import Path
 
@@ -10,12 +11,14 @@ from pydantic import BaseModel
 from cosmos_workflow.domain.controls import control_set_key, parse_control_set_key
 from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
+from cosmos_workflow.domain.text import check_line
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.store.jobs import find_job
 from cosmos_workflow.store.runs import RunFilter, find_run, rate, runs_page
 
 MAX_LOG_LINES = 100_000
+MAX_OFFSET = 10**9  # past this an offset is a mistake, and no database is asked for it
 
 
 class RunList(BaseModel):
@@ -39,8 +42,15 @@ def list_runs(
     offset: int = 0,
 ) -> RunList:
     """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set)."""
-    if not 1 <= limit <= 10_000 or offset < 0:
-        raise InvalidInput("limit must be 1 to 10000 and offset 0 or more", field="limit")
+    if not 1 <= limit <= 10_000 or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"limit must be 1 to 10000 and offset 0 to {MAX_OFFSET}", field="limit")
+    for field, value in (("status", status), ("job_id", job_id), ("prompt_id", prompt_id)):
+        if value is not None:
+            check_line(value, field)
+    if controls is not None:
+        check_line(controls, "controls")
+    if since is not None and not math.isfinite(since):
+        raise InvalidInput("since must be a finite timestamp", field="since")
     if rating is not None:
         _check_rating(rating)
     wanted = RunFilter(
@@ -66,6 +76,7 @@ def _run_status(status: str) -> RunStatus:
 
 
 def get_run(ctx: Context, run_id: str) -> RunView:
+    check_line(run_id, "run_id")
     with ctx.db.read() as session:
         row = find_run(session, run_id)
         if row is None:
@@ -75,6 +86,7 @@ def get_run(ctx: Context, run_id: str) -> RunView:
 
 def rate_run(ctx: Context, run_id: str, rating: int) -> RunView:
     _check_rating(rating)
+    check_line(run_id, "run_id")
     with ctx.db.write() as session:
         row = find_run(session, run_id)
         if row is None:
@@ -91,6 +103,7 @@ def _check_rating(rating: int) -> None:
 
 
 def job_log_path(ctx: Context, job_id: str) -> Path:
+    check_line(job_id, "job_id")
     with ctx.db.read() as session:
         if find_job(session, job_id) is None:
             raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")

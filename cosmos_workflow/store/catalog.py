@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from cosmos_workflow.domain.errors import NotFound
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.states import JobStatus
+from cosmos_workflow.domain.text import like_pattern
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.jobs import set_job_status
@@ -108,14 +109,15 @@ def list_prompts(
 
 
 def search_prompts(session: Session, words: str, *, limit: int) -> Sequence[PromptRow]:
-    """Prompts whose text or name holds `words`, case-insensitively (a bound LIKE parameter)."""
-    pattern = f"%{words.lower()}%"
+    """Prompts whose text or name holds `words`, case-insensitively (a bound LIKE parameter;
+    `%` and `_` in `words` match themselves, not any text)."""
+    pattern = like_pattern(words.lower())
     return session.scalars(
         select(PromptRow)
         .where(
             or_(
-                func.lower(PromptRow.text).like(pattern),
-                func.lower(func.coalesce(PromptRow.name, "")).like(pattern),
+                func.lower(PromptRow.text).like(pattern, escape="\\"),
+                func.lower(func.coalesce(PromptRow.name, "")).like(pattern, escape="\\"),
             )
         )
         .order_by(PromptRow.created_at)
