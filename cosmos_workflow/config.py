@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -51,10 +52,24 @@ def default_config_path() -> Path | None:
     return user if user.is_file() else None
 
 
+# A variable name every shell, `env` and container runtime reads alike; anything else (a space,
+# `=`, a NUL) would fail only when a job runs.
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# scheme://rest, as SQLAlchemy parses it; the database itself is checked when it is opened.
+_DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+]*://")
+
+
+def _no_nul(value: Any, what: str) -> Any:
+    if "\x00" in str(value):
+        raise ValueError(f"{what} contains a NUL character")
+    return value
+
+
 class HostConfig(BaseModel):
     """One GPU slot a worker can run on: the local machine or a remote one over SSH."""
 
-    model_config = {"extra": "forbid"}
+    # NaN passes no bound check of its own (every comparison is false): refused as not finite.
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     ssh: str | None = None  # "user@host" or "host"; None = this machine
@@ -76,6 +91,18 @@ class HostConfig(BaseModel):
     timeout_seconds: float | None = Field(None, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("env")
+    @classmethod
+    def _environment_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not _ENV_NAME.match(key):
+                raise ValueError(
+                    f"env key {key!r} is not a valid environment variable name "
+                    "(letters, digits and _, not starting with a digit)"
+                )
+            _no_nul(value, f"env value of {key}")
+        return env
+
     @model_validator(mode="after")
     def _container_needs_image(self) -> HostConfig:
         if self.container != "none" and not self.image:
@@ -86,7 +113,7 @@ class HostConfig(BaseModel):
 
 
 class PlannerConfig(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     mode: Literal["strict", "mixed", "auto"] = "auto"
     max_batch_size: int | None = Field(None, ge=1, le=10_000)
@@ -102,7 +129,7 @@ class PlannerConfig(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="COSMOS_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="COSMOS_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     home: Path = Field(default_factory=default_home)
@@ -144,6 +171,31 @@ class Settings(BaseSettings):
                     f"(the JSON does not parse), got {value!r}"
                 ) from None
         return [part for part in value.split(os.pathsep) if part.strip()]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, url: str | None) -> str | None:
+        # The URL is never echoed: it may hold a password.
+        if url is not None:
+            _no_nul(url, "the database URL")
+            if not _DATABASE_URL.match(url):
+                raise ValueError(
+                    "expected a database URL like sqlite:///path/cosmos.db or "
+                    "postgresql://user@host/db"
+                )
+        return url
+
+    @field_validator("home")
+    @classmethod
+    def _home_text(cls, home: Path) -> Path:
+        return _no_nul(home, "the home path")  # type: ignore[no-any-return]
+
+    @field_validator("input_roots")
+    @classmethod
+    def _roots_text(cls, roots: list[Path]) -> list[Path]:
+        for root in roots:
+            _no_nul(root, f"input root {str(root)!r}")
+        return roots
 
     @field_validator("hosts")
     @classmethod
@@ -272,6 +324,7 @@ _FORMS = {
     "int_parsing": "a whole number",
     "int_type": "a whole number",
     "int_from_float": "a whole number",
+    "finite_number": "a finite number",
     "bool_parsing": "true or false",
     "bool_type": "true or false",
     "string_type": "text",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from cosmos_workflow.config import Settings, load_settings
+from cosmos_workflow.domain.errors import ConfigError
 from cosmos_workflow.store.db import Database
 
 
@@ -15,5 +16,12 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission, a read-only file system
+            raise ConfigError(
+                f"home {home} (COSMOS_HOME or home in cosmos.toml) cannot be used as a "
+                f"folder: {exc.strerror or exc}"
+            ) from None
         return Database(self.settings.resolved_database_url)
