@@ -127,6 +127,15 @@ class PlannerConfig(BaseModel):
     lookahead: int = Field(defaults.CONTINUOUS_LOOKAHEAD, ge=1, le=10_000)
 
 
+# The web server's limits (api/ enforces them): a token shorter than this is refused at start,
+# and a request body past this many bytes (8 MiB: a bulk import of thousands of jobs fits; the
+# UI uploads nothing) is refused unread.
+MIN_TOKEN_CHARS = 16
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253}|[0-9A-Fa-f:.]+)$")
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253})(:[0-9]{1,5})?/?$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COSMOS_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
@@ -143,6 +152,15 @@ class Settings(BaseSettings):
     # A JSON list or a plain path list (`/data/a:/data/b`, `;` on Windows), like PATH.
     input_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)
+    # The web server answers only requests whose Host header names it: the address it listens
+    # on (and localhost's names on loopback) plus these names, e.g. behind a reverse proxy. A
+    # JSON list or names separated by commas. Anything else is refused (DNS rebinding).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Origins (scheme://host[:port]) besides the server's own that may send requests that change
+    # something, e.g. the public https origin of a TLS proxy. JSON list or comma-separated.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The largest request body the web server reads; a larger one answers 413 unread.
+    max_request_bytes: int = Field(MAX_REQUEST_BYTES, ge=1024, le=2**31 - 1)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     hosts: list[HostConfig] = Field(default_factory=list)
 
@@ -196,6 +214,53 @@ class Settings(BaseSettings):
         for root in roots:
             _no_nul(root, f"input root {str(root)!r}")
         return roots
+
+    @field_validator("api_token")
+    @classmethod
+    def _strong_token(cls, token: str | None) -> str | None:
+        # The value is never echoed: it is a secret. An empty one (`COSMOS_API_TOKEN=`) is unset.
+        if not token:
+            return None
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the token must be at least {MIN_TOKEN_CHARS} characters (a random string, e.g. "
+                "from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return token
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_name_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    "expected a JSON list or names separated by commas (the JSON does not parse)"
+                ) from None
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HOST_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a host name (a name or address, without scheme, port or path)"
+                )
+        return [name.strip("[]").lower() for name in names]
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host or scheme://host:port, no path)"
+                )
+        return [origin.rstrip("/").lower() for origin in origins]
 
     @field_validator("hosts")
     @classmethod
