@@ -9,10 +9,13 @@ from cosmos_workflow.domain.controls import CONTROL_ALIASES, Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.text import MAX_NAME_CHARS, check_line, check_path
+from cosmos_workflow.domain.work import VideoInfo
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import InputView
 from cosmos_workflow.store import catalog
+from cosmos_workflow.store.models import InputRow
+from cosmos_workflow.store.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ def add_input(
     if not name or len(name) > MAX_NAME_CHARS:
         raise InvalidInput("an input name must be 1 to 200 characters", field="name")
     check_line(name, "name", max_chars=MAX_NAME_CHARS)  # a folder's own name may hold anything
+    with ctx.db.read() as session:  # before any probe or thumbnail: a refusal leaves nothing
+        _require_free_name(session, name)
     rgb = _find_rgb_video(ctx, folder, video)
     rgb_info = media.probe_video(rgb)
     controls = {
@@ -66,9 +71,33 @@ def add_input(
             )
     input_id = new_id("in")
     thumbnail = media.write_thumbnail(rgb, ctx.settings.home / "thumbnails" / f"{input_id}.jpg")
+    try:
+        row = _register(ctx, input_id, name, folder, rgb, rgb_info, controls, thumbnail)
+    except BaseException:
+        if thumbnail:
+            thumbnail.unlink(missing_ok=True)  # the name was taken meanwhile: nothing is kept
+        raise
+    log.info("registered input=%s name=%s controls=%s", input_id, name, sorted(row.controls))
+    return InputView.of(row)
+
+
+def _require_free_name(session: Session, name: str) -> None:
+    if catalog.input_name_taken(session, name):
+        raise InvalidInput(f"an input named {name!r} exists already; pass --name", field="name")
+
+
+def _register(
+    ctx: Context,
+    input_id: str,
+    name: str,
+    folder: Path,
+    rgb: Path,
+    rgb_info: VideoInfo,
+    controls: dict[Control, Path],
+    thumbnail: Path | None,
+) -> InputRow:
     with ctx.db.write() as session:
-        if catalog.input_name_taken(session, name):
-            raise InvalidInput(f"an input named {name!r} exists already; pass --name", field="name")
+        _require_free_name(session, name)  # again: another registration may have taken it
         new = catalog.NewInput(
             id=input_id,
             name=name,
@@ -81,9 +110,7 @@ def add_input(
             controls={c.value: str(p) for c, p in controls.items()},
             thumbnail_path=str(thumbnail) if thumbnail else None,
         )
-        row = catalog.add_input(session, new)
-    log.info("registered input=%s name=%s controls=%s", input_id, name, sorted(row.controls))
-    return InputView.of(row)
+        return catalog.add_input(session, new)
 
 
 def confine_file(ctx: Context, path: Path, what: str) -> Path:

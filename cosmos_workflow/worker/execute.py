@@ -7,6 +7,9 @@ Failure classes (domain.states.FailureClass) decide what happens next:
   attempt is closed, its process killed, and the lease rules retry or quarantine the job;
 - out of memory: the batch is split in two and the limit learned;
 - a lost lease: nothing is written, the process is stopped (another worker owns the job);
+- the worker stopping (its stop grace ran out): the process is ended and the job given back
+  without charging an attempt, as is a lease that could not be renewed (the database, not the
+  job, failed);
 - a fatal error (the database unreachable past its limit): FatalError stops the worker.
 
 Every write after the claim happens in one lease-guarded transaction (store.jobs.lease_held):
@@ -33,7 +36,7 @@ from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
 from cosmos_workflow.domain.errors import FatalError, InvalidInput
 from cosmos_workflow.domain.params import JobKind
-from cosmos_workflow.domain.states import FailureClass, JobStatus, RunStatus
+from cosmos_workflow.domain.states import AttemptEnd, FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
 from cosmos_workflow.hosts.base import UNBUFFERED_ENV, ContainerRef, Host, ProcessRef, ProcessResult
 from cosmos_workflow.hosts.container import (
@@ -58,6 +61,7 @@ from cosmos_workflow.worker.timings import PhaseClock
 log = logging.getLogger(__name__)
 
 SIMULATOR = (sys.executable, "-m", "cosmos_workflow.simulator")
+STOPPED = "the worker stopped before the job finished"
 
 
 @dataclass
@@ -99,7 +103,9 @@ class JobExecutor:
 
     def execute(self, claim: jobs.Claim) -> None:
         """Run a claimed job to its end. A job's own failure never escapes; FatalError does."""
-        attempt = Attempt(claim, key=f"{claim.job_id}_a{claim.attempt}")
+        # The lease names the attempt too: a released claim gives its attempt number back, and
+        # the next claim must not share the work directory or the process marker.
+        attempt = Attempt(claim, key=f"{claim.job_id}_a{claim.attempt}_{claim.lease_token[:6]}")
         output = Output()
         supervisor = AttemptSupervisor(
             self.ctx.db,
@@ -138,6 +144,7 @@ class JobExecutor:
         backend = get_backend(job.backend)
         workdir = attempt.workdir = self.host.job_dir(attempt.key)
         rendered = backend.render(job, self.choice.target, workdir)
+        _check_passable(rendered)
         self.host.stage(workdir, rendered.files, rendered.stage)
         argv, cwd, container = host_command(self.choice, attempt.key, rendered, workdir, self.host)
         log_path = self.ctx.settings.logs_dir / f"{job.job_id}.log"
@@ -164,11 +171,14 @@ class JobExecutor:
             marker=attempt.key,
             on_start=lambda pgid: self._started(attempt, pgid),
         )
-        self._end_attempt(attempt, _outcome(result), result.exit_code)
+        released = supervisor.releasing and result.cancelled and not supervisor.cancel_requested
+        outcome = AttemptEnd.RELEASED if released else _outcome(result)
+        self._end_attempt(attempt, outcome, result.exit_code)
         if supervisor.fatal:
             return
-        if supervisor.lease_lost:
-            self._guarded(attempt, lambda held: _release(held, "the lease was lost"))
+        if supervisor.lease_lost or released:
+            reason = "the lease was lost" if supervisor.lease_lost else STOPPED
+            self._guarded(attempt, lambda held: _release(held, reason, charged=False))
             clear_workdir(self.host, workdir, claim.job_id)
             return
         if supervisor.cancel_requested and result.cancelled:
@@ -227,7 +237,7 @@ class JobExecutor:
         failure: FailureClass,
     ) -> None:
         """A final failure of every run still running (bad input found before the process)."""
-        self._end_process(attempt, "refused")
+        self._end_process(attempt, AttemptEnd.REFUSED)
         if supervisor.may_write:
             self._end_running_runs(attempt, JobStatus.FAILED, RunStatus.FAILED, message, failure)
 
@@ -255,7 +265,7 @@ class JobExecutor:
 
     def _crashed(self, attempt: Attempt, supervisor: AttemptSupervisor, reason: str) -> None:
         """End whatever still runs of the attempt, close it, and let the lease rules decide."""
-        self._end_process(attempt, "crashed")
+        self._end_process(attempt, AttemptEnd.CRASHED)
         if supervisor.may_write:
             self._guarded(attempt, lambda held: _release(held, reason))
 
@@ -541,8 +551,8 @@ class Recording:
     predicted: float | None
 
 
-def _release(held: jobs.HeldJob, reason: str) -> None:
-    status = jobs.release(held, reason)
+def _release(held: jobs.HeldJob, reason: str, *, charged: bool = True) -> None:
+    status = jobs.release(held, reason, charged=charged)
     log.warning("job=%s released (%s): now %s", held.job.id, reason, status.value)
 
 
@@ -552,12 +562,12 @@ def _failed(
     return RunResult(RunStatus.FAILED, log_path=log_path, error=message, failure_class=failure)
 
 
-def _outcome(result: ProcessResult) -> str:
+def _outcome(result: ProcessResult) -> AttemptEnd:
     if result.cancelled:
-        return "cancelled"
+        return AttemptEnd.CANCELLED
     if result.timed_out:
-        return "timed_out"
-    return "exited" if result.exit_code is not None else "killed"
+        return AttemptEnd.TIMED_OUT
+    return AttemptEnd.EXITED if result.exit_code is not None else AttemptEnd.KILLED
 
 
 def _crash_reason(result: ProcessResult, lines: Sequence[str]) -> str:
@@ -588,6 +598,17 @@ def read_back(host: Host, workdir: str, rendered: RenderedJob, dest: Path) -> di
         }
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def _check_passable(rendered: RenderedJob) -> None:
+    """A NUL cannot reach a process (Popen raises ValueError): text stored before input refused
+    it fails its job as bad input here, instead of crashing every attempt that claims it."""
+    texts = [*rendered.argv, *rendered.env, *rendered.env.values()]
+    if any("\x00" in text for text in texts):
+        raise InvalidInput(
+            "the job's command holds a NUL character, which no process can receive; "
+            "recreate its prompt without it"
+        )
 
 
 def host_command(
