@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=100)
     # How long a worker rides out an unreachable database before it stops (exit code 1).
     database_outage_seconds: float = Field(defaults.DATABASE_OUTAGE_SECONDS, ge=1, le=86_400)
+    # On SIGTERM or SIGINT a worker lets its running job finish this long, then ends its process
+    # and gives the job back to the queue without charging an attempt.
+    stop_grace_seconds: float = Field(defaults.STOP_GRACE_SECONDS, ge=0, le=86_400)
     # A worker prunes history older than this many days once a day (`cosmos prune`); None: never.
     retention_days: int | None = Field(None, ge=1, le=36_500)
     # A JSON list or a plain path list (`/data/a:/data/b`, `;` on Windows), like PATH.

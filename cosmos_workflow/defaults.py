@@ -8,6 +8,11 @@ from __future__ import annotations
 LEASE_SECONDS = 60.0
 HEARTBEATS_PER_LEASE = 3
 MAX_ATTEMPTS = 3
+# A lapse (the worker died or lost touch under a job) is counted apart from a crash of the job's
+# process: a job is quarantined after this many lapses per attempt it is allowed (6 by default),
+# so restarts and killed workers never quarantine a healthy job, while one that keeps taking its
+# worker down (through memory) is still stopped.
+LAPSES_PER_ATTEMPT = 2
 IDLE_POLL_SECONDS = 1.0  # a worker with nothing to do asks again after this long
 IDLE_POLL_MAX_SECONDS = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -33,6 +38,12 @@ WRITE_RETRY_SECONDS = 1.0  # a final write that met an unreachable database is t
 EMBEDDED_BACKOFF_FIRST_SECONDS = 1.0
 EMBEDDED_BACKOFF_MAX_SECONDS = 60.0
 EMBEDDED_HEALTHY_AFTER_SECONDS = 60.0
+# A stop (SIGTERM, SIGINT) lets the running job finish this long, then ends its process and gives
+# the job back to the queue without charging an attempt (settings.stop_grace_seconds).
+STOP_GRACE_SECONDS = 30.0
+# After the grace, how long ending the process (SIGTERM, then SIGKILL after KILL_GRACE_SECONDS)
+# and writing the release may take before a stopping `cosmos serve` gives up on its worker.
+STOP_KILL_WAIT_SECONDS = 30.0
 
 # -- hosts --------------------------------------------------------------------------------------
 # `docker stop` waits 10 s between SIGTERM and SIGKILL by default; we give a cancelled or
@@ -73,6 +84,5 @@ STREAM_GAP_GRACE_SECONDS = (
 STREAM_KEEPALIVE_SECONDS = (
     15.0  # a comment line this often keeps proxies from closing an idle stream
 )
-SERVE_WORKER_STOP_GRACE_SECONDS = 30.0  # after the server stops, how long a running job may finish
 SERVE_SHUTDOWN_GRACE_SECONDS = 5  # open browser streams (live updates) are closed after this long
 UI_LIVE_SECONDS = 1.0  # how often a Jobs tab looks for new progress and log lines

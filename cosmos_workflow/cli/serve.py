@@ -1,18 +1,31 @@
 """`cosmos serve`: the API, the UI and an embedded worker in one process, so the queue advances
 whether or not a browser is open. The worker is supervised (worker/embedded.py): when it fails it
-is logged and started again, and the UI and `GET /api/worker` show its state."""
+is logged and started again, and the UI and `GET /api/worker` show its state.
+
+SIGTERM and SIGINT stop it gracefully: the worker stops claiming at once, the server shuts down,
+then the running job may finish for the stop grace before its process is ended and the job
+given back to the queue, uncharged; a second signal ends the job at once. uvicorn's own
+handlers are not installed: they re-raise the signal after the server's shutdown, which would
+kill the process before its worker stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Annotated
+import signal
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cosmos_workflow import defaults
 from cosmos_workflow.cli.common import console, context, err_console
+from cosmos_workflow.cli.worker import StopGraceOption
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from cosmos_workflow.config import Settings
     from cosmos_workflow.services.context import Context
     from cosmos_workflow.worker.embedded import EmbeddedWorker
@@ -32,6 +45,7 @@ def serve(
         str | None,
         typer.Option(help="API token (default: COSMOS_API_TOKEN); required off loopback."),
     ] = None,
+    stop_grace: StopGraceOption = None,
 ) -> None:
     """Serve the web UI at / and the REST API at /api (docs at /docs), with a worker."""
     from cosmos_workflow.api.auth import is_loopback
@@ -48,12 +62,14 @@ def serve(
         raise typer.Exit(2)
     _configure_logging()
     ctx.db.migrate()
+    grace = ctx.settings.stop_grace_seconds if stop_grace is None else stop_grace
     worker = None if no_worker else _start_worker(ctx.settings)
+    shutdown = Shutdown(worker, grace)
     try:
-        _run_server(ctx, host, port, token, worker)
+        _run_server(ctx, host, port, token, worker, shutdown)
     finally:
         if worker is not None:
-            worker.stop(defaults.SERVE_WORKER_STOP_GRACE_SECONDS)
+            worker.stop(shutdown.grace_left())
 
 
 def _configure_logging() -> None:
@@ -77,8 +93,54 @@ def _start_worker(settings: Settings) -> EmbeddedWorker:
     return EmbeddedWorker(worker_ctx).start()
 
 
+class Shutdown:
+    """The signal handlers of `cosmos serve`: the first SIGTERM or SIGINT stops the server and
+    the worker's claiming and starts the grace; a second one ends the running job at once."""
+
+    def __init__(self, worker: EmbeddedWorker | None, grace_s: float) -> None:
+        self.worker = worker
+        self.grace_s = grace_s
+        self.server: uvicorn.Server | None = None
+        self.asked_at: float | None = None
+
+    def install(self, server: uvicorn.Server) -> None:
+        self.server = server
+        signal.signal(signal.SIGINT, self.on_signal)
+        signal.signal(signal.SIGTERM, self.on_signal)
+
+    def on_signal(self, signum: int, _frame: Any) -> None:
+        if self.asked_at is None:
+            self.asked_at = time.monotonic()
+            name = signal.Signals(signum).name
+            err_console.print(
+                f"{name}: stopping; a running job may finish for {self.grace_s:g} s, then it "
+                "goes back to the queue (signal again to end it now)"
+            )
+            if self.server is not None:
+                self.server.should_exit = True
+            if self.worker is not None:
+                self.worker.request_stop()
+            return
+        err_console.print("stopping now: ending the running job; it goes back to the queue")
+        if self.server is not None:
+            self.server.force_exit = True
+        if self.worker is not None:
+            self.worker.kill_now()
+
+    def grace_left(self) -> float:
+        """The grace counts from the first signal (all of it when the server ended otherwise)."""
+        if self.asked_at is None:
+            return self.grace_s
+        return max(0.0, self.grace_s - (time.monotonic() - self.asked_at))
+
+
 def _run_server(
-    ctx: Context, host: str, port: int, token: str | None, worker: EmbeddedWorker | None
+    ctx: Context,
+    host: str,
+    port: int,
+    token: str | None,
+    worker: EmbeddedWorker | None,
+    shutdown: Shutdown,
 ) -> None:
     import uvicorn
 
@@ -90,7 +152,7 @@ def _run_server(
         f"cosmos-workflow serving on http://{shown}:{port}/ (REST API under /api, docs at /docs)"
         + ("; API and UI require the token" if token else "")
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -98,3 +160,19 @@ def _run_server(
         access_log=False,
         timeout_graceful_shutdown=defaults.SERVE_SHUTDOWN_GRACE_SECONDS,
     )
+    server = _server_class()(config)
+    shutdown.install(server)
+    server.run()
+
+
+def _server_class() -> type[uvicorn.Server]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn without its signal handling: `Shutdown`'s handlers stay in place."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from typing import Annotated, Any
 
 import typer
 
 from cosmos_workflow.cli.common import JsonOption, console, context, emit, err_console, table
+
+StopGraceOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        max=86_400,
+        help="Seconds a running job may go on after SIGTERM or Ctrl-C before it is ended and "
+        "given back to the queue (default: stop_grace_seconds, 30).",
+    ),
+]
 
 
 def worker(
@@ -20,35 +29,44 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Exit after this many jobs.")] = None,
     exit_when_idle: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+    stop_grace: StopGraceOption = None,
 ) -> None:
-    """Claim jobs and run them on one host. Ctrl-C finishes the running job; twice kills it."""
+    """Claim jobs and run them on one host. SIGTERM or Ctrl-C lets the running job finish for the
+    stop grace, then ends it and gives it back to the queue (a second one ends it at once)."""
     from cosmos_workflow.worker.loop import run_worker
+    from cosmos_workflow.worker.stopping import StopRequests
 
     logging.getLogger("cosmos_workflow").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop, kill = threading.Event(), threading.Event()
+    ctx = context()
+    grace = ctx.settings.stop_grace_seconds if stop_grace is None else stop_grace
+    requests = StopRequests(grace)
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            err_console.print("stopping now: killing the running job")
-            kill.set()
-            return
-        err_console.print("stopping after the running job (press again to kill it)")
-        stop.set()
+        if requests.request():
+            err_console.print(
+                f"stopping: the running job may finish for {grace:g} s, then it goes back to "
+                "the queue (signal again to end it now)"
+            )
+        else:
+            err_console.print("stopping now: ending the running job; it goes back to the queue")
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    done = run_worker(
-        context(),
-        host_name=host,
-        simulate=simulate,
-        stop=stop,
-        kill=kill,
-        once=once,
-        max_jobs=max_jobs,
-        exit_when_idle=exit_when_idle,
-    )
+    try:
+        done = run_worker(
+            ctx,
+            host_name=host,
+            simulate=simulate,
+            stop=requests.stop,
+            kill=requests.kill,
+            once=once,
+            max_jobs=max_jobs,
+            exit_when_idle=exit_when_idle,
+        )
+    finally:
+        requests.close()
     err_console.print(f"worker ran {done} job(s)")
 
 

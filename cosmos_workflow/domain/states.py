@@ -86,3 +86,27 @@ class FailureClass(StrEnum):
     MISSING_OUTPUT = "missing_output"
     LEASE_EXPIRED = "lease_expired"
     CANCELLED = "cancelled"
+
+
+class AttemptEnd(StrEnum):
+    """How an attempt ended (its row's `outcome`), which says whose fault the end was."""
+
+    EXITED = "exited"  # the process exited; its exit code says how
+    KILLED = "killed"  # the process died of a signal
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    CRASHED = "crashed"  # a failure around the process (host, transfer, a bug); it was ended
+    REFUSED = "refused"  # bad input found before or while starting the process
+    # The worker was stopping (SIGTERM, SIGINT) and the job outlived the stop grace: the process
+    # was ended and the job given back without charging an attempt.
+    RELEASED = "released"
+    # Lapses: the worker died or lost touch, and another one's reaper took the job back.
+    REAPED = "reaped"  # the reaper ended the process
+    ORPHAN_ENDED = "orphan ended"  # the orphan sweep ended it after the job was taken back
+    LAPSED = "lapsed"  # taken back while the process could not be ended (the attempt stays open)
+
+
+# A worker that dies is not the job's failure: these ends are counted apart from crashes, with
+# a rule of their own (jobs.lapse_limit), so killed or restarted workers never quarantine a
+# healthy job while a job that keeps taking its worker down (memory) is still stopped.
+LAPSES = frozenset({AttemptEnd.REAPED, AttemptEnd.ORPHAN_ENDED, AttemptEnd.LAPSED})

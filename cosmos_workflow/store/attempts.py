@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy.orm import Session
 
-from cosmos_workflow.domain.states import JobStatus
+from cosmos_workflow.domain.states import LAPSES, AttemptEnd, JobStatus
 from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.models import AttemptRow, JobRow
 
@@ -77,13 +78,50 @@ def set_process_group(db: Database, attempt_id: int, process_group: int) -> None
 
 
 def end_attempt(db: Database, attempt_id: int, outcome: str, exit_code: int | None = None) -> None:
-    """Close an attempt whose process is known to have ended (a closed one stays as it was)."""
+    """Close an attempt whose process is known to have ended (a closed one stays as it was).
+    One already marked as a lapse stays a lapse, whoever ends its process later: the job was
+    taken back from its worker, which is what its end counts as (domain.states.LAPSES)."""
+    lapsed = AttemptRow.outcome.in_([end.value for end in LAPSES])
     with db.write() as session:
         session.execute(
             update(AttemptRow)
             .where(AttemptRow.id == attempt_id, AttemptRow.ended_at.is_(None))
-            .values(ended_at=now(), outcome=outcome, exit_code=exit_code)
+            .values(
+                ended_at=now(),
+                outcome=case((lapsed, AttemptRow.outcome), else_=outcome),
+                exit_code=exit_code,
+            )
         )
+
+
+def mark_lapsed(session: Session, job_id: str, lease_token: str | None) -> None:
+    """Mark the attempt of a lease that lapsed as a lapse, while its process may still run (the
+    attempt stays open: the orphan sweep ends it). One the reaper already ended keeps its end."""
+    if lease_token is None:
+        return
+    session.execute(
+        update(AttemptRow)
+        .where(
+            AttemptRow.job_id == job_id,
+            AttemptRow.lease_token == lease_token,
+            AttemptRow.outcome.is_(None),
+        )
+        .values(outcome=AttemptEnd.LAPSED.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def lapses_of(session: Session, job_id: str) -> int:
+    """How many of the job's attempts ended because their worker died or lost touch."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(AttemptRow)
+        .where(
+            AttemptRow.job_id == job_id,
+            AttemptRow.outcome.in_([end.value for end in LAPSES]),
+        )
+    )
+    return int(count or 0)
 
 
 def open_attempts_of(db: Database, job_ids: Sequence[str]) -> list[OpenAttempt]:

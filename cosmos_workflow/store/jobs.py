@@ -53,6 +53,7 @@ from cosmos_workflow.domain.states import (
     RunStatus,
     can_move,
 )
+from cosmos_workflow.store import attempts
 from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.events import event_per_row, job_event, record_event
 from cosmos_workflow.store.models import JobRow, QueueStateRow, RunRow
@@ -433,14 +434,35 @@ def reap_expired_leases(db: Database, job_ids: Sequence[str] | None = None) -> l
 
 
 def _requeue_or_quarantine(session: Session, job: JobRow) -> None:
-    if job.attempts >= job.max_attempts:
-        message = f"worker stopped renewing its lease {job.attempts} times; quarantined"
+    """A lapse is its worker's end, not the job's failure: it does not count toward the crash
+    rule (`release`). It has a rule of its own: a job whose workers keep dying under it (one
+    that takes its worker down through memory) is quarantined after `lapse_limit` lapses. A
+    claim that lapsed before its process was recorded cannot be told apart and stays charged."""
+    attempts.mark_lapsed(session, job.id, job.lease_token)
+    lapsed = attempts.lapses_of(session, job.id)
+    charged = job.attempts - lapsed
+    if charged >= job.max_attempts or lapsed >= lapse_limit(job.max_attempts):
+        message = (
+            f"worker stopped renewing its lease {job.attempts} times "
+            f"({lapsed} of them while its process ran); quarantined"
+        )
         failure = FailureClass.LEASE_EXPIRED
         _quarantine(session, job, failure, "lease expired", message, message, worker_id=None)
-        log.warning("quarantined job=%s after %d attempts", job.id, job.attempts)
+        log.warning("quarantined job=%s after %d lapse(s)", job.id, lapsed)
         return
     _requeue(session, job, "lease expired")
-    log.warning("requeued job=%s after its lease expired (attempt %d)", job.id, job.attempts)
+    log.warning("requeued job=%s after its lease expired (lapse %d)", job.id, lapsed)
+
+
+def lapse_limit(max_attempts: int) -> int:
+    """How many lapses quarantine a job: more than crashes do, since most are not its fault."""
+    return max_attempts * defaults.LAPSES_PER_ATTEMPT
+
+
+def charged_attempts(session: Session, job: JobRow) -> int:
+    """The claims of the job that count toward its crash rule: all but the lapses (graceful
+    releases give their claim back, so they are not among `job.attempts`)."""
+    return job.attempts - attempts.lapses_of(session, job.id)
 
 
 _NO_LEASE = {"lease_token": None, "lease_expires_at": None}
@@ -573,12 +595,31 @@ def finish(
     log.info("finished job=%s status=%s", job.id, status.value)
 
 
-def release(held: HeldJob, error: str) -> JobStatus:
+def release(held: HeldJob, error: str, *, charged: bool = True) -> JobStatus:
     """Give a held job whose attempt crashed back to the queue (its unfinished runs only), or
-    quarantine it when its attempts are used up."""
+    quarantine it when its charged attempts are used up.
+
+    `charged=False`: the attempt ended for a reason outside the job (its worker is stopping,
+    or lost touch with the database): the claim's attempt is given back, to the job and to its
+    runs, and the job is never quarantined for it."""
     session, job = held.session, held.job
-    if job.attempts >= job.max_attempts:
-        final = f"{error} (attempt {job.attempts} of {job.max_attempts}; giving up)"
+    if not charged:
+        given_back: dict[str, Any] = {"attempts": RunRow.attempts - 1, "started_at": None}
+        set_job_status(
+            session,
+            job,
+            JobStatus.QUEUED,
+            reason=error,
+            worker_id=None,
+            error=error,
+            attempts=max(job.attempts - 1, 0),
+            **_NO_LEASE,
+        )
+        set_runs_status(session, job.id, RunStatus.QUEUED, only=[RunStatus.RUNNING], **given_back)
+        return JobStatus.QUEUED
+    charged_so_far = charged_attempts(session, job)
+    if charged_so_far >= job.max_attempts:
+        final = f"{error} (attempt {charged_so_far} of {job.max_attempts}; giving up)"
         _quarantine(session, job, FailureClass.CRASH, error, final, error)
         return JobStatus.FAILED
     _requeue(session, job, error, error=error)

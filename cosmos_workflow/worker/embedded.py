@@ -100,21 +100,30 @@ class EmbeddedWorker:
         """Whether the supervising thread still runs (it ends only after a stop)."""
         return self._thread.is_alive()
 
-    def stop(self, grace_s: float) -> bool:
-        """Ask the worker to stop: its running job may finish for `grace_s` seconds, then it is
-        killed (its lease lapses, so another worker takes the job) and given `grace_s` more.
-        True when the worker ended."""
+    def request_stop(self) -> None:
+        """Stop claiming now; the running job goes on (`stop` then waits for it)."""
+        self._stop.set()
+
+    def kill_now(self) -> None:
+        """End the running job's process now; its job goes back to the queue, uncharged."""
+        self._stop.set()
+        self._kill.set()
+
+    def stop(self, grace_s: float, kill_wait_s: float = defaults.STOP_KILL_WAIT_SECONDS) -> bool:
+        """Ask the worker to stop: its running job may finish for `grace_s` seconds, then its
+        process is ended and the job given back to the queue without charging an attempt,
+        which may take `kill_wait_s` more. True when the worker ended."""
         self._stop.set()
         if not self._thread.is_alive():  # never started, or already ended
             self._enter("stopped")
             return True
         self._thread.join(grace_s)
         if self._thread.is_alive():
-            log.warning("embedded worker: the running job did not finish in time; killing it")
+            log.warning("embedded worker: the running job did not finish in time; ending it")
             self._kill.set()
-            self._thread.join(grace_s)
+            self._thread.join(kill_wait_s)
         if self._thread.is_alive():
-            log.error("embedded worker did not stop within %.0f s of being killed", grace_s)
+            log.error("embedded worker did not stop within %.0f s of being killed", kill_wait_s)
             return False
         return True
 

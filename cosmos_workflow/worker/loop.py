@@ -1,7 +1,8 @@
 """The worker loop: claim -> execute -> repeat, with backoff when idle and a two-step stop.
 
-The first stop request lets the running job finish; a second one (or `force`) kills it, and its
-lease lapses so another worker picks it up.
+`stop` ends claiming and lets the running job finish; `kill` (set when the stop grace runs out,
+or by a second SIGTERM/Ctrl-C: worker/stopping.py) ends its process, and the job goes back to
+the queue without charging an attempt.
 
 The loop never dies of one job: JobExecutor.execute turns every failure of a job into a recorded
 end (or a retry). Transient database errors are ridden out with backoff for up to

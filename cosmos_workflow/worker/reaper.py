@@ -17,6 +17,7 @@ import threading
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import CosmosError
+from cosmos_workflow.domain.states import AttemptEnd
 from cosmos_workflow.hosts.base import ContainerRef, Host, ProcessRef
 from cosmos_workflow.hosts.local import LocalHost
 from cosmos_workflow.services.context import Context
@@ -43,7 +44,7 @@ class Reaper:
             if not expired:
                 return []
             for attempt in attempts.open_attempts_of(self.ctx.db, expired):
-                self._end(attempt, "reaped")
+                self._end(attempt, AttemptEnd.REAPED)
             return jobs.reap_expired_leases(self.ctx.db, expired)
 
     def end_orphans(self) -> int:
@@ -52,7 +53,7 @@ class Reaper:
             # A local host's processes can only be ended from the machine they run on.
             machine = socket.gethostname() if isinstance(self.host, LocalHost) else None
             orphans = attempts.orphaned_attempts(self.ctx.db, self.host.name, machine)
-            return sum(self._end(attempt, "orphan ended") for attempt in orphans)
+            return sum(self._end(attempt, AttemptEnd.ORPHAN_ENDED) for attempt in orphans)
 
     def close(self) -> None:
         for host in self._others.values():

@@ -9,7 +9,8 @@ sets `stop`, which kills the model process, when:
   going on could run the job twice): `lease_lost` too;
 - a cancel was requested: `cancel_requested`;
 - the database stayed unreachable past `database_outage_seconds`: `fatal` (the worker stops);
-- the worker is being killed (second Ctrl-C).
+- the worker is stopping and the stop grace ran out (or a second SIGTERM/Ctrl-C came):
+  `releasing` (the job goes back to the queue without charging an attempt).
 
 Modelled on rq's `monitor_work_horse` (a loop that waits on the work with a timeout and renews
 heartbeats each turn), with the database as the only shared state."""
@@ -52,6 +53,7 @@ class AttemptSupervisor:
         self.stop = threading.Event()  # set: kill the model process now
         self.lease_lost = False
         self.cancel_requested = False
+        self.releasing = False  # the worker is stopping: give the job back, uncharged
         self.fatal: str | None = None
         self._done = threading.Event()
         self._renewed_at = time.monotonic()  # the claim itself granted a full lease
@@ -86,7 +88,9 @@ class AttemptSupervisor:
         next_renewal = time.monotonic() + heartbeat
         next_check = time.monotonic() + defaults.CANCEL_POLL_SECONDS
         while not self._done.wait(defaults.SUPERVISOR_TICK_SECONDS):
-            if self.kill.is_set():
+            if self.kill.is_set() and not self.releasing:
+                log.warning("job=%s: the worker is stopping; ending its process", self.claim.job_id)
+                self.releasing = True
                 self.stop.set()
             self._tick(self.flush)
             now = time.monotonic()
