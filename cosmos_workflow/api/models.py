@@ -93,6 +93,12 @@ class AnalyzeRequest(Body):
 
 class ApplyRequest(Body):
     plan_id: Text | None = Field(None, description="Default: the newest plan.")
+    rebase: bool = Field(
+        False,
+        strict=True,  # true or false only
+        description="When workers claimed or finished some of the plan's runs since the "
+        "analysis, apply the rest of it; any other change still refuses it (409).",
+    )
 
 
 class UndoRequest(Body):

@@ -399,8 +399,11 @@ def _batch_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(400, 404, 409, 422),
     )
     def apply(body: models.ApplyRequest | None = None) -> ApplyResult:
-        """Apply a plan atomically; 409 when the queue changed since it was analysed."""
-        return batching.apply_plan(ctx, body.plan_id if body else None)
+        """Apply a plan atomically; 409 when the queue changed since it was analysed. With
+        `rebase`, runs claimed or finished meanwhile are dropped from it and the rest is
+        applied; the result lists them and the batches that shrank or vanished."""
+        body = body or models.ApplyRequest()
+        return batching.apply_plan(ctx, body.plan_id, rebase=body.rebase)
 
     @router.get(
         "/batch/verdicts",

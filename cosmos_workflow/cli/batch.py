@@ -138,20 +138,30 @@ def show(
 
 @app.command("apply")
 def apply(
-    plan_id: Annotated[str | None, typer.Argument()] = None, as_json: JsonOption = False
+    plan_id: Annotated[str | None, typer.Argument()] = None,
+    rebase: Annotated[
+        bool,
+        typer.Option(
+            "--rebase",
+            help="When workers claimed or finished some of the plan's runs since the analysis, "
+            "apply the rest of it (any other change still refuses the plan).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Apply a plan in one transaction; a plan made before the queue changed is refused."""
     from cosmos_workflow.services import batching
 
-    result = batching.apply_plan(context(), plan_id)
-    emit(
-        result,
-        as_json,
-        lambda r: console.print(
-            f"applied plan {r.plan_id}: {len(r.created_job_ids)} batch job(s) created, "
-            f"{len(r.merged_job_ids)} job(s) merged into them"
-        ),
+    emit(batching.apply_plan(context(), plan_id, rebase=rebase), as_json, render_applied)
+
+
+def render_applied(result: Any) -> None:
+    console.print(
+        f"applied plan {result.plan_id}: {len(result.created_job_ids)} batch job(s) created, "
+        f"{len(result.merged_job_ids)} job(s) merged into them"
     )
+    for line in result.rebase_lines():
+        console.print(f"  {line}", highlight=False)
 
 
 @app.command("verdicts")

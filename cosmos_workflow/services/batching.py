@@ -1,5 +1,9 @@
 """Smart batching as a user drives it: analyse the queue into a stored plan, apply it atomically
-(refusing a stale one), undo a batch, and batch continuously at claim time when enabled.
+(refusing a stale one, or rebasing it onto a queue whose workers claimed some of its runs
+meanwhile), undo a batch, and batch continuously at claim time when enabled.
+
+Every write here is one transaction that follows the store's lock order (store/batches.py) and
+is run again when PostgreSQL still picks it as a deadlock victim (`Database.write_retrying`).
 
 A plan only ever moves queued runs between jobs: new batch jobs are created, runs move into them,
 and emptied source jobs become `merged` with a pointer to their batch, so nothing is lost and
@@ -21,8 +25,9 @@ from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.head import plan_head_batch
 from cosmos_workflow.planner.plan import Plan, PlanMode, PlannedBatch, plan_batches
+from cosmos_workflow.planner.rebase import Gone, changes_text, drift, plan_basis, run_digest
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.estimates import planning_target
+from cosmos_workflow.services.estimates import PlanningTarget, planning_target
 from cosmos_workflow.store.batches import (
     NewBatch,
     add_plan,
@@ -30,7 +35,9 @@ from cosmos_workflow.store.batches import (
     batch_job,
     find_plan,
     load_queued_runs,
+    lock_jobs,
     mark_plan_applied,
+    run_states,
     undo_batch_job,
 )
 from cosmos_workflow.store.db import now
@@ -86,10 +93,43 @@ class PlanView(BaseModel):
     calibrated: bool  # predictions use parameters fitted to measured timings
 
 
+class DroppedRun(BaseModel):
+    run_id: str
+    job_id: str  # the job it was planned in
+    why: str  # claimed, finished or cancelled since the analysis
+
+
 class ApplyResult(BaseModel):
     plan_id: str
     created_job_ids: list[str]
     merged_job_ids: list[str]
+    rebased: bool = False  # the queue had moved on: the plan was applied without these runs
+    dropped_runs: list[DroppedRun] = []
+    shrunk_batches: list[int] = []  # the plan's batches (1-based) that lost runs
+    vanished_batches: list[int] = []  # the plan's batches (1-based) that lost every run
+
+    def rebase_lines(self) -> list[str]:
+        """What a rebase changed in the plan, one sentence each (none when it applied as
+        analysed): the same words in the CLI and the UI."""
+        if not self.rebased:
+            return []
+        why: dict[str, int] = {}
+        for run in self.dropped_runs:
+            why[run.why] = why.get(run.why, 0) + 1
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
+        lines = [
+            f"rebased: {len(self.dropped_runs)} run(s) dropped from the plan "
+            f"({counts or 'none'} since the analysis)"
+        ]
+        if self.shrunk_batches:
+            lines.append(f"batch(es) {_numbers(self.shrunk_batches)} shrank")
+        if self.vanished_batches:
+            lines.append(f"batch(es) {_numbers(self.vanished_batches)} vanished (no run left)")
+        return lines
+
+
+def _numbers(indexes: Sequence[int]) -> str:
+    return ", ".join(str(i) for i in indexes)
 
 
 class UndoResult(BaseModel):
@@ -132,6 +172,9 @@ def analyze(
         verified=verified,
     )
     view = _plan_view(new_id("plan"), plan, runs, target.gpu_profile, calibrated)
+    # The basis rides in the stored body beside the view (which does not show it): what a
+    # rebase compares the queue with, run by run.
+    body = {**view.model_dump(mode="json"), "basis": plan_basis(runs)}
     with ctx.db.write() as session:
         add_plan(
             session,
@@ -139,7 +182,7 @@ def analyze(
             created_at=view.created_at,
             mode=view.mode,
             fingerprint=view.fingerprint,
-            body=view.model_dump(mode="json"),
+            body=body,
             speedup=view.speedup,
         )
     log.info(
@@ -226,8 +269,8 @@ def get_plan(ctx: Context, plan_id: str | None = None) -> PlanView:
         return PlanView.model_validate(row.body).model_copy(update={"applied_at": row.applied_at})
 
 
-def _plan_row(session: Session, plan_id: str | None) -> PlanRow:
-    row = find_plan(session, plan_id)
+def _plan_row(session: Session, plan_id: str | None, *, lock: bool = False) -> PlanRow:
+    row = find_plan(session, plan_id, lock=lock)
     if row is None:
         raise NotFound(
             f"no plan {plan_id!r}" if plan_id else "no plan yet; run `cosmos batch analyze`"
@@ -235,33 +278,131 @@ def _plan_row(session: Session, plan_id: str | None) -> PlanRow:
     return row
 
 
-def apply_plan(ctx: Context, plan_id: str | None = None) -> ApplyResult:
-    """Apply a stored plan in one transaction, or refuse it as stale and change nothing."""
-    with ctx.db.write() as session:
-        row = _plan_row(session, plan_id)
-        if row.applied_at is not None:
-            raise Conflict(f"plan {row.id} was applied already; run `cosmos batch analyze` again")
-        if _planned_before_verdicts(row.body):
-            raise Conflict(
-                f"plan {row.id} was made before plans carried output verdicts; run "
-                "`cosmos batch analyze` again"
-            )
-        runs = load_queued_runs(session)
-        if queue_fingerprint(runs) != row.fingerprint:
+def apply_plan(ctx: Context, plan_id: str | None = None, *, rebase: bool = False) -> ApplyResult:
+    """Apply a stored plan in one transaction, or refuse it as stale and change nothing.
+    `rebase`: when workers claimed (or finished, or someone cancelled) some of the plan's runs
+    since the analysis, apply the rest of it; any other change still refuses it."""
+    if not isinstance(rebase, bool):
+        raise InvalidInput(f"rebase must be true or false, not {rebase!r}", field="rebase")
+    result = ctx.db.write_retrying(
+        lambda session: _apply(ctx, session, plan_id, rebase), what="batch apply"
+    )
+    log.info(
+        "applied plan=%s created=%d merged=%d dropped=%d",
+        result.plan_id,
+        len(result.created_job_ids),
+        len(result.merged_job_ids),
+        len(result.dropped_runs),
+    )
+    return result
+
+
+def _apply(ctx: Context, session: Session, plan_id: str | None, rebase: bool) -> ApplyResult:
+    row = _plan_row(session, plan_id, lock=True)  # first in the store's lock order
+    if row.applied_at is not None:
+        raise Conflict(f"plan {row.id} was applied already; run `cosmos batch analyze` again")
+    if _planned_before_verdicts(row.body):
+        raise Conflict(
+            f"plan {row.id} was made before plans carried output verdicts; run "
+            "`cosmos batch analyze` again"
+        )
+    view = PlanView.model_validate(row.body)
+    # Then the jobs it would change, so that the queue read next cannot change under them.
+    lock_jobs(session, [job for b in _new_batches(view.batches) for job in b.source_job_ids])
+    runs = load_queued_runs(session)
+    batches = view.batches
+    result = ApplyResult(plan_id=row.id, created_job_ids=[], merged_job_ids=[])
+    if queue_fingerprint(runs) != row.fingerprint:
+        if not rebase:
             raise Conflict(
                 f"plan {row.id} is stale: the queue changed since it was analysed (a job was "
-                "added, cancelled, claimed, moved or edited); run `cosmos batch analyze` again"
+                "added, cancelled, claimed, moved or edited); `cosmos batch apply --rebase` "
+                "applies the rest of it when runs were only claimed or finished meanwhile, "
+                "or run `cosmos batch analyze` again"
             )
-        view = PlanView.model_validate(row.body)
-        created, merged = apply_batches(
-            session,
-            _new_batches(view.batches),
-            max_attempts=ctx.settings.max_attempts,
-            plan_id=row.id,
+        batches, result = _rebased(session, row, view, runs)
+    created, merged = apply_batches(
+        session, _new_batches(batches), max_attempts=ctx.settings.max_attempts, plan_id=row.id
+    )
+    mark_plan_applied(session, row, created, merged)
+    return result.model_copy(update={"created_job_ids": created, "merged_job_ids": merged})
+
+
+def _rebased(
+    session: Session, row: PlanRow, view: PlanView, runs: Sequence[QueuedRun]
+) -> tuple[list[BatchView], ApplyResult]:
+    """The plan's batches without the runs that left the queue with their jobs since the
+    analysis, and what changed; Conflict naming the changes when the queue changed otherwise."""
+    basis = row.body.get("basis") if isinstance(row.body, dict) else None
+    if not basis:
+        raise Conflict(
+            f"plan {row.id} is stale and was analysed before plans could be rebased; run "
+            "`cosmos batch analyze` again"
         )
-        mark_plan_applied(session, row, created, merged)
-    log.info("applied plan=%s created=%d merged=%d", row.id, len(created), len(merged))
-    return ApplyResult(plan_id=row.id, created_job_ids=created, merged_job_ids=merged)
+    queued = {run.run_id for run in runs}
+    missing = [run_id for run_id in basis["runs"] if run_id not in queued]
+    states = run_states(session, missing)
+    gone = {
+        run_id: Gone(s.job_id, s.job_status, s.status) if (s := states.get(run_id)) else None
+        for run_id in missing
+    }
+    found = drift(basis, runs, gone)
+    if found.changes:
+        raise Conflict(
+            f"plan {row.id} is stale and cannot be rebased: the queue changed besides runs "
+            f"claimed or finished meanwhile: {changes_text(found.changes)}; run "
+            "`cosmos batch analyze` again"
+        )
+    jobs: dict[str, set[str]] = {}
+    for run in runs:
+        jobs.setdefault(run.job_id, set()).add(run.run_id)
+    planned_job = {run_id: job_id for run_id, (job_id, _) in basis["runs"].items()}
+    batches: list[BatchView] = []
+    shrunk: list[int] = []
+    vanished: list[int] = []
+    for index, batch in enumerate(view.batches, start=1):
+        kept = [run_id for run_id in batch.run_ids if run_id not in found.dropped]
+        if not kept:
+            vanished.append(index)
+        elif len(kept) < len(batch.run_ids):
+            shrunk.append(index)
+            batches.append(_shrunk(batch, kept, planned_job, jobs))
+        else:
+            batches.append(batch)
+    dropped = [
+        DroppedRun(run_id=run_id, job_id=planned_job[run_id], why=why)
+        for run_id, why in found.dropped.items()
+    ]
+    result = ApplyResult(
+        plan_id=row.id,
+        created_job_ids=[],
+        merged_job_ids=[],
+        rebased=True,
+        dropped_runs=dropped,
+        shrunk_batches=shrunk,
+        vanished_batches=vanished,
+    )
+    return batches, result
+
+
+def _shrunk(
+    batch: BatchView, kept: list[str], planned_job: dict[str, str], jobs: dict[str, set[str]]
+) -> BatchView:
+    """A batch left with `kept` of its runs: its sources, GPU batch and compute scaled to them
+    (its one model load stays), unchanged when it is now exactly one job as it stands."""
+    sources = list(dict.fromkeys(planned_job[run_id] for run_id in kept))
+    compute = batch.predicted_seconds - batch.predicted_load_seconds
+    return batch.model_copy(
+        update={
+            "run_ids": kept,
+            "source_job_ids": sources,
+            "gpu_batch_size": min(batch.gpu_batch_size, len(kept)),
+            "predicted_seconds": round(
+                batch.predicted_load_seconds + compute * len(kept) / len(batch.run_ids), 3
+            ),
+            "unchanged": len(sources) == 1 and jobs.get(sources[0]) == set(kept),
+        }
+    )
 
 
 def _planned_before_verdicts(body: Any) -> bool:
@@ -289,7 +430,8 @@ def _new_batches(batches: Sequence[BatchView]) -> list[NewBatch]:
 def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
     """Give a not-yet-started batch's runs back to the jobs they were queued in, in the order
     they were queued with."""
-    with ctx.db.write() as session:
+
+    def undo(session: Session) -> list[str]:
         batch = batch_job(session, batch_job_id)
         if batch is None:
             raise NotFound(f"no job with id {batch_job_id!r}; see `cosmos queue list`")
@@ -299,45 +441,69 @@ def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
             raise Conflict(
                 f"batch {batch_job_id} is {batch.status}; only a queued batch can be undone"
             )
-        restored = undo_batch_job(session, batch)
+        return undo_batch_job(session, batch)
+
+    restored = ctx.db.write_retrying(undo, what="batch undo")
     return UndoResult(batch_job_id=batch_job_id, restored_job_ids=restored)
 
 
 def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
     """Continuous batching, at claim time: regroup compatible queued runs around the head of the
     queue (same priority, within the configured lookahead) into one batch job, in one
-    transaction. Returns the new batch job's id, or None when the head is best left alone."""
-    planner = ctx.settings.planner
+    transaction. Returns the new batch job's id, or None when the head is best left alone.
+    Conflict when the head changed while it was planned (another worker claimed or batched it
+    first): nothing changed, and the caller tries again at its next claim."""
     target = planning_target(ctx, host_name)
-    with ctx.db.write() as session:
-        runs = load_queued_runs(session, limit=4 * planner.lookahead + 256)
-        if not runs:
-            return None
-        cost, _ = target.cost_model(session)
-        batch = plan_head_batch(
-            runs,
-            lookahead=planner.lookahead,
-            cost=cost,
-            gpu_profile=target.gpu_profile,
-            gpu_memory_gb=target.gpu_memory_gb,
-            max_batch_size=planner.max_batch_size,
-            max_gpu_batch_size=planner.max_gpu_batch_size,
-            gpu_batching=planner.gpu_batching,
-            # The same output rule as `cosmos batch analyze` without the option.
-            allow_output_changes=planner.allow_output_changes,
-            learned_limits=learned_limits(session, target.gpu_profile),
-            verified=target.verified_keys(session),
-        )
-        if batch is None:
-            return None
-        jobs: dict[str, set[str]] = {}
-        for run in runs:
-            jobs.setdefault(run.job_id, set()).add(run.run_id)
-        view = _batch_view(batch, jobs)
-        if view.unchanged:
-            return None
-        (created,), _ = apply_batches(
-            session, _new_batches([view]), max_attempts=ctx.settings.max_attempts, plan_id=None
-        )
-    log.info("continuous batching formed job=%s from %d runs", created, len(view.run_ids))
+    created = ctx.db.write_retrying(
+        lambda session: _batch_head(ctx, session, target), what="continuous batching"
+    )
+    if created is not None:
+        log.info("continuous batching formed job=%s", created)
     return created
+
+
+def _batch_head(ctx: Context, session: Session, target: PlanningTarget) -> str | None:
+    planner = ctx.settings.planner
+    runs = load_queued_runs(session, limit=4 * planner.lookahead + 256)
+    if not runs:
+        return None
+    cost, _ = target.cost_model(session)
+    batch = plan_head_batch(
+        runs,
+        lookahead=planner.lookahead,
+        cost=cost,
+        gpu_profile=target.gpu_profile,
+        gpu_memory_gb=target.gpu_memory_gb,
+        max_batch_size=planner.max_batch_size,
+        max_gpu_batch_size=planner.max_gpu_batch_size,
+        gpu_batching=planner.gpu_batching,
+        # The same output rule as `cosmos batch analyze` without the option.
+        allow_output_changes=planner.allow_output_changes,
+        learned_limits=learned_limits(session, target.gpu_profile),
+        verified=target.verified_keys(session),
+    )
+    if batch is None:
+        return None
+    jobs: dict[str, set[str]] = {}
+    for run in runs:
+        jobs.setdefault(run.job_id, set()).add(run.run_id)
+    view = _batch_view(batch, jobs)
+    if view.unchanged:
+        return None
+    # The runs were read without locks: lock their jobs (the store's lock order), then check
+    # that what was planned is still what is queued in them before anything moves.
+    planned = _digests(runs, view.source_job_ids)
+    lock_jobs(session, view.source_job_ids)
+    again = load_queued_runs(session, job_ids=view.source_job_ids)
+    if _digests(again, view.source_job_ids) != planned:
+        raise Conflict("the head of the queue changed while it was batched; nothing changed")
+    (created,), _ = apply_batches(
+        session, _new_batches([view]), max_attempts=ctx.settings.max_attempts, plan_id=None
+    )
+    return created
+
+
+def _digests(runs: Sequence[QueuedRun], job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The queued runs of these jobs, each with its job and what the planner read of it."""
+    wanted = set(job_ids)
+    return {r.run_id: (r.job_id, run_digest(r)) for r in runs if r.job_id in wanted}

@@ -4,7 +4,18 @@ moving queued runs, and their undo.
 A batch only ever moves queued runs between jobs. A source job left with no unfinished run
 becomes `merged` (pointing at its batch); each run keeps the job and the index it was created
 with (`origin_job_id`, `origin_index`), so an undo puts every run back where it was queued, in
-its original order."""
+its original order.
+
+Lock order (PostgreSQL), the one every transaction that touches jobs and runs follows so that
+none can wait on another in a cycle: the plan row first (applying a plan), then job rows, several
+in id order (`lock_jobs`), then runs. A claim locks its one job and then moves its runs in the
+same statement; a finish, a split or a requeue locks its held job (`jobs.lease_held`) before it
+writes runs or inserts a job. Batching locks only jobs that are queued (a running job is never
+waited on here, so a reaper holding running jobs cannot close a cycle), re-reads what it planned
+from after the locks, and moves a run only while it is still queued in a locked job
+(compare-and-set), so two batchings of the same head cannot both win. A deadlock or
+serialization failure that still happens rolls the whole transaction back, and the services run
+it again (`Database.write_retrying`)."""
 
 from __future__ import annotations
 
@@ -13,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, select, update
+from sqlalchemy import ColumnElement, Text, case, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.controls import Control
@@ -21,7 +32,7 @@ from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.domain.params import ExecutionParams, JobKind, params_from_dict
 from cosmos_workflow.domain.states import UNFINISHED_RUNS, JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
-from cosmos_workflow.store.db import now
+from cosmos_workflow.store.db import now, rowcount
 from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.jobs import QUEUE_ORDER, add_jobs, new_job_row, set_job_status
 from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, RunRow
@@ -31,9 +42,11 @@ from cosmos_workflow.store.models import InputRow, JobRow, PlanRow, PromptRow, R
 _CHUNK = 500
 
 
-def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedRun]:
-    """Every queued run of a queued inference job (the first `limit` ones), in execution order,
-    as the planner sees it."""
+def load_queued_runs(
+    session: Session, limit: int | None = None, job_ids: Sequence[str] | None = None
+) -> list[QueuedRun]:
+    """Every queued run of a queued inference job (the first `limit` ones; only those of
+    `job_ids` when given), in execution order, as the planner sees it."""
     query = (
         select(
             RunRow.id,
@@ -60,6 +73,8 @@ def load_queued_runs(session: Session, limit: int | None = None) -> list[QueuedR
         )
         .order_by(*QUEUE_ORDER, RunRow.batch_index, RunRow.id)
     )
+    if job_ids is not None:
+        query = query.where(RunRow.job_id.in_(list(job_ids)))
     rows = session.execute(query if limit is None else query.limit(limit)).all()
     params_cache: dict[str, ExecutionParams] = {}
     weights_cache: dict[str, dict[Control, float]] = {}
@@ -110,11 +125,18 @@ def add_plan(
     record_event(session, "plan.created", plan_id=plan_id, mode=mode, speedup=speedup)
 
 
-def find_plan(session: Session, plan_id: str | None) -> PlanRow | None:
-    """A stored plan, or the newest one when `plan_id` is None."""
-    if plan_id:
-        return session.get(PlanRow, plan_id)
-    return session.scalar(select(PlanRow).order_by(PlanRow.created_at.desc()).limit(1))
+def find_plan(session: Session, plan_id: str | None, *, lock: bool = False) -> PlanRow | None:
+    """A stored plan, or the newest one when `plan_id` is None (its row locked for the
+    transaction when `lock`: the first lock of an apply, see the module's lock order)."""
+    query = select(PlanRow)
+    query = (
+        query.where(PlanRow.id == plan_id)
+        if plan_id
+        else query.order_by(PlanRow.created_at.desc()).limit(1)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def mark_plan_applied(
@@ -142,11 +164,69 @@ class NewBatch:
     predicted_load_seconds: float
 
 
+def lock_jobs(
+    session: Session, job_ids: Sequence[str], statuses: Sequence[JobStatus] = (JobStatus.QUEUED,)
+) -> dict[str, JobRow]:
+    """Lock those of these jobs that are in one of `statuses`, in id order (PostgreSQL
+    `FOR UPDATE`; SQLite's single writer needs none), and return them re-read from after the
+    locks: a job another transaction changed meanwhile shows its committed state, never the
+    session's stale copy. A job that left `statuses` is neither locked nor returned."""
+    found: dict[str, JobRow] = {}
+    wanted = sorted(set(job_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        query = (
+            select(JobRow)
+            .where(
+                JobRow.id.in_(wanted[start : start + _CHUNK]),
+                JobRow.status.in_([status.value for status in statuses]),
+            )
+            .order_by(JobRow.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        found.update((job.id, job) for job in session.scalars(query))
+    return found
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run is now: its job and both statuses (what a rebase needs of a run that left
+    the queue)."""
+
+    job_id: str
+    status: str
+    job_status: str
+
+
+def run_states(session: Session, run_ids: Sequence[str]) -> dict[str, RunState]:
+    """These runs' jobs and statuses; a run that no longer exists is missing."""
+    found: dict[str, RunState] = {}
+    ids = list(run_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(RunRow.id, RunRow.job_id, RunRow.status, JobRow.status.label("job_status"))
+            .join(JobRow, RunRow.job_id == JobRow.id)
+            .where(RunRow.id.in_(ids[start : start + _CHUNK]))
+        ).all()
+        found.update((r.id, RunState(r.job_id, r.status, r.job_status)) for r in rows)
+    return found
+
+
 def apply_batches(
     session: Session, batches: Sequence[NewBatch], *, max_attempts: int, plan_id: str | None
 ) -> tuple[list[str], list[str]]:
-    """Make the batch jobs and merge the source jobs they emptied.
-    Returns (batch job ids, merged job ids)."""
+    """Make the batch jobs and merge the source jobs they emptied, after locking every source
+    job (the module's lock order). Conflict, with nothing kept, when a source job is no longer
+    queued or a run is no longer queued in one of them. Returns (batch job ids, merged job
+    ids)."""
+    involved = sorted({job_id for batch in batches for job_id in batch.source_job_ids})
+    locked = lock_jobs(session, involved)
+    gone = [job_id for job_id in involved if job_id not in locked]
+    if gone:
+        raise Conflict(
+            f"job(s) {_some(gone)} left the queue meanwhile (claimed, merged or cancelled); "
+            "nothing was batched"
+        )
     created: list[str] = []
     sources: dict[str, str] = {}
     for batch in batches:
@@ -167,11 +247,10 @@ def apply_batches(
         ).all()
     )
     emptied = [job_id for job_id in sources if job_id not in busy]
-    jobs = {job.id: job for job in session.scalars(select(JobRow).where(JobRow.id.in_(emptied)))}
     for job_id in emptied:
         set_job_status(
             session,
-            jobs[job_id],
+            locked[job_id],
             JobStatus.MERGED,
             reason=f"batched into {sources[job_id]}",
             merged_into_job_id=sources[job_id],
@@ -202,7 +281,17 @@ def create_batch_job(
     job_id: str = row["id"]
     # Each run's share of the batch's predicted compute, to set beside its measured compute.
     per_run = (batch.predicted_seconds - batch.predicted_load_seconds) / len(batch.run_ids)
-    _move_runs(session, job_id, batch.run_ids, predicted_seconds=round(per_run, 3))
+    taken = (RunRow.status == RunStatus.QUEUED.value) & RunRow.job_id.in_(
+        list(batch.source_job_ids)
+    )
+    moved = _move_runs(
+        session, job_id, batch.run_ids, only=taken, predicted_seconds=round(per_run, 3)
+    )
+    if moved != len(batch.run_ids):
+        raise Conflict(
+            f"{len(batch.run_ids) - moved} of the batch's {len(batch.run_ids)} runs are no "
+            "longer queued in the jobs they were planned from; nothing was batched"
+        )
     record_event(
         session,
         "batch.created",
@@ -213,18 +302,36 @@ def create_batch_job(
     return job_id
 
 
-def _move_runs(session: Session, job_id: str, run_ids: Sequence[str], **values: Any) -> None:
+def _move_runs(
+    session: Session,
+    job_id: str,
+    run_ids: Sequence[str],
+    only: ColumnElement[bool] | None = None,
+    **values: Any,
+) -> int:
     """Move runs into `job_id` at batch indexes 0, 1, ... in the given order: one UPDATE per
-    chunk of runs, each run's index picked by a CASE over the chunk's ids."""
+    chunk of runs, each run's index picked by a CASE over the chunk's ids. `only`: move a run
+    only while it matches (the compare-and-set of a batch). Returns how many moved."""
+    moved = 0
     for start in range(0, len(run_ids), _CHUNK):
         chunk = list(run_ids[start : start + _CHUNK])
         index = case({run_id: start + i for i, run_id in enumerate(chunk)}, value=RunRow.id)
-        session.execute(
-            update(RunRow)
-            .where(RunRow.id.in_(chunk))
-            .values(job_id=job_id, batch_index=index, **values)
-            .execution_options(synchronize_session=False)
+        which = RunRow.id.in_(chunk) if only is None else RunRow.id.in_(chunk) & only
+        moved += rowcount(
+            session.execute(
+                update(RunRow)
+                .where(which)
+                .values(job_id=job_id, batch_index=index, **values)
+                .execution_options(synchronize_session=False)
+            )
         )
+    return moved
+
+
+def _some(ids: Sequence[str], shown: int = 5) -> str:
+    """A few ids for a message, and how many more there are."""
+    text = ", ".join(ids[:shown])
+    return text if len(ids) <= shown else f"{text} and {len(ids) - shown} more"
 
 
 def batch_job(session: Session, job_id: str) -> JobRow | None:
@@ -233,19 +340,21 @@ def batch_job(session: Session, job_id: str) -> JobRow | None:
 
 def undo_batch_job(session: Session, batch: JobRow) -> list[str]:
     """Give a queued batch's runs back to the jobs they were created in, at the index they were
-    created with, requeue those jobs if they were merged, and delete the batch. Refused (nothing
-    changed) when a run's job of origin could not take it back: only a queued or merged job can.
-    Returns the restored job ids."""
-    origins = sorted(
-        set(session.scalars(select(RunRow.origin_job_id).where(RunRow.job_id == batch.id)).all())
-    )
-    jobs = {job.id: job for job in session.scalars(select(JobRow).where(JobRow.id.in_(origins)))}
-    stuck = [
-        f"{job_id} ({jobs[job_id].status})"
-        for job_id in origins
-        if jobs[job_id].status not in (JobStatus.QUEUED.value, JobStatus.MERGED.value)
-    ]
+    created with, requeue those jobs if they were merged, and delete the batch. The batch and
+    those jobs are locked first, in id order (the module's lock order), and re-read. Refused
+    (nothing changed) when the batch left the queue meanwhile, or a run's job of origin could
+    not take it back: only a queued or merged job can. Returns the restored job ids."""
+    origins = _origins(session, batch.id)
+    takers = (JobStatus.QUEUED, JobStatus.MERGED)
+    jobs = lock_jobs(session, [batch.id, *origins], takers)
+    if batch.id not in jobs or jobs[batch.id].status != JobStatus.QUEUED.value:
+        raise Conflict(f"batch {batch.id} left the queue meanwhile; only a queued one is undone")
+    if _origins(session, batch.id) != origins:
+        raise Conflict(f"batch {batch.id} changed meanwhile; look at it again before an undo")
+    stuck = [job_id for job_id in origins if job_id not in jobs]
     if stuck:
+        states = job_statuses(session, stuck)
+        stuck = [f"{job_id} ({states.get(job_id, 'deleted')})" for job_id in stuck]
         raise Conflict(
             f"batch {batch.id} holds runs first queued in job(s) {', '.join(stuck)}, which "
             "cannot take them back (only a queued or merged job can); the batch stays queued"
@@ -278,6 +387,19 @@ def undo_batch_job(session: Session, batch: JobRow) -> list[str]:
     session.execute(delete(JobRow).where(JobRow.id == batch.id))
     record_event(session, "batch.undone", job_id=batch.id, restored=origins)
     return origins
+
+
+def _origins(session: Session, batch_id: str) -> list[str]:
+    """The jobs a batch's runs were created in, sorted."""
+    return sorted(
+        set(session.scalars(select(RunRow.origin_job_id).where(RunRow.job_id == batch_id)).all())
+    )
+
+
+def job_statuses(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
+    """These jobs' statuses, read without a lock (for a refusal's message)."""
+    rows = session.execute(select(JobRow.id, JobRow.status).where(JobRow.id.in_(list(job_ids))))
+    return {row.id: row.status for row in rows}
 
 
 def _renumber_unindexed(session: Session, job_ids: Sequence[str]) -> None:

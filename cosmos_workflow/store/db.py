@@ -3,16 +3,21 @@
 SQLite: WAL journal, a busy timeout and foreign keys on every connection. Write transactions
 start with `BEGIN IMMEDIATE`, so two writers never both read and then both write (the claim race
 the prior system lost); reads use a plain deferred `BEGIN`. PostgreSQL needs neither trick: its
-row locks and `READ COMMITTED` re-checks do the same job."""
+row locks and `READ COMMITTED` re-checks do the same job.
+
+A PostgreSQL transaction that still loses a lock race (deadlock detected, serialization failure)
+is rolled back whole by the server; `Database.write_retrying` runs such a transaction again,
+from the start, with jittered backoff, a bounded number of times."""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
@@ -37,6 +42,12 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     DisconnectionError,
     PoolTimeout,
 )
+# SQLSTATEs of a transaction the server rolled back to break a lock cycle or a serialization
+# conflict: running it again from the start is safe and usually succeeds.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+RETRY_ATTEMPTS = 5
+RETRY_BASE_DELAY_S = 0.02
+T = TypeVar("T")
 _MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
 
 
@@ -87,6 +98,37 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    def write_retrying(
+        self,
+        work: Callable[[Session], T],
+        *,
+        what: str,
+        attempts: int = RETRY_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
+        """`work` in a `write` transaction, run again from the start when PostgreSQL rolled it
+        back as a deadlock victim or a serialization failure (`is_retryable`), after a jittered
+        backoff, up to `attempts` times in all; the last failure is raised. `work` must do
+        nothing outside its session (it may run more than once)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                delay = RETRY_BASE_DELAY_S * 2 ** (attempt - 1) * (0.5 + random.random())
+                log.warning(
+                    "%s: %s (attempt %d of %d); retrying in %.3fs",
+                    what,
+                    str(error.orig).splitlines()[0][:200],
+                    attempt,
+                    attempts,
+                    delay,
+                )
+                sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     @contextmanager
     def single_statement(self) -> Iterator[Session]:
         """`write` for a block that sends one write statement on PostgreSQL (it may send more
@@ -133,6 +175,12 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Whether the server rolled the transaction back to break a deadlock or a serialization
+    conflict (SQLite reports neither: its writers queue behind `BEGIN IMMEDIATE`)."""
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def now() -> float:

@@ -158,6 +158,9 @@ def build(ctx: Context) -> dict[str, Any]:
             )
             analyze = gr.Button("Analyze", variant="primary", elem_id="batch-analyze")
             apply = gr.Button("Apply plan", elem_id="batch-apply")
+            # One step while workers are busy: the plan is shown, then applied at once,
+            # rebased past the runs they claimed in between.
+            analyze_apply = gr.Button("Analyze and apply", elem_id="batch-analyze-apply")
         summary = gr.Markdown(elem_id="batch-summary")
         plan_table = gr.Dataframe(
             headers=PLAN_HEADERS,
@@ -237,13 +240,18 @@ def build(ctx: Context) -> dict[str, Any]:
         plan = batching.get_plan(ctx, current)
         if not plan.batches:
             raise gr.Error("There is nothing to batch: the plan is empty.")
-        result = batching.apply_plan(ctx, current)
+        # Rebased: runs that workers claimed since the analysis are left out and said so;
+        # any other change to the queue is still refused as stale.
+        result = batching.apply_plan(ctx, current, rebase=True)
+        changes = result.rebase_lines()
         gr.Info(
             f"Applied: {len(result.created_job_ids)} batch job(s), "
             f"{len(result.merged_job_ids)} job(s) merged into them."
+            + "".join(f" {line.capitalize()}." for line in changes)
         )
         rows, text = load(size, number, with_history)
-        return rows, text, plan_summary(batching.get_plan(ctx, current))
+        applied = plan_summary(batching.get_plan(ctx, current))
+        return rows, text, applied + "".join(f"\n\n{line.capitalize()}." for line in changes)
 
     def undo_batch(
         job_id: str, size: float, number: float | None, with_history: bool
@@ -270,6 +278,13 @@ def build(ctx: Context) -> dict[str, Any]:
         outputs=[summary, plan_table, plan_id],
     )
     apply.click(
+        shown_errors(apply_plan), inputs=[plan_id, *view_inputs], outputs=[*queue_outputs, summary]
+    )
+    analyze_apply.click(
+        shown_errors(analyze_queue),
+        inputs=[mode, allow],
+        outputs=[summary, plan_table, plan_id],
+    ).success(
         shown_errors(apply_plan), inputs=[plan_id, *view_inputs], outputs=[*queue_outputs, summary]
     )
     undo.click(shown_errors(undo_batch), inputs=[undo_id, *view_inputs], outputs=queue_outputs)

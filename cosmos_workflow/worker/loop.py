@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from cosmos_workflow import defaults
-from cosmos_workflow.domain.errors import FatalError
+from cosmos_workflow.domain.errors import Conflict, FatalError
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
@@ -109,7 +109,16 @@ def _next_claim(
 ) -> jobs.Claim | None:
     worker_heartbeat(ctx.db, worker_id, None)
     if ctx.settings.planner.continuous:
-        batch_queue_head(ctx, host_name)
+        # Batching is an optimisation of this claim, never a reason to stop: a head another
+        # worker claimed or batched first (Conflict), or a database error that outlived the
+        # batching's own retries, skips it for this turn. The claim below still rides out a
+        # real outage.
+        try:
+            batch_queue_head(ctx, host_name)
+        except Conflict as exc:
+            log.info("continuous batching skipped this turn: %s", exc.message)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("continuous batching skipped this turn: %s", str(exc).splitlines()[0][:200])
     reaper.reap()
     return jobs.claim_next_job(
         ctx.db,
