@@ -11,7 +11,13 @@ same statement on PostgreSQL (data-modifying CTEs), after it on SQLite.
 
 Everything a worker writes after its claim goes through `lease_held`: one transaction that checks
 the lease token with the job's row locked, so a concurrent reap or claim waits for it, and a lost
-lease leaves no trace."""
+lease leaves no trace.
+
+Lock order, for every transaction that touches jobs and runs (PostgreSQL): job rows first (in id
+order when several), then runs; so the claim (its job, then its runs, in one statement), a
+finish, a split and a requeue (the held job, then its runs and the new job) and batching
+(store/batches.py: the queued jobs it changes, in id order, then their runs) never wait on one
+another in a cycle."""
 
 from __future__ import annotations
 
