@@ -63,8 +63,9 @@ def serve(
     _configure_logging()
     ctx.db.migrate()
     grace = ctx.settings.stop_grace_seconds if stop_grace is None else stop_grace
-    worker = None if no_worker else _start_worker(ctx.settings)
-    shutdown = Shutdown(worker, grace)
+    shutdown = Shutdown(grace)
+    shutdown.install()  # before the worker starts: a signal from now on is a graceful stop
+    worker = None if no_worker else shutdown.supervise(_start_worker(ctx.settings))
     try:
         _run_server(ctx, host, port, token, worker, shutdown)
     finally:
@@ -97,16 +98,27 @@ class Shutdown:
     """The signal handlers of `cosmos serve`: the first SIGTERM or SIGINT stops the server and
     the worker's claiming and starts the grace; a second one ends the running job at once."""
 
-    def __init__(self, worker: EmbeddedWorker | None, grace_s: float) -> None:
-        self.worker = worker
+    def __init__(self, grace_s: float) -> None:
         self.grace_s = grace_s
+        self.worker: EmbeddedWorker | None = None
         self.server: uvicorn.Server | None = None
         self.asked_at: float | None = None
 
-    def install(self, server: uvicorn.Server) -> None:
-        self.server = server
+    def install(self) -> None:
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGTERM, self.on_signal)
+
+    def supervise(self, worker: EmbeddedWorker) -> EmbeddedWorker:
+        self.worker = worker
+        if self.asked_at is not None:  # asked while it started
+            worker.request_stop()
+        return worker
+
+    def serve(self, server: uvicorn.Server) -> None:
+        """Run the server until a signal (one that came while it was built stops it at once)."""
+        self.server = server
+        server.should_exit = self.asked_at is not None
+        server.run()
 
     def on_signal(self, signum: int, _frame: Any) -> None:
         if self.asked_at is None:
@@ -160,9 +172,7 @@ def _run_server(
         access_log=False,
         timeout_graceful_shutdown=defaults.SERVE_SHUTDOWN_GRACE_SECONDS,
     )
-    server = _server_class()(config)
-    shutdown.install(server)
-    server.run()
+    shutdown.serve(_server_class()(config))
 
 
 def _server_class() -> type[uvicorn.Server]:
