@@ -10,7 +10,10 @@ from fastapi import Depends, FastAPI
 
 from cosmos_workflow import __version__
 from cosmos_workflow.api.auth import TokenGuard
-from cosmos_workflow.api.errors import install_error_handlers
+from cosmos_workflow.api.browser import CrossSiteGuard, HostGuard, HostRule
+from cosmos_workflow.api.errors import document_write_refusals, install_error_handlers
+from cosmos_workflow.api.fallback import install_api_fallback
+from cosmos_workflow.api.limits import BodyLimit
 from cosmos_workflow.api.routes import build_router
 from cosmos_workflow.services.context import Context
 
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# In process (tests, an embedding program) the app answers loopback names at any port.
+IN_PROCESS = ("127.0.0.1", None)
+
 
 def create_app(
     ctx: Context,
@@ -26,11 +32,15 @@ def create_app(
     token: str | None,
     with_ui: bool = True,
     worker: EmbeddedWorker | None = None,
+    bind: tuple[str, int | None] = IN_PROCESS,
 ) -> FastAPI:
     """Build the app. With a token, every /api route needs `Authorization: Bearer <token>` and
     the UI asks for it at a login page; without one, the server must only listen on loopback
-    (the `serve` command enforces that). `worker` is the server's embedded worker, whose state
-    `GET /api/worker` and the UI's banner show (None: the server runs without one)."""
+    (the `serve` command enforces that). A token shorter than 16 characters is a ConfigError.
+    `worker` is the server's embedded worker, whose state `GET /api/worker` and the UI's banner
+    show (None: the server runs without one). `bind` is the address and port the server listens
+    on: requests must name it (or a configured `allowed_hosts` name) in `Host`."""
+    guard = TokenGuard(token)
     app = FastAPI(
         title="cosmos-workflow",
         version=__version__,
@@ -40,9 +50,21 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(build_router(ctx, worker), dependencies=[Depends(TokenGuard(token))])
+    app.include_router(build_router(ctx, worker), dependencies=[Depends(guard)])
+    install_api_fallback(app)
+    document_write_refusals(app)
+    _install_guards(app, ctx, bind)
     if with_ui:
         from cosmos_workflow.ui.app import mount_ui
 
         mount_ui(app, ctx, token=token, worker=worker)
     return app
+
+
+def _install_guards(app: FastAPI, ctx: Context, bind: tuple[str, int | None]) -> None:
+    """Outermost first: the Host check, then the body limit, then the cross-site check (each
+    add_middleware wraps the ones added before it)."""
+    settings = ctx.settings
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HostGuard, rule=HostRule.of(bind[0], bind[1], settings.allowed_hosts))

@@ -7,6 +7,9 @@ import ipaddress
 
 from fastapi import HTTPException, Request
 
+from cosmos_workflow.config import MIN_TOKEN_CHARS
+from cosmos_workflow.domain.errors import ConfigError
+
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 
 
@@ -19,6 +22,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def require_strong_token(token: str | None) -> None:
+    """A short token can be guessed by anyone who can reach the server: refuse to start with one
+    (the configuration checks COSMOS_API_TOKEN the same way; `--token` comes here)."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"the API token is {len(token)} characters; it must be at least {MIN_TOKEN_CHARS} "
+            "(a random string, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
 
 
 def token_matches(expected: str, given: str) -> bool:
@@ -38,6 +52,7 @@ class TokenGuard:
     """A FastAPI dependency: every API route answers 401 unless the bearer token matches."""
 
     def __init__(self, token: str | None) -> None:
+        require_strong_token(token)
         self.token = token
 
     def __call__(self, request: Request) -> None:

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cosmos_workflow.services.queue import PRIORITY_RANGE
+from cosmos_workflow.domain import params as limits
+from cosmos_workflow.domain.text import (
+    MAX_KEY_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PATH_CHARS,
+    MAX_PROMPT_CHARS,
+)
+from cosmos_workflow.services.queue import MAX_PROMPTS_PER_JOB, PRIORITY_RANGE
 
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
@@ -20,45 +27,80 @@ if TYPE_CHECKING:
 # or prompt a user means contains one: every string the API takes refuses it (422, the field).
 NO_NUL = "^[^\x00]*$"
 Text = Annotated[str, Field(pattern=NO_NUL)]
+# The services' length limits (domain/text.py), stated in the schema so clients know them.
+Name = Annotated[str, Field(pattern=NO_NUL, max_length=MAX_NAME_CHARS)]
+PathText = Annotated[str, Field(pattern=NO_NUL, max_length=MAX_PATH_CHARS)]
+PromptText = Annotated[str, Field(pattern=NO_NUL, max_length=MAX_PROMPT_CHARS)]
+Key = Annotated[str, Field(pattern=NO_NUL, min_length=1, max_length=MAX_KEY_CHARS)]
 # The services refuse a priority outside this range; the boundary states it in the schema too
 # (the column is a 32-bit integer).
 Priority = Annotated[
     int,
     Field(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1], description="Higher runs sooner."),
 ]
+Weight = Annotated[float, Field(ge=0, le=1)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not the number 1 and "35" is not 35 (JSON numbers still fill a float).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ParamsBody(Body):
+    """Execution parameters, as `cosmos queue add` takes them; a missing or null one takes the
+    backend's default. Ranges span both backends; the service checks each backend's own
+    (Transfer2.5: guidance a whole number 0 to 7)."""
+
+    backend: Literal["transfer1", "transfer2.5"] | None = None
+    steps: int | None = Field(None, ge=1, le=limits.MAX_STEPS)
+    guidance: float | None = Field(
+        None, ge=0, le=max(limits.T1_GUIDANCE_RANGE[1], limits.T25_GUIDANCE_RANGE[1])
+    )
+    seed: int | None = Field(None, ge=0, le=limits.MAX_SEED)
+    sigma_max: float | None = Field(
+        None, ge=0, le=max(limits.T1_SIGMA_MAX_RANGE[1], limits.T25_SIGMA_MAX_RANGE[1])
+    )
+    fps: int | None = Field(None, ge=limits.FPS_RANGE[0], le=limits.FPS_RANGE[1])
+    blur: Literal[tuple(p.value for p in limits.Preset)] | None = None  # type: ignore[valid-type]
+    canny: Literal[tuple(p.value for p in limits.Preset)] | None = None  # type: ignore[valid-type]
+    distilled: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class InputCreate(Body):
-    path: Text = Field(description="The input folder, under a configured input root.")
-    name: Text | None = Field(None, description="Defaults to the folder's name.")
-    video: Text | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
+    path: PathText = Field(description="The input folder, under a configured input root.")
+    name: Name | None = Field(None, description="Defaults to the folder's name.")
+    video: PathText | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
 
 
 class PromptCreate(Body):
-    input: Text = Field(description="Input name or id.")
-    text: Text
-    name: Text | None = None
-    negative: Text | None = Field(
+    input: Name = Field(description="Input name or id.")
+    text: PromptText
+    name: Name | None = None
+    negative: PromptText | None = Field(
         default=None, description="Negative prompt; null uses the model's own default."
     )
 
 
 class JobCreate(Body):
-    prompt_ids: list[Text] = Field(description="One run per prompt, all in one job.")
-    weights: dict[str, Any] = Field(
-        default_factory=lambda: {"edge": 1.0},
-        description='Control weights, e.g. {"edge": 0.5, "depth": 0.3} (as `cosmos queue add`).',
+    prompt_ids: list[Name] = Field(
+        min_length=1,
+        max_length=MAX_PROMPTS_PER_JOB,
+        description="One run per prompt, all in one job.",
     )
-    params: dict[str, Any] = Field(
-        default_factory=dict,
+    weights: dict[str, Weight] = Field(
+        default_factory=lambda: {"edge": 1.0},
+        description='Control weights, e.g. {"edge": 0.5, "depth": 0.3} (as `cosmos queue add`); '
+        "controls: vis, edge, depth, seg (or blur, canny, segmentation); 0 leaves one out.",
+    )
+    params: ParamsBody = Field(
+        default_factory=ParamsBody,
         description="Execution parameters: backend, steps, guidance, seed, sigma_max, fps, ...",
     )
     priority: Priority = 0
-    idempotency_key: Text | None = None
+    idempotency_key: Key | None = None
 
 
 class BulkCreate(Body):
@@ -67,7 +109,7 @@ class BulkCreate(Body):
 
 class MoveRequest(Body):
     where: Literal["top", "bottom", "before"]
-    before: Text | None = Field(None, description="With where=before: the other job's id.")
+    before: Name | None = Field(None, description="With where=before: the other job's id.")
 
 
 class UpscaleRequest(Body):

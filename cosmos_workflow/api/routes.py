@@ -20,6 +20,7 @@ from cosmos_workflow.api.files import IMAGE_TYPES, VIDEO_TYPES, confined_file, m
 from cosmos_workflow.api.models import NO_NUL
 from cosmos_workflow.api.stream import event_stream, frame_schema, start_of_stream
 from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.domain.text import MAX_NAME_CHARS, MAX_SEARCH_CHARS
 from cosmos_workflow.services import batching, inputs, prompts, queue, runs, verdicts, workers
 from cosmos_workflow.services.batching import ApplyResult, PlanView, UndoResult
 from cosmos_workflow.services.context import Context
@@ -45,12 +46,13 @@ if TYPE_CHECKING:
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
 # Within every database's integer, so a huge offset is refused, not passed to SQL.
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many items.")]
-Id = Annotated[str, InPath(pattern=NO_NUL)]  # path ids and names, NUL refused (models.NO_NUL)
+# Path ids and names: NUL refused (models.NO_NUL), no longer than a name may be.
+Id = Annotated[str, InPath(pattern=NO_NUL, max_length=MAX_NAME_CHARS)]
 
 
-def text_query(description: str | None = None) -> Any:
+def text_query(description: str | None = None, max_chars: int = MAX_NAME_CHARS) -> Any:
     """An optional query string, NUL refused like every string the API takes."""
-    return Query(pattern=NO_NUL, description=description)
+    return Query(pattern=NO_NUL, max_length=max_chars, description=description)
 
 
 OptionalText = Annotated[str | None, text_query()]
@@ -188,7 +190,7 @@ def _prompt_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(422),
     )
     def search_prompts(
-        q: Annotated[str, text_query("Words to look for.")], limit: Limit = 100
+        q: Annotated[str, text_query("Words to look for.", MAX_SEARCH_CHARS)], limit: Limit = 100
     ) -> list[PromptView]:
         return prompts.search_prompts(ctx, q, limit=limit)
 
@@ -240,7 +242,7 @@ def _request_of(job: models.JobCreate) -> queue.JobRequest:
     return queue.build_request(
         job.prompt_ids,
         job.weights,
-        job.params,
+        job.params.given(),
         priority=job.priority,
         idempotency_key=job.idempotency_key,
     )
@@ -438,7 +440,12 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         prompt_id: OptionalText = None,
         controls: Annotated[str | None, text_query("A control set like depth+edge.")] = None,
         rating: Annotated[int | None, Query(ge=1, le=5)] = None,
-        since: Annotated[float | None, Query(description="UNIX time: created at or after.")] = None,
+        since: Annotated[
+            float | None,
+            Query(
+                ge=0, le=1e11, allow_inf_nan=False, description="UNIX time: created at or after."
+            ),
+        ] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> RunList:
@@ -545,8 +552,17 @@ def _event_routes(router: APIRouter, ctx: Context) -> None:
         ] = None,
         follow: Annotated[bool, Query(description="Keep the stream open for new events.")] = True,
         job_id: OptionalText = None,
-        kinds: Annotated[str | None, text_query("Comma-separated kinds, e.g. job.log")] = None,
-        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        kinds: Annotated[
+            str | None, text_query("Comma-separated kinds, e.g. job.log", MAX_SEARCH_CHARS)
+        ] = None,
+        last_event_id: Annotated[
+            str | None,
+            Header(
+                alias="Last-Event-ID",
+                max_length=40,
+                description=f"Resume after this event id (0 to {MAX_EVENT_ID}); wins over `after`.",
+            ),
+        ] = None,
     ) -> StreamingResponse:
         """Server-sent events (job and run state changes, progress, log lines), each with its
         monotonic id. Reconnecting with `Last-Event-ID` (or `?after=`) sends what was missed;

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cosmos_workflow.api.app import create_app
@@ -24,9 +25,19 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
+# What a script calling the API sends: a loopback Host and the header that marks a request as
+# no web page's (docs/api.md); the browser-safety tests send neither on purpose.
+LOCAL = "http://127.0.0.1"
+SCRIPT_HEADERS = {"X-Cosmos-Request": "1"}
+
+
+def api_client(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url=LOCAL, headers=SCRIPT_HEADERS)
+
+
 @pytest.fixture
 def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx, token=None, with_ui=False)) as test_client:
+    with api_client(create_app(ctx, token=None, with_ui=False)) as test_client:
         yield test_client
 
 

@@ -15,13 +15,14 @@ from fastapi.testclient import TestClient
 from cosmos_workflow.api.app import create_app
 from cosmos_workflow.api.auth import is_loopback
 from cosmos_workflow.services.context import Context
+from tests.api.conftest import api_client
 
 TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture
 def guarded(ctx: Context) -> TestClient:
-    return TestClient(create_app(ctx, token=TOKEN, with_ui=False))
+    return api_client(create_app(ctx, token=TOKEN, with_ui=False))
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from cosmos_workflow.domain.errors import FatalError
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.worker.embedded import EmbeddedWorker, WorkerSnapshot
+from tests.api.conftest import api_client
 from tests.services.helpers import seed_prompts
 
 FAST = {"initial_backoff_s": 0.2, "max_backoff_s": 1.0}
@@ -158,7 +159,7 @@ def test_the_real_worker_runs_a_queued_job_and_the_api_reports_it(
     job = queue.enqueue(ctx, queue.build_request([prompt_id], {"edge": 0.5}))
     worker = EmbeddedWorker(ctx, simulate=True)
     stopped.append(worker)
-    with TestClient(create_app(ctx, token=None, with_ui=False, worker=worker)) as client:
+    with api_client(create_app(ctx, token=None, with_ui=False, worker=worker)) as client:
         worker.start()
         wait_for(lambda: queue.get_job(ctx, job.job_id).status == "succeeded", timeout=8.0)
         answer = client.get("/api/worker")

@@ -142,9 +142,9 @@ def test_queue_refusals_change_nothing(
 ) -> None:
     before = database_snapshot(ctx)
     bad_weight = client.post("/api/queue", json={"prompt_ids": prompt_ids, "weights": {"edge": 2}})
-    assert bad_weight.status_code == 422 and bad_weight.json()["error"]["field"] == "weights"
+    assert bad_weight.status_code == 422 and bad_weight.json()["error"]["field"] == "weights.edge"
     bad_param = client.post("/api/queue", json={"prompt_ids": prompt_ids, "params": {"steps": -3}})
-    assert bad_param.status_code == 422 and bad_param.json()["error"]["field"] == "steps"
+    assert bad_param.status_code == 422 and bad_param.json()["error"]["field"] == "params.steps"
     unknown = client.post("/api/queue", json={"prompt_ids": ["pr_missing"]})
     assert unknown.status_code == 404
     extra = client.post("/api/queue", json={"prompt_ids": prompt_ids, "colour": "red"})
@@ -160,7 +160,7 @@ def test_bulk_add_is_all_or_nothing(
     jobs[1]["weights"] = {"edge": 5}
     refused = client.post("/api/queue/bulk", json={"jobs": jobs})
     assert refused.status_code == 422
-    assert refused.json()["error"]["field"] == "jobs.1.weights"
+    assert refused.json()["error"]["field"] == "jobs.1.weights.edge"
     assert database_snapshot(ctx) == before
     jobs[1]["weights"] = {"depth": 0.4}
     jobs[0]["idempotency_key"] = "k-0"

@@ -32,6 +32,7 @@ from cosmos_workflow.config import Settings
 from cosmos_workflow.services import batching, inputs, prompts, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import RunRow
+from tests.api.conftest import SCRIPT_HEADERS
 from tests.conftest import make_database_url
 from tests.services.snapshot import database_snapshot
 from tests.videos import make_input_folder, make_video
@@ -94,7 +95,10 @@ def _schema_only_app() -> FastAPI:
     (schemathesis.pytest.from_fixture would build it per test, but fails under pytest 9.)"""
     # Constructed, not loaded: collection never reads the environment or a configuration file.
     unused = Path(tempfile.gettempdir()) / "cosmos-schema-only"
-    settings = Settings.model_construct(home=unused, database_url="sqlite://")
+    # schemathesis reads the schema as the host `testserver`: a configured name, as a proxy's.
+    settings = Settings.model_construct(
+        home=unused, database_url="sqlite://", allowed_hosts=["testserver"]
+    )
     return create_app(Context(settings), token=None, with_ui=False)
 
 
@@ -168,10 +172,19 @@ def test_every_operation_conforms(
         # An invalid `follow` stays as generated: it is refused before any stream starts.
         case.query = {**(case.query or {}), "follow": "false"}
     _with_seeded_ids(case, seeded, data)
+    _as_a_script(case)
     before = database_snapshot(ctx)
     response = case.call_and_validate(checks=CHECKS, app=seeded.app)
     if 400 <= response.status_code < 500:
         assert database_snapshot(ctx) == before, f"{case.method} {case.path} changed data"
+
+
+def _as_a_script(case: Case) -> None:
+    """Sent as a script on this machine sends it: a loopback Host (schemathesis's own,
+    `testserver`, names no server: 400) and the header that marks a write as no web page's
+    (without it every write without a JSON body is a 403; tests/api/test_browser.py checks
+    those refusals)."""
+    case.headers = {**(case.headers or {}), "Host": "127.0.0.1", **SCRIPT_HEADERS}
 
 
 OPERATION_IDS = {
@@ -212,6 +225,7 @@ def test_without_the_token_every_operation_answers_its_documented_401(ctx: Conte
         operation = result.ok()
         names = [p.name for p in operation.iter_parameters() if p.location == "path"]
         case = operation.Case(path_parameters=dict.fromkeys(names, "x"))
+        _as_a_script(case)
         response = case.call(app=guarded)
         assert response.status_code == 401, operation.label
         case.validate_response(response, checks=checks, transport_kwargs={"app": guarded})
