@@ -48,10 +48,11 @@ def serve(
     stop_grace: StopGraceOption = None,
 ) -> None:
     """Serve the web UI at / and the REST API at /api (docs at /docs), with a worker."""
-    from cosmos_workflow.api.auth import is_loopback
+    from cosmos_workflow.api.auth import is_loopback, require_strong_token
 
     ctx = context()
     token = token or ctx.settings.api_token
+    require_strong_token(token)  # before anything starts: a short token is a ConfigError
     if not is_loopback(host) and not token:
         err_console.print(
             f"error: refusing to listen on {host} without a token: anyone who can reach it could "
@@ -158,7 +159,7 @@ def _run_server(
 
     from cosmos_workflow.api.app import create_app
 
-    app = create_app(ctx, token=token, worker=worker)
+    app = create_app(ctx, token=token, worker=worker, bind=(host, port))
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"cosmos-workflow serving on http://{shown}:{port}/ (REST API under /api, docs at /docs)"
