@@ -50,8 +50,9 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(build_router(ctx, worker), dependencies=[Depends(guard)])
-    install_api_fallback(app)
+    api = build_router(ctx, worker)
+    app.include_router(api, dependencies=[Depends(guard)])
+    install_api_fallback(app, api)
     document_write_refusals(app)
     _install_guards(app, ctx, bind)
     if with_ui:
