@@ -97,8 +97,8 @@ class HostConfig(BaseModel):
         for key, value in env.items():
             if not _ENV_NAME.match(key):
                 raise ValueError(
-                    f"env key {key!r} is not a valid environment variable name "
-                    "(letters, digits and _, not starting with a digit)"
+                    f"env key {key!r}: invalid environment variable name (letters, "
+                    "digits and _, not starting with a digit)"
                 )
             _no_nul(value, f"env value of {key}")
         return env

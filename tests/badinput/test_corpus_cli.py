@@ -814,22 +814,22 @@ CASES = [
     config(
         "host-env-space",
         b'[[hosts]]\nname = "a"\nenv = {"A B" = "1"}\n',
-        message="'A B' is not a valid environment variable name",
+        message="'A B': invalid environment variable name",
     ),
     config(
         "host-env-digit",
         b'[[hosts]]\nname = "a"\nenv = {"1A" = "1"}\n',
-        message="not a valid environment variable name",
+        message="invalid environment variable name",
     ),
     config(
         "host-env-equals",
         b'[[hosts]]\nname = "a"\nenv = {"A=B" = "1"}\n',
-        message="not a valid environment variable name",
+        message="invalid environment variable name",
     ),
     config(
         "host-env-empty-name",
         b'[[hosts]]\nname = "a"\nenv = {"" = "1"}\n',
-        message="not a valid environment variable name",
+        message="invalid environment variable name",
     ),
     config(
         "host-env-value-nul",
