@@ -116,3 +116,41 @@ def test_verdicts_are_listed(client: TestClient, ctx: Context) -> None:
     [listed] = client.get("/api/batch/verdicts").json()
     assert listed["kind"] == "gpu_batch" and listed["controls"] == "edge"
     assert listed["verified"] is False and listed["min_psnr_db"] == 27.5
+
+
+def test_a_plan_is_applied_rebased_past_a_claimed_job(
+    client: TestClient, ctx: Context, prompt_ids: list[str]
+) -> None:
+    from cosmos_workflow.store.jobs import claim_next_job
+
+    job_ids = _queue(client, prompt_ids, {"edge": 0.5})
+    plan = client.post("/api/batch/analyze", json={"mode": "strict"}).json()
+    claim = claim_next_job(ctx.db, "worker-test", lease_seconds=60)
+    assert claim is not None and claim.job_id == job_ids[0]
+    before = database_snapshot(ctx)
+    stale = client.post("/api/batch/apply", json={"plan_id": plan["plan_id"]})
+    assert stale.status_code == 409 and "--rebase" in stale.json()["error"]["message"]
+    assert database_snapshot(ctx) == before
+    body = {"plan_id": plan["plan_id"], "rebase": True}
+    applied = client.post("/api/batch/apply", json=body).json()
+    assert applied["rebased"] is True and applied["shrunk_batches"] == [1]
+    assert [(d["job_id"], d["why"]) for d in applied["dropped_runs"]] == [(job_ids[0], "claimed")]
+    assert sorted(applied["merged_job_ids"]) == sorted(job_ids[1:])
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "rebase" in schema["ApplyRequest"]["properties"]
+    assert {"dropped_runs", "shrunk_batches", "vanished_batches"} <= set(
+        schema["ApplyResult"]["properties"]
+    )
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_bad_rebase_is_refused_and_changes_nothing(
+    client: TestClient, ctx: Context, prompt_ids: list[str], value: object
+) -> None:
+    _queue(client, prompt_ids[:2], {"edge": 0.5})
+    client.post("/api/batch/analyze", json={"mode": "strict"})
+    before = database_snapshot(ctx)
+    refused = client.post("/api/batch/apply", json={"rebase": value})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "rebase"
+    assert database_snapshot(ctx) == before

@@ -79,3 +79,20 @@ def test_bad_values_are_refused_and_change_nothing(
     assert code == 2, out + err
     assert message in err + out
     assert database_snapshot(ctx) == before
+
+
+def test_apply_rebase_says_what_changed(ctx: Context, edge_jobs: list[str]) -> None:
+    from cosmos_workflow.store.jobs import claim_next_job
+
+    plan = cosmos_json("batch", "analyze", "--mode", "strict")
+    assert claim_next_job(ctx.db, "worker-test", lease_seconds=60) is not None
+    before = database_snapshot(ctx)
+    code, out, err = cosmos("batch", "apply", plan["plan_id"])
+    assert code == 1 and "--rebase" in " ".join((out + err).split())
+    assert database_snapshot(ctx) == before
+    code, out, _ = cosmos("batch", "apply", plan["plan_id"], "--rebase")
+    shown = " ".join(out.split())
+    assert code == 0, out
+    assert "1 batch job(s) created, 2 job(s) merged" in shown
+    assert "rebased: 1 run(s) dropped from the plan (1 claimed since the analysis)" in shown
+    assert "batch(es) 1 shrank" in shown
