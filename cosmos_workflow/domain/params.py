@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.domain.text import shown
 
 
 class Backend(StrEnum):
@@ -197,7 +198,9 @@ def _backend(value: Any) -> Backend:
         return Backend(str(value).strip().lower())
     except ValueError:
         known = ", ".join(b.value for b in Backend)
-        raise InvalidInput(f"unknown backend {value!r}; known: {known}", field="backend") from None
+        raise InvalidInput(
+            f"unknown backend {shown(value)}; known: {known}", field="backend"
+        ) from None
 
 
 def _preset(name: str, value: Any) -> Preset:
@@ -205,12 +208,14 @@ def _preset(name: str, value: Any) -> Preset:
         return Preset(str(value).strip().lower())
     except ValueError:
         known = ", ".join(p.value for p in Preset)
-        raise InvalidInput(f"unknown {name} preset {value!r}; known: {known}", field=name) from None
+        raise InvalidInput(
+            f"unknown {name} preset {shown(value)}; known: {known}", field=name
+        ) from None
 
 
 def _integer(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
-        raise InvalidInput(f"{name} must be a whole number, got {value!r}", field=name)
+        raise InvalidInput(f"{name} must be a whole number, got {shown(value)}", field=name)
     try:
         number = int(value) if not isinstance(value, float) else None
     except (TypeError, ValueError):
@@ -218,7 +223,7 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, float) and value.is_integer():
         number = int(value)
     if number is None:
-        raise InvalidInput(f"{name} must be a whole number, got {value!r}", field=name)
+        raise InvalidInput(f"{name} must be a whole number, got {shown(value)}", field=name)
     if not low <= number <= high:
         raise InvalidInput(f"{name} must be between {low} and {high}, got {number}", field=name)
     return number
@@ -226,14 +231,14 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
     if isinstance(value, bool):
-        raise InvalidInput(f"{name} must be a number, got {value!r}", field=name)
+        raise InvalidInput(f"{name} must be a number, got {shown(value)}", field=name)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a number, got {value!r}", field=name) from None
+        raise InvalidInput(f"{name} must be a number, got {shown(value)}", field=name) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise InvalidInput(
-            f"{name} must be between {low:g} and {high:g}, got {value!r}", field=name
+            f"{name} must be between {low:g} and {high:g}, got {shown(value)}", field=name
         )
     return number
 
@@ -246,4 +251,4 @@ def _boolean(name: str, value: Any) -> bool:
         return True
     if text in {"0", "false", "no"}:
         return False
-    raise InvalidInput(f"{name} must be true or false, got {value!r}", field=name)
+    raise InvalidInput(f"{name} must be true or false, got {shown(value)}", field=name)
