@@ -1,7 +1,8 @@
 """Every error the API answers has one shape: `{"error": {"message": ..., "field": ...}}`.
 
 Domain errors carry their own HTTP status; request validation errors become 422 naming the
-field; anything else is a 500 whose details stay in the server log."""
+field, malformed JSON a 400 naming its line and column; anything else is a 500 whose details
+stay in the server log."""
 
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     first = problems[0]
     if first.get("type") == "json_invalid":
         return error_response(400, _json_problem(first, exc.body))
+    if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
+        return error_response(422, "this request needs a JSON body")
     field = field_of(first.get("loc", ()))
     said = _plain(first)
     message = f"{field}: {said}" if field else said
@@ -123,7 +126,7 @@ def _json_problem(problem: Mapping[str, Any], document: Any) -> str:
     if offset is None or not isinstance(document, str):
         return f"the body is not valid JSON: {reason}"
     located = json.JSONDecodeError(reason, document, offset)
-    return f"the body is not valid JSON: {reason} at line {located.lineno}, column {located.colno}"
+    return f"the body is not valid JSON: {reason} (line {located.lineno}, column {located.colno})"
 
 
 def _plain(problem: Mapping[str, Any]) -> str:

@@ -90,7 +90,7 @@ def test_malformed_json_names_line_and_column(client: TestClient, ctx: Context) 
     )
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "message": "the body is not valid JSON: Expecting value at line 3, column 11",
+        "message": "the body is not valid JSON: Expecting value (line 3, column 11)",
         "field": None,
     }
     not_utf8 = client.post(
