@@ -33,6 +33,19 @@ class CosmosGroup(TyperGroup):
             # One line, the message as written: brackets in it are text, not Rich markup.
             err_console.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            from cosmos_workflow.services.context import database_unreachable
+
+            if not database_unreachable(exc):
+                raise
+            # The driver's first line says why (refused, unknown host, timeout); its later
+            # lines are SQLAlchemy's hints. No URL is printed: it may hold a password.
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            err_console.print(
+                f"[red]error:[/red] the database cannot be reached: {escape(reason)}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
 
 
 def new_app(help_text: str) -> typer.Typer:

@@ -7,7 +7,13 @@ from functools import cached_property
 
 from cosmos_workflow.config import Settings, load_settings
 from cosmos_workflow.domain.errors import ConfigError
-from cosmos_workflow.store.db import Database
+from cosmos_workflow.store.db import TRANSIENT_ERRORS, Database
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (refused, reset, busy past its timeout):
+    an interface reports that as one line, not a traceback."""
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 @dataclass

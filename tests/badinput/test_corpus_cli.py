@@ -52,9 +52,10 @@ def config(
     toml: bytes | None = None,
     *,
     env: dict[str, str | None] | None = None,
+    code: int = 2,
     message: str,
 ) -> Case:
-    return Case(id, toml=toml, env=env or {}, message=message)
+    return Case(id, toml=toml, env=env or {}, code=code, message=message)
 
 
 OK_LINE = b'{"prompt_ids": ["@P0"], "weights": {"edge": 0.5}'
@@ -801,6 +802,19 @@ CASES = [
         b'database_url = "mysql://u@h/db"\n',
         env={"COSMOS_DATABASE_URL": None},
         message="unsupported database",
+    ),
+    config(
+        "database-refused",
+        b'database_url = "postgresql://nobody@127.0.0.1:1/x"\n',
+        env={"COSMOS_DATABASE_URL": None},
+        code=1,
+        message="the database cannot be reached: connection failed",
+    ),
+    config(
+        "database-refused-env",
+        env={"COSMOS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+        code=1,
+        message="the database cannot be reached",
     ),
     config(
         "database-url-env",
