@@ -47,12 +47,7 @@ def add_input(
     folder = confine_path(ctx, folder, "input folder")
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder", field="path")
-    if name is not None:
-        check_line(name, "name", max_chars=MAX_NAME_CHARS)
-    name = (name or folder.name).strip()
-    if not name or len(name) > MAX_NAME_CHARS:
-        raise InvalidInput("an input name must be 1 to 200 characters", field="name")
-    check_line(name, "name", max_chars=MAX_NAME_CHARS)  # a folder's own name may hold anything
+    name = _input_name(folder, name)
     with ctx.db.read() as session:  # before any probe or thumbnail: a refusal leaves nothing
         _require_free_name(session, name)
     rgb = _find_rgb_video(ctx, folder, video)
@@ -79,6 +74,18 @@ def add_input(
         raise
     log.info("registered input=%s name=%s controls=%s", input_id, name, sorted(row.controls))
     return InputView.of(row)
+
+
+def _input_name(folder: Path, name: str | None) -> str:
+    """The given name, or the folder's own (which may hold anything a file name can)."""
+    if name is not None:
+        check_line(name, "name", max_chars=MAX_NAME_CHARS)
+    chosen = (name or folder.name).strip()
+    if not chosen or len(chosen) > MAX_NAME_CHARS:
+        raise InvalidInput("an input name must be 1 to 200 characters", field="name")
+    if name is None:
+        check_line(chosen, "the folder's name (pass --name)", max_chars=MAX_NAME_CHARS)
+    return chosen
 
 
 def _require_free_name(session: Session, name: str) -> None:
@@ -158,7 +165,7 @@ def _find_rgb_video(ctx: Context, folder: Path, video: Path | None) -> Path:
 def _find_controls(folder: Path, exclude: Path) -> dict[Control, Path]:
     found: dict[Control, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.resolve() == exclude or path.suffix.lower() not in media.VIDEO_EXTENSIONS:
+        if path.suffix.lower() not in media.VIDEO_EXTENSIONS or path.resolve() == exclude:
             continue
         control = CONTROL_ALIASES.get(path.stem.lower())
         if control is None:
