@@ -1,4 +1,4 @@
-"""Helpers of the stop and lapse tests: a slow job, its attempts, and its live processes."""
+"""What the stop and lapse tests share: a slow job, its attempts, and its live processes."""
 
 from __future__ import annotations
 
