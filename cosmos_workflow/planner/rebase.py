@@ -9,22 +9,46 @@ refuses the rebase. Pure: the store reads, this compares."""
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from cosmos_workflow.domain.params import ExecutionParams
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.work import QueuedRun
-from cosmos_workflow.planner.fingerprint import queue_fingerprint
 
-DIGEST_CHARS = 16  # 64 bits of sha256: enough to tell an edited run from an unchanged one
+DIGEST_CHARS = 16  # 64 bits of BLAKE2b: enough to tell an edited run from an unchanged one
 SHOWN = 5  # changes named in a refusal's message; the rest are counted
 
 
+@lru_cache(maxsize=4096)
+def _params_text(params: ExecutionParams) -> str:
+    """Queues share a few parameter sets among many runs: encode each set once."""
+    return json.dumps(params.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+
+
 def run_digest(run: QueuedRun) -> str:
-    """The run as the planner read it, without its job's place in the queue."""
-    return queue_fingerprint([dataclasses.replace(run, queue_index=0)])[:DIGEST_CHARS]
+    """The run as the planner read it (what the queue's fingerprint covers), without its job's
+    place in the queue. Floats are written exactly (`float.hex`, JSON's shortest repr)."""
+    weights = sorted((control.value, float(w).hex()) for control, w in run.weights.items())
+    video = (run.video.frames, float(run.video.fps).hex(), run.video.width, run.video.height)
+    text = repr(
+        (
+            run.run_id,
+            run.job_id,
+            run.priority,
+            weights,
+            _params_text(run.params),
+            run.negative_prompt,
+            video,
+            run.kind.value,
+            run.job_gpu_batch_size,
+        )
+    )
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=DIGEST_CHARS // 2).hexdigest()
 
 
 def plan_basis(runs: Sequence[QueuedRun]) -> dict[str, Any]:
