@@ -428,7 +428,7 @@ def reap_expired_leases(db: Database, job_ids: Sequence[str] | None = None) -> l
     stamp = now()
     reaped = []
     with db.write() as session:
-        for job_id in expired:
+        for job_id in sorted(expired):  # the lock order: job rows in id order
             job = session.get(JobRow, job_id, with_for_update=True)
             if job is None or job.status != JobStatus.RUNNING.value:
                 continue
