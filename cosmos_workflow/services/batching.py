@@ -324,7 +324,7 @@ def _apply(ctx: Context, session: Session, plan_id: str | None, rebase: bool) ->
     created, merged = apply_batches(
         session, _new_batches(batches), max_attempts=ctx.settings.max_attempts, plan_id=row.id
     )
-    mark_plan_applied(session, row, created, merged)
+    mark_plan_applied(session, row, created, merged, [d.run_id for d in result.dropped_runs])
     return result.model_copy(update={"created_job_ids": created, "merged_job_ids": merged})
 
 

@@ -140,11 +140,22 @@ def find_plan(session: Session, plan_id: str | None, *, lock: bool = False) -> P
 
 
 def mark_plan_applied(
-    session: Session, plan: PlanRow, created: Sequence[str], merged: Sequence[str]
+    session: Session,
+    plan: PlanRow,
+    created: Sequence[str],
+    merged: Sequence[str],
+    dropped: Sequence[str] = (),
 ) -> None:
+    """`dropped`: the runs a rebase left out (claimed or finished since the analysis)."""
     plan.applied_at = now()
+    extra: dict[str, Any] = {"dropped": list(dropped)} if dropped else {}
     record_event(
-        session, "plan.applied", plan_id=plan.id, created=list(created), merged=list(merged)
+        session,
+        "plan.applied",
+        plan_id=plan.id,
+        created=list(created),
+        merged=list(merged),
+        **extra,
     )
 
 

@@ -226,3 +226,15 @@ def test_claims_continuous_batching_and_rebased_applies_race_without_a_deadlock(
         job_status = statuses[run.job_id]
         assert job_status != "merged", f"run {run.id} was left in merged job {run.job_id}"
         assert run.status == job_status, (run, job_status)
+
+
+def test_the_applied_event_names_the_dropped_runs(ctx: Context) -> None:
+    from cosmos_workflow.store.models import EventRow
+
+    jobs = _jobs(ctx, [{"edge": 0.5}] * 3)
+    plan = batching.analyze(ctx, mode="strict")
+    _claim(ctx)
+    batching.apply_plan(ctx, plan.plan_id, rebase=True)
+    with ctx.db.read() as session:
+        (data,) = session.scalars(select(EventRow.data).where(EventRow.kind == "plan.applied"))
+    assert data["dropped"] == [_run_of(ctx, jobs[0]).id]
