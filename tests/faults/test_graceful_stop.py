@@ -14,7 +14,7 @@ from cosmos_workflow import defaults
 from cosmos_workflow.domain.states import AttemptEnd, JobStatus, RunStatus
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
-from tests.e2e.conftest import Cosmos, scene
+from tests.e2e.conftest import BOTH_DATABASES, Cosmos, scene
 from tests.faults import stopping
 from tests.faults.stopping import SLOW
 
@@ -40,6 +40,7 @@ def _assert_given_back(ctx: Context, job_id: str, home: Path) -> None:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
 def test_sigterm_ends_a_job_longer_than_the_grace_and_gives_it_back(
     ctx: Context, cosmos: Cosmos, scene: str, home: Path
 ) -> None:
