@@ -63,15 +63,16 @@ def test_sigterm_ends_a_job_longer_than_the_grace_and_gives_it_back(
 
 @pytest.mark.timeout(90)
 def test_a_job_that_fits_in_the_grace_finishes_and_is_recorded(
-    ctx: Context, cosmos: Cosmos, scene: str
+    ctx: Context, cosmos: Cosmos, scene: str, home: Path
 ) -> None:
     job_id = stopping.add_job(cosmos, scene)
     other = stopping.add_job(cosmos, scene)
     worker = cosmos.start(
-        "worker", "--simulate", "--stop-grace", "60", extra_env={"COSMOS_SIM_TIME_SCALE": "0.02"}
+        "worker", "--simulate", "--stop-grace", "60", extra_env={"COSMOS_SIM_TIME_SCALE": "0.01"}
     )
-    stopping.wait_for_process(ctx, 1)
+    running = stopping.wait_for_process(ctx, 1)
     worker.send_signal(signal.SIGTERM)
+    assert stopping.processes_of(home, [running.marker or ""]), "it ended before the signal"
     code, output, _ = stopping.wait_exit(worker, 60)
     assert code == 0, output
     first = stopping.job(ctx, job_id)
