@@ -7,10 +7,10 @@
   plus the configured `allowed_hosts`. Anything else is a 400.
 - Cross-site requests: a page elsewhere can POST a form or a `text/plain` body, or one with no
   body at all, without the browser asking first (no CORS preflight). So a request that changes
-  something under /api needs `Content-Type: application/json` or the header `X-Cosmos-Request`,
-  which no page can send cross-site without a preflight this server never grants, and an
-  `Origin` header, when a browser sent one, must be this server's own or a configured one.
-  Anything else is a 403.
+  something, on any path (the UI's Gradio calls too), is refused when a browser sent an `Origin`
+  that is neither this server's own nor a configured one; and one under /api also needs
+  `Content-Type: application/json` or the header `X-Cosmos-Request`, which no page can send
+  cross-site without a preflight this server never grants. Anything else is a 403.
 
 Both are ASGI middleware, so every route (the UI's included, for the Host check) is covered by
 one rule written once."""
@@ -139,9 +139,9 @@ def _is_json(content_type: str) -> bool:
 
 
 class CrossSiteGuard:
-    """Refuses (403) a request under /api that changes something and that a page elsewhere
-    could have sent: one from another `Origin`, or one with neither a JSON content type nor
-    the `X-Cosmos-Request` header."""
+    """Refuses (403) a request that changes something and that a page elsewhere could have
+    sent: on any path (the UI's included) one from another `Origin`; under /api also one with
+    neither a JSON content type nor the `X-Cosmos-Request` header."""
 
     def __init__(self, app: ASGIApp, allowed_origins: Iterable[str]) -> None:
         self.app = app
@@ -155,10 +155,7 @@ class CrossSiteGuard:
         await error_response(403, *refusal)(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> tuple[str, str] | None:
-        path = str(scope.get("path", ""))
-        if scope.get("method") not in WRITE_METHODS or not (
-            path == "/api" or path.startswith("/api/")
-        ):
+        if scope.get("method") not in WRITE_METHODS:
             return None
         headers = Headers(scope=scope)
         origin = headers.get("origin")
@@ -171,6 +168,9 @@ class CrossSiteGuard:
                     "may change anything (allowed_origins lists others to trust)",
                     "Origin",
                 )
+        path = str(scope.get("path", ""))
+        if not (path == "/api" or path.startswith("/api/")):
+            return None  # the UI's own requests (Gradio's) carry its origin, checked above
         if not _is_json(headers.get("content-type", "")) and CUSTOM_HEADER not in headers:
             return (
                 "a request that changes something needs 'Content-Type: application/json' (with a "

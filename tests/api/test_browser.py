@@ -98,6 +98,18 @@ def test_a_foreign_origin_is_a_403_even_with_json(bare: TestClient, ctx: Context
     assert own.status_code == 200 and own.json()["paused"] is True
 
 
+def test_a_foreign_origin_cannot_post_to_the_ui_either(ctx: Context) -> None:
+    """The UI's Gradio endpoints change things too (pause, apply): another site's page is
+    refused there whatever it sends; the UI's own origin passes the guard."""
+    with TestClient(create_app(ctx, token=None, with_ui=True), base_url=LOCAL) as client:
+        body = {"data": [], "fn_index": 0, "session_hash": "x"}
+        for path in ("/gradio_api/queue/join", "/gradio_api/run/predict"):
+            foreign = client.post(path, json=body, headers={"Origin": "https://evil.example"})
+            _refused(foreign, 403, "origin 'https://evil.example'", "Origin")
+            own = client.post(path, json=body, headers={"Origin": LOCAL})
+            assert own.status_code != 403, own.text
+
+
 def test_a_configured_origin_may_write(ctx: Context) -> None:
     ctx.settings.allowed_origins = ["https://cosmos.example.org"]
     with TestClient(create_app(ctx, token=None, with_ui=False), base_url=LOCAL) as client:
