@@ -56,7 +56,10 @@ class Server:
     """`cosmos serve` as a child process; restartable on the same port and database."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = {**os.environ, **env, "COSMOS_SIM_TIME_SCALE": SIM_TIME_SCALE}
+        # A stop gives a running job this long to finish before it is handed back (the default
+        # 30 s would only slow each test's teardown).
+        grace = {"COSMOS_STOP_GRACE_SECONDS": "1"}
+        self.env = {**os.environ, **env, "COSMOS_SIM_TIME_SCALE": SIM_TIME_SCALE, **grace}
         self.env.pop("COSMOS_API_TOKEN", None)
         self.port = _free_port()
         self.log_path = log_path
