@@ -532,8 +532,11 @@ def move_job(
     where: Literal["top", "bottom", "before"],
     other_job_id: str | None = None,
 ) -> JobView:
-    """Move a queued job; one update of its sparse position (priority still orders first)."""
-    with ctx.db.write() as session:
+    """Move a queued job; one update of its sparse position (priority still orders first).
+    A move that renumbers every position can meet batching's locks: it is run again if
+    PostgreSQL picks it as a deadlock victim."""
+
+    def move(session: Session) -> None:
         job = _job(session, job_id)
         if job.status != JobStatus.QUEUED.value:
             raise Conflict(f"job {job_id} is {job.status}; only queued jobs can be moved")
@@ -554,6 +557,8 @@ def move_job(
                 )
             position = store.position_before(session, other)
         store.move_to(session, job, position, where, other_job_id)
+
+    ctx.db.write_retrying(move, what="queue move")
     return get_job(ctx, job_id)
 
 

@@ -111,7 +111,9 @@ def position_before(session: Session, other: JobRow) -> int:
 
 def _renumber(session: Session) -> None:
     """Spread every job's position out again, keeping their order: one UPDATE ... FROM a
-    numbered copy of the table (PostgreSQL, and SQLite since 3.33)."""
+    numbered copy of the table (PostgreSQL, and SQLite since 3.33). The rows are locked first
+    in id order, the store's lock order, so a renumber cannot deadlock with batching."""
+    session.execute(select(JobRow.id).order_by(JobRow.id).with_for_update())
     order = (JobRow.position, JobRow.created_at, JobRow.id)
     ranked = select(JobRow.id.label("job_id"), func.row_number().over(order_by=order).label("n"))
     numbered = ranked.subquery("numbered")
