@@ -19,6 +19,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled PostgreSQL connection idle this long is pinged before use (one that was just used is
 # not: a claim loop would pay a round trip per statement; see store/db.py).
 POSTGRES_PING_IDLE_SECONDS = 1.0
+# The largest offset a list takes: within every database's integer, so a huge one is refused
+# with a message instead of failing in SQL (services and the API's query parameter alike).
+MAX_LIST_OFFSET = 2**31 - 1
 POSITION_GAP = 1024  # sparse queue positions: moving a job is one update
 CONTINUOUS_LOOKAHEAD = 64  # runs looked at beyond the head when batching continuously
 # A worker rides out a database outage this long (each tick retried and logged), then stops.

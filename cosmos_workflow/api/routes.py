@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi import Path as InPath
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
-from cosmos_workflow import __version__
+from cosmos_workflow import __version__, defaults
 from cosmos_workflow.api import models
 from cosmos_workflow.api.errors import error_responses
 from cosmos_workflow.api.files import IMAGE_TYPES, VIDEO_TYPES, confined_file, media_type_of
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
 
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
-# Within every database's integer, so a huge offset is refused, not passed to SQL.
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many items.")]
+Offset = Annotated[
+    int, Query(ge=0, le=defaults.MAX_LIST_OFFSET, description="Skip this many items.")
+]
 # Path ids and names: NUL refused (models.NO_NUL), no longer than a name may be.
 Id = Annotated[str, InPath(pattern=NO_NUL, max_length=MAX_NAME_CHARS)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict, InvalidInput
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.domain.text import (
@@ -16,9 +17,6 @@ from cosmos_workflow.domain.text import (
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import PromptView
 from cosmos_workflow.store import catalog
-
-# Past this an offset is a mistake; bounded so no database is asked for a 10^30th row.
-MAX_OFFSET = 10**9
 
 
 class PromptDeletion(BaseModel):
@@ -137,5 +135,5 @@ def delete_prompt(
 def _check_page(limit: int, offset: int) -> None:
     if isinstance(limit, bool) or not 1 <= limit <= 100_000:
         raise InvalidInput("limit must be between 1 and 100000", field="limit")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput(f"offset must be 0 to {MAX_OFFSET}", field="offset")
+    if not 0 <= offset <= defaults.MAX_LIST_OFFSET:
+        raise InvalidInput(f"offset must be 0 to {defaults.MAX_LIST_OFFSET}", field="offset")

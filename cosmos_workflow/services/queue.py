@@ -57,7 +57,6 @@ PRIORITY_RANGE = (-1000, 1000)
 MAX_PROMPTS_PER_JOB = 10_000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_JOBS_PER_SUBMISSION = 100_000
-MAX_OFFSET = 10**9  # past this an offset is a mistake, and no database is asked for it
 IMPORT_KEYS = {"prompt_ids", "weights", "priority", "idempotency_key", "params"}
 # A JSON number past this many digits is no parameter of a job, and Python refuses to convert
 # one past 4,300 digits with a ValueError of its own.
@@ -438,8 +437,10 @@ def list_queue(
     ctx: Context, *, include_history: bool = False, limit: int = 100, offset: int = 0
 ) -> JobList:
     """Jobs in execution order with their 1-based position; history (newest first) after."""
-    if not 1 <= limit <= 100_000 or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput(f"limit must be 1 to 100000 and offset 0 to {MAX_OFFSET}", field="limit")
+    if not 1 <= limit <= 100_000 or not 0 <= offset <= defaults.MAX_LIST_OFFSET:
+        raise InvalidInput(
+            f"limit must be 1 to 100000 and offset 0 to {defaults.MAX_LIST_OFFSET}", field="limit"
+        )
     with ctx.db.read() as session:
         page = store.queue_page(
             session, include_history=include_history, limit=limit, offset=offset

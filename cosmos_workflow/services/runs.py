@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from cosmos_workflow import defaults
 from cosmos_workflow.domain.controls import control_set_key, parse_control_set_key
 from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
@@ -18,7 +19,6 @@ from cosmos_workflow.store.jobs import find_job
 from cosmos_workflow.store.runs import RunFilter, find_run, rate, runs_page
 
 MAX_LOG_LINES = 100_000
-MAX_OFFSET = 10**9  # past this an offset is a mistake, and no database is asked for it
 
 
 class RunList(BaseModel):
@@ -42,8 +42,10 @@ def list_runs(
     offset: int = 0,
 ) -> RunList:
     """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set)."""
-    if not 1 <= limit <= 10_000 or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput(f"limit must be 1 to 10000 and offset 0 to {MAX_OFFSET}", field="limit")
+    if not 1 <= limit <= 10_000 or not 0 <= offset <= defaults.MAX_LIST_OFFSET:
+        raise InvalidInput(
+            f"limit must be 1 to 10000 and offset 0 to {defaults.MAX_LIST_OFFSET}", field="limit"
+        )
     for field, value in (("status", status), ("job_id", job_id), ("prompt_id", prompt_id)):
         if value is not None:
             check_line(value, field)
