@@ -19,6 +19,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled PostgreSQL connection idle this long is pinged before use (one that was just used is
 # not: a claim loop would pay a round trip per statement; see store/db.py).
 POSTGRES_PING_IDLE_SECONDS = 1.0
+# A transaction PostgreSQL rolled back as a deadlock victim is run again this many times in all,
+# after a jittered backoff that starts here and doubles (store/db.py `write_retrying`).
+DEADLOCK_RETRY_ATTEMPTS = 5
+DEADLOCK_RETRY_FIRST_SECONDS = 0.02
 # The largest offset a list takes: within every database's integer, so a huge one is refused
 # with a message instead of failing in SQL (services and the API's query parameter alike).
 MAX_LIST_OFFSET = 2**31 - 1

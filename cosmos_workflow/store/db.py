@@ -45,8 +45,6 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 # SQLSTATEs of a transaction the server rolled back to break a lock cycle or a serialization
 # conflict: running it again from the start is safe and usually succeeds.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
-RETRY_ATTEMPTS = 5
-RETRY_BASE_DELAY_S = 0.02
 T = TypeVar("T")
 _MIGRATION_LOCK_ID = 0x636F736D  # "cosm": PostgreSQL advisory lock for first-use migrations
 
@@ -103,7 +101,7 @@ class Database:
         work: Callable[[Session], T],
         *,
         what: str,
-        attempts: int = RETRY_ATTEMPTS,
+        attempts: int = defaults.DEADLOCK_RETRY_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> T:
         """`work` in a `write` transaction, run again from the start when PostgreSQL rolled it
@@ -117,7 +115,8 @@ class Database:
             except DBAPIError as error:
                 if attempt == attempts or not is_retryable(error):
                     raise
-                delay = RETRY_BASE_DELAY_S * 2 ** (attempt - 1) * (0.5 + random.random())
+                backoff = defaults.DEADLOCK_RETRY_FIRST_SECONDS * 2 ** (attempt - 1)
+                delay = backoff * (0.5 + random.random())
                 log.warning(
                     "%s: %s (attempt %d of %d); retrying in %.3fs",
                     what,
