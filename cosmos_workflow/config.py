@@ -59,6 +59,14 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+]*://")
 
 
+MAX_GPUS_PER_HOST = 64
+MAX_DEVICE_ID = 1023
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _no_nul(value: Any, what: str) -> Any:
     if "\x00" in str(value):
         raise ValueError(f"{what} contains a NUL character")
@@ -66,7 +74,9 @@ def _no_nul(value: Any, what: str) -> Any:
 
 
 class HostConfig(BaseModel):
-    """One GPU slot a worker can run on: the local machine or a remote one over SSH."""
+    """One GPU machine a worker can run on: the local machine or a remote one over SSH. Its GPUs
+    (`gpus`: a count, meaning devices 0..N-1, or a list of device ids) are cut into slots of
+    `gpus_per_job` devices each; a worker runs one job per slot at once, pinned to its devices."""
 
     # NaN passes no bound check of its own (every comparison is false): refused as not finite.
     model_config = {"extra": "forbid", "allow_inf_nan": False}
@@ -80,7 +90,8 @@ class HostConfig(BaseModel):
     workdir: str | None = None  # per-job directories go under it (remote path for ssh)
     container: Literal["none", "docker", "podman"] = "none"
     image: str | None = None
-    gpus: int = Field(1, ge=1, le=16)
+    gpus: int | list[int] = 1
+    gpus_per_job: int = Field(1, ge=1, le=MAX_GPUS_PER_HOST)
     gpu_memory_gb: float = Field(80.0, gt=0, le=4096)
     gpu_profile: str = "h100-80gb"
     backend: Backend = Backend.TRANSFER1
@@ -102,6 +113,48 @@ class HostConfig(BaseModel):
                 )
             _no_nul(value, f"env value of {key}")
         return env
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_devices(cls, gpus: Any) -> int | list[int]:
+        """A count (devices 0..N-1) or a list of distinct device ids; checked here so that a
+        bad value gets one message rather than one per member of the union."""
+        if _whole(gpus):
+            if not 1 <= gpus <= MAX_GPUS_PER_HOST:
+                raise ValueError(f"expected a GPU count from 1 to {MAX_GPUS_PER_HOST}, got {gpus}")
+            return int(gpus)
+        if not isinstance(gpus, list) or not all(_whole(device) for device in gpus):
+            raise ValueError(
+                f"expected a whole number (a GPU count) or a list of device ids, got {_short(gpus)}"
+            )
+        if not gpus or len(gpus) > MAX_GPUS_PER_HOST:
+            raise ValueError(f"a device list holds 1 to {MAX_GPUS_PER_HOST} device ids")
+        if any(not 0 <= device <= MAX_DEVICE_ID for device in gpus):
+            raise ValueError(f"device ids are whole numbers from 0 to {MAX_DEVICE_ID}")
+        if len(set(gpus)) != len(gpus):
+            raise ValueError(f"device ids repeat in {gpus}")
+        return [int(device) for device in gpus]
+
+    @property
+    def devices(self) -> tuple[int, ...]:
+        """The host's GPU device ids, in the order slots take them."""
+        return tuple(range(self.gpus)) if isinstance(self.gpus, int) else tuple(self.gpus)
+
+    @property
+    def slot_devices(self) -> list[tuple[int, ...]]:
+        """Each slot's devices: consecutive runs of `gpus_per_job` of the host's devices."""
+        devices, size = self.devices, self.gpus_per_job
+        return [devices[start : start + size] for start in range(0, len(devices), size)]
+
+    @model_validator(mode="after")
+    def _slots_fill_the_host(self) -> HostConfig:
+        count = len(self.devices)
+        if count % self.gpus_per_job:
+            raise ValueError(
+                f"host {self.name!r}: its {count} GPU(s) do not divide into jobs of "
+                f"gpus_per_job = {self.gpus_per_job}; list the devices to use (gpus = [0, 1, ...])"
+            )
+        return self
 
     @model_validator(mode="after")
     def _container_needs_image(self) -> HostConfig:

@@ -250,6 +250,12 @@ def in_checkout(target: HostTarget, path: str) -> str:
     return path
 
 
+def master_port_flags(target: HostTarget) -> list[str]:
+    """torchrun's `--master_port` when the slot has its own port (torch/distributed/run.py: the
+    static rendezvous binds it on the machine, default 29500), else nothing: the default."""
+    return [] if target.master_port is None else ["--master_port", str(target.master_port)]
+
+
 def text_flag(flag: str, value: str) -> list[str]:
     """A text option as argv tokens. argparse reads a separate token that starts with `-` as an
     option (`--negative_prompt -blurry` exits 2), so such a value is joined: `--flag=-blurry`."""

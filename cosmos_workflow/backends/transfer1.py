@@ -135,6 +135,7 @@ def _launcher(target: HostTarget, script: str) -> list[str]:
         "1",
         "--node_rank",
         "0",
+        *base.master_port_flags(target),
         base.in_checkout(target, script),
     ]
 
@@ -348,7 +349,7 @@ def _render_enhance(job: JobWork, target: HostTarget, workdir: str) -> RenderedJ
     pairs it (reference 1.11). Nothing is written: the prompt is read from the output."""
     run = _single_run(job)
     relpath = _staged_video(run, "input", run.video_path)
-    single = HostTarget(gpus=1, code_dir=target.code_dir)
+    single = HostTarget(gpus=1, code_dir=target.code_dir, master_port=target.master_port)
     argv = [
         *_launcher(single, UPSAMPLER_SCRIPT),
         *base.text_flag("--prompt", run.prompt),

@@ -194,7 +194,13 @@ def _sample_name(started: re.Match[str], names: Sequence[str]) -> str | None:
 def _launcher(target: HostTarget) -> list[str]:
     script = base.in_checkout(target, INFERENCE_SCRIPT)
     if target.gpus > 1:
-        return ["torchrun", "--nproc_per_node", str(target.gpus), script]
+        return [
+            "torchrun",
+            "--nproc_per_node",
+            str(target.gpus),
+            *base.master_port_flags(target),
+            script,
+        ]
     return ["python", script]
 
 

@@ -82,16 +82,16 @@ def _configure_logging() -> None:
 
 def _start_worker(settings: Settings) -> EmbeddedWorker:
     from cosmos_workflow.services.context import Context
-    from cosmos_workflow.services.targets import choose_host
+    from cosmos_workflow.services.targets import choose_hosts
     from cosmos_workflow.worker.embedded import EmbeddedWorker
 
     worker_ctx = Context(settings)
-    choice = choose_host(worker_ctx.settings, None, False)
-    if choice.simulate:
-        err_console.print(
-            f"worker: host {choice.config.name!r} is SIMULATED (no GPU work, synthetic outputs); "
-            "declare hosts in cosmos.toml to run NVIDIA's models"
-        )
+    for choice in choose_hosts(worker_ctx.settings, (), False):
+        if choice.simulate:
+            err_console.print(
+                f"worker: host {choice.config.name!r} is SIMULATED (no GPU work, synthetic "
+                "outputs); declare hosts in cosmos.toml to run NVIDIA's models"
+            )
     return EmbeddedWorker(worker_ctx).start()
 
 

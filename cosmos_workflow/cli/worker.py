@@ -22,7 +22,10 @@ StopGraceOption = Annotated[
 
 
 def worker(
-    host: Annotated[str | None, typer.Option(help="A host from cosmos.toml.")] = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="A host from cosmos.toml; repeat for several (default: every host)."),
+    ] = None,
     simulate: Annotated[
         bool, typer.Option(help="Run the simulator instead of NVIDIA's code.")
     ] = False,
@@ -31,8 +34,10 @@ def worker(
     exit_when_idle: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
     stop_grace: StopGraceOption = None,
 ) -> None:
-    """Claim jobs and run them on one host. SIGTERM or Ctrl-C lets the running job finish for the
-    stop grace, then ends it and gives it back to the queue (a second one ends it at once)."""
+    """Claim jobs and run them on every GPU slot of the given hosts, one job per slot at once,
+    each pinned to its slot's devices. SIGTERM or Ctrl-C lets the running jobs finish for the
+    stop grace, then ends them and gives them back to the queue (a second one ends them at
+    once)."""
     from cosmos_workflow.worker.loop import run_worker
     from cosmos_workflow.worker.stopping import StopRequests
 
@@ -57,7 +62,7 @@ def worker(
     try:
         done = run_worker(
             ctx,
-            host_name=host,
+            host_names=host or (),
             simulate=simulate,
             stop=requests.stop,
             kill=requests.kill,

@@ -90,3 +90,6 @@ class HostTarget:
     code_dir: str = "."  # checkout of NVIDIA's repository on the host
     checkpoint_dir: str = "checkpoints"
     disable_guardrails: bool = False  # Transfer2.5 only; Transfer1 cannot disable them
+    # torchrun's rendezvous port; None keeps torchrun's default (29500). Each slot of a
+    # multi-slot host has its own, or two jobs launched at once on one machine collide.
+    master_port: int | None = None

@@ -36,6 +36,14 @@ How a plan is made:
    cannot gain shows speedup 1.0 and no load avoided.
 5. Fairness: priorities never share a batch; a batch takes the queue place of its earliest
    member; with `strict_fifo` only jobs adjacent in queue order merge.
+6. The fleet (`fleet`, default one slot of `gpu_profile`): batches are list-scheduled over its
+   slots in execution order, as the workers will take them. On several slots the plan is the
+   one with the least predicted drain time, then GPU-seconds, then loads (`planner.fleet`),
+   never later than the queue as it stands; each batch carries its slot and predicted start
+   and finish, and the plan its drain time before and after and a lower bound no plan can
+   beat (`planner.schedule`). Processes are formed and memory-checked for `gpu_profile` and
+   `gpu_memory_gb` (the caller passes the fleet's slowest profile and smallest memory, so
+   every batch fits every slot) and predicted per slot profile when scheduled.
 """
 
 from __future__ import annotations
@@ -44,13 +52,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cosmos_workflow.domain.controls import ControlSet
+from cosmos_workflow.domain.fleet import Fleet
 from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.verdicts import BatchVerdict, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun
+from cosmos_workflow.planner import fleet as fleet_search
 from cosmos_workflow.planner import grouping, memory
 from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.fingerprint import queue_fingerprint
 from cosmos_workflow.planner.process import PlanMode, Process, Settings, make_process
+from cosmos_workflow.planner.schedule import Placement
 
 __all__ = ["Plan", "PlanMode", "PlannedBatch", "plan_batches"]
 
@@ -73,6 +84,7 @@ class PlannedBatch:
     predicted_memory_gb: float
     verdict: BatchVerdict  # whether every run renders what it renders alone, and why not
     unchanged: bool = False  # exactly one existing job as it stands: applying leaves it alone
+    placement: Placement | None = None  # its slot and predicted start and finish
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,10 @@ class Plan:
     loads_avoided: int  # processes before - processes after
     speedup: float  # before / after; 1.0 when nothing changes
     fingerprint: str
+    slots: int = 1  # the fleet it was made for
+    drain_seconds_before: float = 0.0  # predicted time until the queue as it stands is drained
+    drain_seconds_after: float = 0.0  # the same with the plan
+    lower_bound_seconds: float = 0.0  # no plan of these runs drains this fleet sooner
 
 
 def plan_batches(
@@ -101,10 +117,12 @@ def plan_batches(
     allow_output_changes: bool = False,
     learned_limits: Mapping[tuple[str, str], int] | None = None,
     verified: frozenset[VerdictKey] = frozenset(),
+    fleet: Fleet | None = None,
 ) -> Plan:
     """Plan the queued inference runs into batches; see the module docstring. `verified`: the
     kinds of batching stored verifications found to keep outputs (any GPU profile; only keys
-    of `gpu_profile` count)."""
+    of `gpu_profile` count). `fleet`: the slots that will run the plan (default: one slot of
+    `gpu_profile`)."""
     settings = Settings(
         cost=cost,
         gpu_profile=gpu_profile,
@@ -116,13 +134,24 @@ def plan_batches(
         keep_outputs=mode is PlanMode.AUTO and not allow_output_changes,
         verified=verified,
     )
+    slots = fleet or Fleet.uniform(1, gpu_profile, gpu_memory_gb)
     ordered = queue_order([run for run in runs if run.kind.batchable])
     jobs = current_jobs(ordered, settings)
     if mode is PlanMode.AUTO:
         chosen = _auto(ordered, settings, strict_fifo, jobs)
     else:
         chosen = _candidate(ordered, mode, settings, strict_fifo, jobs)
-    return _plan(mode, allow_output_changes, chosen, jobs, queue_fingerprint(runs), settings)
+    order = execution_order(ordered)
+    if len(slots) > 1:
+        chosen = fleet_search.best_for_fleet([chosen, list(jobs.values())], settings, slots, order)
+    plan = _plan(mode, allow_output_changes, chosen, jobs, queue_fingerprint(runs), settings)
+    return _scheduled(plan, chosen, jobs, ordered, settings, slots, order)
+
+
+def execution_order(ordered: Sequence[QueuedRun]) -> fleet_search.Order:
+    """A process's place in execution order: priority first, then its earliest run's place."""
+    position = {run.run_id: index for index, run in enumerate(ordered)}
+    return lambda p: (-p.runs[0].priority, min(position[r.run_id] for r in p.runs))
 
 
 def queue_order(runs: Sequence[QueuedRun]) -> list[QueuedRun]:
@@ -270,6 +299,45 @@ def _plan(
         speedup=before / after if changed and after > 0 else 1.0,
         fingerprint=fingerprint,
     )
+
+
+def _scheduled(
+    plan: Plan,
+    chosen: Sequence[Process],
+    jobs: Mapping[str, Process],
+    ordered: Sequence[QueuedRun],
+    settings: Settings,
+    fleet: Fleet,
+    order: fleet_search.Order,
+) -> Plan:
+    """The plan with its schedule on the fleet: each batch's slot and times, the drain time
+    before and after, GPU-seconds on the slots each process was placed on, the lower bound."""
+    _, before = fleet_search.schedule_of(list(jobs.values()), settings, fleet, order)
+    processes, after = fleet_search.schedule_of(chosen, settings, fleet, order)
+    placed = {_run_set(p.runs): at for p, at in zip(processes, after.placements, strict=True)}
+    batches = tuple(
+        replace(batch, placement=placed[frozenset(batch.run_ids)]) for batch in plan.batches
+    )
+    changed = any(not b.unchanged for b in batches)
+    return replace(
+        plan,
+        batches=batches,
+        predicted_seconds_before=before.gpu_seconds,
+        predicted_seconds_after=after.gpu_seconds,
+        speedup=_ratio(before.gpu_seconds, after.gpu_seconds) if changed else 1.0,
+        slots=len(fleet),
+        drain_seconds_before=before.drain_seconds,
+        drain_seconds_after=after.drain_seconds,
+        lower_bound_seconds=fleet_search.lower_bound(ordered, settings, fleet),
+    )
+
+
+def _run_set(runs: Sequence[QueuedRun]) -> frozenset[str]:
+    return frozenset(run.run_id for run in runs)
+
+
+def _ratio(before: float, after: float) -> float:
+    return before / after if after > 0 else 1.0
 
 
 def _all_runs(jobs: Mapping[str, Process]) -> list[QueuedRun]:

@@ -1,14 +1,17 @@
-"""Which host work runs on, from `cosmos.toml`, and what the planner plans for.
+"""Which hosts and slots work runs on, from `cosmos.toml`, and what the planner plans for.
 
 With no host configured, work runs on this machine with the simulator and the worker says so; a
-configured host is never silently replaced by the simulator."""
+configured host is never silently replaced by the simulator. A host's GPUs are cut into slots of
+`gpus_per_job` devices (domain.fleet); a job runs on one slot, pinned to its devices."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from cosmos_workflow.config import HostConfig, Settings
 from cosmos_workflow.domain.errors import ConfigError
+from cosmos_workflow.domain.fleet import Fleet, Slot, host_slots
 from cosmos_workflow.domain.work import HostTarget
 
 DEFAULT_HOST = HostConfig(name="local-simulated", simulate=True)
@@ -19,20 +22,42 @@ class HostChoice:
     config: HostConfig
     simulate: bool
     is_default: bool
+    slot: Slot | None = None  # the slot its jobs run on; None: the host as a whole (render)
+
+    @property
+    def slots(self) -> list[Slot]:
+        config = self.config
+        return host_slots(
+            config.name, config.slot_devices, config.gpu_profile, config.gpu_memory_gb
+        )
+
+    @property
+    def slot_name(self) -> str:
+        return self.slot.name if self.slot else f"{self.config.name}/0"
+
+    @property
+    def devices(self) -> tuple[int, ...]:
+        """The devices its jobs run on: its slot's, else the host's first slot's (render)."""
+        return self.slot.devices if self.slot else self.config.slot_devices[0]
+
+    def on_slot(self, slot: Slot) -> HostChoice:
+        return replace(self, slot=slot)
 
     @property
     def target(self) -> HostTarget:
         return HostTarget(
-            gpus=self.config.gpus,
+            gpus=self.config.gpus_per_job,
             gpu_memory_gb=self.config.gpu_memory_gb,
             gpu_profile=self.config.gpu_profile,
             code_dir=self.config.code_dir,
             checkpoint_dir=self.config.checkpoint_dir,
             disable_guardrails=self.config.disable_guardrails,
+            master_port=self.slot.master_port if self.slot else None,
         )
 
 
 def choose_host(settings: Settings, name: str | None, simulate: bool) -> HostChoice:
+    """One host: the named one, the only one configured, or the default simulated one."""
     if name is not None:
         config = settings.host(name)
         return HostChoice(config, simulate or config.simulate, is_default=False)
@@ -43,3 +68,21 @@ def choose_host(settings: Settings, name: str | None, simulate: bool) -> HostCho
         names = ", ".join(h.name for h in settings.hosts)
         raise ConfigError(f"several hosts are configured ({names}); choose one with --host NAME")
     return HostChoice(DEFAULT_HOST, True, is_default=True)
+
+
+def choose_hosts(settings: Settings, names: Sequence[str], simulate: bool) -> list[HostChoice]:
+    """The hosts a worker drives: the named ones (each once), else every configured host, else
+    the default simulated one."""
+    if names:
+        unique = list(dict.fromkeys(names))
+        return [choose_host(settings, name, simulate) for name in unique]
+    if settings.hosts:
+        return [HostChoice(c, simulate or c.simulate, is_default=False) for c in settings.hosts]
+    return [HostChoice(DEFAULT_HOST, True, is_default=True)]
+
+
+def configured_fleet(settings: Settings, names: Sequence[str] = ()) -> Fleet:
+    """Every slot of the given hosts (default: all configured, or the default host)."""
+    return Fleet.of(
+        slot for choice in choose_hosts(settings, names, False) for slot in choice.slots
+    )

@@ -178,10 +178,14 @@ class QueueStateRow(Base):
 
 
 class WorkerRow(Base):
+    """One registration of a worker's slot (a `cosmos worker` registers each slot it drives)."""
+
     __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_slot", "slot", "heartbeat_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     host_name: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[str | None] = mapped_column(String(80), nullable=True)  # `host/index`
     machine: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     simulate: Mapped[bool] = mapped_column(Boolean, default=False)

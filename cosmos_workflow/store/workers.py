@@ -15,7 +15,10 @@ from cosmos_workflow.store.events import record_event
 from cosmos_workflow.store.models import WorkerRow
 
 
-def register_worker(db: Database, host_name: str, *, simulate: bool) -> str:
+def register_worker(
+    db: Database, host_name: str, *, simulate: bool, slot: str | None = None
+) -> str:
+    """Register one slot a worker drives (`slot`: `host/index`), and say so in the events."""
     worker_id = new_id("wk")
     stamp = now()
     with db.write() as session:
@@ -23,6 +26,7 @@ def register_worker(db: Database, host_name: str, *, simulate: bool) -> str:
             WorkerRow(
                 id=worker_id,
                 host_name=host_name,
+                slot=slot,
                 machine=socket.gethostname(),
                 pid=os.getpid(),
                 simulate=simulate,
@@ -31,7 +35,12 @@ def register_worker(db: Database, host_name: str, *, simulate: bool) -> str:
             )
         )
         record_event(
-            session, "worker.started", worker_id=worker_id, host=host_name, simulate=simulate
+            session,
+            "worker.started",
+            worker_id=worker_id,
+            host=host_name,
+            slot=slot,
+            simulate=simulate,
         )
     return worker_id
 

@@ -61,6 +61,8 @@ from cosmos_workflow.worker.timings import PhaseClock
 log = logging.getLogger(__name__)
 
 SIMULATOR = (sys.executable, "-m", "cosmos_workflow.simulator")
+VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
+SIMULATED_GPU_DIR = "COSMOS_SIM_GPU_DIR"  # read by the simulator (simulator/devices.py)
 STOPPED = "the worker stopped before the job finished"
 
 
@@ -93,13 +95,21 @@ T = TypeVar("T")
 
 class JobExecutor:
     def __init__(
-        self, ctx: Context, choice: HostChoice, host: Host, worker_id: str, kill: threading.Event
+        self,
+        ctx: Context,
+        choice: HostChoice,
+        host: Host,
+        worker_id: str,
+        kill: threading.Event,
+        *,
+        gpu_dir: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.choice = choice
         self.host = host
         self.worker_id = worker_id
         self.kill = kill
+        self.gpu_dir = gpu_dir  # simulated hosts: where the simulator locks devices
 
     def execute(self, claim: jobs.Claim) -> None:
         """Run a claimed job to its end. A job's own failure never escapes; FatalError does."""
@@ -162,7 +172,7 @@ class JobExecutor:
             argv,
             workdir=workdir,
             cwd=cwd,
-            env=host_environment(self.choice, rendered),
+            env=host_environment(self.choice, rendered, self.gpu_dir),
             on_line=lambda line: _observe(line, output, clock),
             cancel=supervisor.stop,
             timeout_s=self.choice.config.timeout_seconds,
@@ -631,20 +641,37 @@ def host_command(
         job_id=attempt_key,
         workdir=workdir,
         cwd=rendered.cwd,
-        gpus=config.gpus,
+        gpus=list(choice.devices),
         mounts=[(config.code_dir, config.code_dir)],
     )
     host.write_private(workdir, ENV_FILE, env_text)
     return wrapped, workdir, container_ref(config.container, attempt_key)
 
 
-def host_environment(choice: HostChoice, rendered: RenderedJob) -> dict[str, str]:
-    """The backend's variables, the host's configured ones, and, when simulating, this
-    process's COSMOS_SIM_* settings (time scale, profile, faults) for the simulator."""
+def host_environment(
+    choice: HostChoice, rendered: RenderedJob, gpu_dir: str | None = None
+) -> dict[str, str]:
+    """The backend's variables, the host's configured ones, the slot's devices, and, when
+    simulating, this process's COSMOS_SIM_* settings (time scale, profile, faults) and the
+    simulated machine's device folder for the simulator.
+
+    The job is pinned with CUDA_VISIBLE_DEVICES (over any configured value: two jobs must never
+    share a device). A container is pinned by its `--gpus` devices instead, which it sees
+    renumbered from 0, so the variable is not set for it."""
     env = {**rendered.env, **choice.config.env}
+    if choice.slot is not None and not containerized(choice):
+        env[VISIBLE_DEVICES] = choice.slot.visible_devices
     if choice.simulate:
         env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
+        if gpu_dir is not None:
+            env[SIMULATED_GPU_DIR] = gpu_dir
     return env
+
+
+def containerized(choice: HostChoice) -> bool:
+    """Whether its jobs run in a container (never when simulating: the simulator runs bare)."""
+    config = choice.config
+    return not choice.simulate and config.container != "none" and bool(config.image)
 
 
 def _last_error_line(lines: Sequence[str]) -> str | None:

@@ -12,18 +12,20 @@ exits 1). Like procrastinate's worker, it does not carry on half-alive."""
 from __future__ import annotations
 
 import logging
+import posixpath
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict, FatalError
+from cosmos_workflow.hosts.base import Host
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
-from cosmos_workflow.services.targets import choose_host
+from cosmos_workflow.services.targets import HostChoice, choose_hosts
 from cosmos_workflow.store import jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
@@ -41,6 +43,7 @@ def run_worker(
     ctx: Context,
     *,
     host_name: str | None = None,
+    host_names: Sequence[str] = (),
     simulate: bool = False,
     stop: threading.Event | None = None,
     kill: threading.Event | None = None,
@@ -48,64 +51,180 @@ def run_worker(
     max_jobs: int | None = None,
     exit_when_idle: bool = False,
 ) -> int:
-    """Run jobs until stopped; returns how many jobs this worker executed. Raises FatalError when
-    the database stays unreachable past `settings.database_outage_seconds`."""
+    """Run jobs on every slot of the given hosts (default: every configured host, else the
+    default simulated one) until stopped, one job per slot at once; returns how many jobs this
+    worker executed. Raises FatalError when the database stays unreachable past
+    `settings.database_outage_seconds` (every slot then stops)."""
     stop = stop or threading.Event()
     kill = kill or threading.Event()
-    choice = choose_host(ctx.settings, host_name, simulate)
-    if choice.is_default:
+    names = [*host_names, *([host_name] if host_name else [])]
+    choices = choose_hosts(ctx.settings, names, simulate)
+    if any(choice.is_default for choice in choices):
         log.warning(
             "no host configured: running on this machine with the SIMULATOR (no GPU work); "
             "declare hosts in cosmos.toml to run NVIDIA's models"
         )
-    host = open_host(choice, ctx.settings)
-    outage = Outage(ctx.settings.database_outage_seconds)
-    worker_id = outage.ride(
-        lambda: register_worker(ctx.db, choice.config.name, simulate=choice.simulate), stop
-    )
-    log.info(
-        "worker=%s host=%s simulate=%s started", worker_id, choice.config.name, choice.simulate
-    )
-    reaper = Reaper(ctx, host)
-    sweep(reaper)  # the processes of this host's dead predecessors end first
-    timer = ReaperTimer(reaper, reaper_interval(ctx.settings.lease_seconds))
-    timer.start()
+    budget = JobBudget(1 if once else max_jobs)
+    quit_when_idle = once or exit_when_idle
     retention = RetentionTimer(ctx)
     retention.start()
-    executor = JobExecutor(ctx, choice, host, worker_id, kill)
-    done = 0
-    idle = defaults.IDLE_POLL_SECONDS
     try:
-        while not stop.is_set() and (max_jobs is None or done < max_jobs):
-            claim = outage.ride(
-                lambda: _next_claim(ctx, reaper, worker_id, host_name, choice.config.name), stop
-            )
+        slots = [
+            SlotWorker(ctx, choice.on_slot(slot), stop, kill)
+            for choice in choices
+            for slot in choice.slots
+        ]
+        if len(slots) == 1:
+            slots[0].run(budget, quit_when_idle)
+        else:
+            _run_together(slots, budget, quit_when_idle, stop)
+    finally:
+        retention.stop()
+    return budget.done
+
+
+def _run_together(
+    slots: Sequence[SlotWorker], budget: JobBudget, quit_when_idle: bool, stop: threading.Event
+) -> None:
+    """Each slot in a thread of its own; the first FatalError stops them all and is raised."""
+    failures: list[BaseException] = []
+
+    def drive(slot: SlotWorker) -> None:
+        try:
+            slot.run(budget, quit_when_idle)
+        except BaseException as exc:
+            failures.append(exc)
+            stop.set()  # the others stop claiming; their running jobs finish
+
+    threads = [
+        threading.Thread(target=drive, args=(slot,), name=f"slot-{slot.choice.slot_name}")
+        for slot in slots
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+class JobBudget:
+    """How many jobs the worker may still start (None: no limit), shared by its slots: a slot
+    takes a ticket before it claims and gives it back when there was nothing to claim."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.done = 0
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.limit is not None and self._taken >= self.limit:
+                return False
+            self._taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._taken -= 1
+
+    def finished_one(self) -> None:
+        with self._lock:
+            self.done += 1
+
+
+class SlotWorker:
+    """Claims jobs for one slot and runs them there, pinned to its devices: its own worker
+    registration, host connection, reaper and executor."""
+
+    def __init__(
+        self, ctx: Context, choice: HostChoice, stop: threading.Event, kill: threading.Event
+    ) -> None:
+        self.ctx = ctx
+        self.choice = choice
+        self.stop = stop
+        self.kill = kill
+
+    def run(self, budget: JobBudget, quit_when_idle: bool) -> None:
+        ctx, choice, stop = self.ctx, self.choice, self.stop
+        host = open_host(choice, ctx.settings)
+        outage = Outage(ctx.settings.database_outage_seconds)
+        worker_id = outage.ride(
+            lambda: register_worker(
+                ctx.db, choice.config.name, simulate=choice.simulate, slot=choice.slot_name
+            ),
+            stop,
+        )
+        log.info(
+            "worker=%s host=%s slot=%s devices=%s simulate=%s started",
+            worker_id,
+            choice.config.name,
+            choice.slot_name,
+            choice.slot.visible_devices if choice.slot else "-",
+            choice.simulate,
+        )
+        reaper = Reaper(ctx, host)
+        sweep(reaper)  # the processes of this host's dead predecessors end first
+        timer = ReaperTimer(reaper, reaper_interval(ctx.settings.lease_seconds))
+        timer.start()
+        executor = JobExecutor(
+            ctx, choice, host, worker_id, self.kill, gpu_dir=simulated_gpus(choice, host, worker_id)
+        )
+        done = 0
+        try:
+            done = self._loop(executor, reaper, outage, worker_id, budget, quit_when_idle)
+        except FatalError as exc:
+            log.error("worker=%s stopping: %s", worker_id, exc.message)
+            raise
+        finally:
+            timer.stop()
+            reaper.close()
+            _stopped(ctx, worker_id)
+            host.close()
+            log.info("worker=%s stopped after %d job(s)", worker_id, done)
+
+    def _loop(
+        self,
+        executor: JobExecutor,
+        reaper: Reaper,
+        outage: Outage,
+        worker_id: str,
+        budget: JobBudget,
+        quit_when_idle: bool,
+    ) -> int:
+        ctx, stop, host = self.ctx, self.stop, self.choice.config.name
+        done = 0
+        idle = defaults.IDLE_POLL_SECONDS
+        while not stop.is_set() and budget.take():
+            claim = outage.ride(lambda: _next_claim(ctx, reaper, worker_id, self.choice), stop)
             if claim is None:
-                if once or exit_when_idle or stop.is_set():
+                budget.give_back()
+                if quit_when_idle or stop.is_set():
                     break
                 stop.wait(idle)
                 idle = min(idle * 1.5, defaults.IDLE_POLL_MAX_SECONDS)
                 continue
             idle = defaults.IDLE_POLL_SECONDS
             executor.execute(claim)
+            budget.finished_one()
             done += 1
-            if once:
-                break
-    except FatalError as exc:
-        log.error("worker=%s stopping: %s", worker_id, exc.message)
-        raise
-    finally:
-        retention.stop()
-        timer.stop()
-        reaper.close()
-        _stopped(ctx, worker_id)
-        host.close()
-        log.info("worker=%s stopped after %d job(s)", worker_id, done)
-    return done
+        log.debug("worker=%s host=%s leaves its claim loop", worker_id, host)
+        return done
+
+
+def simulated_gpus(choice: HostChoice, host: Host, worker_id: str) -> str | None:
+    """Where the simulator keeps the simulated machine's device locks (None when not
+    simulating): one folder per host, shared by its slots, so two jobs on one device fail
+    there as on a real GPU. The default host stands for each worker's own machine."""
+    if not choice.simulate:
+        return None
+    folder = posixpath.join(host.root, ".simulated-gpus")
+    return posixpath.join(folder, worker_id) if choice.is_default else folder
 
 
 def _next_claim(
-    ctx: Context, reaper: Reaper, worker_id: str, host_name: str | None, host: str
+    ctx: Context, reaper: Reaper, worker_id: str, choice: HostChoice
 ) -> jobs.Claim | None:
     worker_heartbeat(ctx.db, worker_id, None)
     if ctx.settings.planner.continuous:
@@ -114,7 +233,7 @@ def _next_claim(
         # batching's own retries, skips it for this turn. The claim below still rides out a
         # real outage.
         try:
-            batch_queue_head(ctx, host_name)
+            batch_queue_head(ctx, choice.config.name)
         except Conflict as exc:
             log.info("continuous batching skipped this turn: %s", exc.message)
         except TRANSIENT_ERRORS as exc:
@@ -125,7 +244,7 @@ def _next_claim(
         worker_id,
         lease_seconds=ctx.settings.lease_seconds,
         backends=None,
-        host_name=host,
+        host_name=choice.config.name,
     )
 
 
