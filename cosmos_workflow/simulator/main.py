@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cosmos_workflow.simulator import devices
 from cosmos_workflow.simulator.runtime import Runtime, SimulatedExit
 
 TRANSFER1_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
@@ -25,6 +26,7 @@ TORCHRUN_VALUE_FLAGS = {
     "--rdzv_id",
     "--max_restarts",
 }
+DEFAULT_MASTER_PORT = 29500  # torch/distributed/run.py 609-611 (torch 2.6.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +35,80 @@ class Launch:
     args: list[str]
     nproc: int
     torchrun: bool
+    # torchrun's rendezvous: what decides whether and where its agent listens.
+    master_port: int = DEFAULT_MASTER_PORT
+    standalone: bool = False
+    rdzv_backend: str = "static"
+    rdzv_endpoint: str = ""
+    node_rank: int = 0
+
+    @property
+    def bound_port(self) -> int | None:
+        """The port torchrun's agent listens on, or None. The static rendezvous (the default,
+        torch/distributed/run.py 450) listens on node rank 0 (run.py 809;
+        elastic/rendezvous/static_tcp_rendezvous.py 65-74), at `--rdzv_endpoint` when given,
+        else at `--master_port` (run.py 719-722). `--standalone` switches to a c10d rendezvous
+        on port 0, a free port (run.py 892-895). Other backends, and an endpoint without a
+        port, are not simulated: no port is held."""
+        if not self.torchrun or self.standalone or self.rdzv_backend != "static":
+            return None
+        if self.node_rank != 0:
+            return None
+        if not self.rdzv_endpoint:
+            return self.master_port
+        port = self.rdzv_endpoint.rpartition(":")[2]
+        return int(port) if port.isdigit() else None
 
 
 def split_launcher(argv: Sequence[str]) -> Launch:
-    """Strip `torchrun [flags]` or `python` and return the script, its args and the world size."""
+    """Strip `torchrun [flags]` or `python` and return the script, its args, the world size and
+    the torchrun flags that decide its rendezvous."""
     if not argv:
         raise ValueError("usage: cosmos-sim REAL_COMMAND [ARGS...]")
     rest = list(argv)
     launcher = rest.pop(0)
-    nproc, torchrun = 1, launcher.endswith("torchrun")
-    if torchrun:
-        while rest and rest[0].startswith("--"):
-            flag = rest.pop(0)
-            name, _, value = flag.partition("=")
-            # torchrun takes both spellings, --nproc_per_node and --nproc-per-node.
-            name = "--" + name[2:].replace("-", "_")
-            if not value and name in TORCHRUN_VALUE_FLAGS:
-                value = rest.pop(0) if rest else ""
-            if name == "--nproc_per_node":
-                nproc = int(value)
-    elif launcher.rsplit("/", 1)[-1].startswith("python"):
+    if launcher.endswith("torchrun"):
+        return _launch(rest, _torchrun_flags(rest))
+    if launcher.rsplit("/", 1)[-1].startswith("python"):
         while rest and rest[0].startswith("-") and not rest[0].endswith(".py"):
             rest.pop(0)
     else:
         rest.insert(0, launcher)
+    return _launch(rest, None)
+
+
+def _torchrun_flags(rest: list[str]) -> dict[str, str]:
+    """Pop torchrun's own flags off the front of `rest`: name (underscore spelling) -> value,
+    "" for a bare flag such as --standalone."""
+    flags: dict[str, str] = {}
+    while rest and rest[0].startswith("--"):
+        name, _, value = rest.pop(0).partition("=")
+        # torchrun takes both spellings, --nproc_per_node and --nproc-per-node.
+        name = "--" + name[2:].replace("-", "_")
+        if not value and name in TORCHRUN_VALUE_FLAGS:
+            value = rest.pop(0) if rest else ""
+        flags[name] = value
+    return flags
+
+
+def _launch(rest: list[str], torchrun: dict[str, str] | None) -> Launch:
+    """The launch of `rest` (the script first); `torchrun` holds the launcher's flags, None for
+    a plain process."""
     if not rest:
         raise ValueError("no entry point script in the command")
-    return Launch(rest[0], rest[1:], nproc, torchrun)
+    if torchrun is None:
+        return Launch(rest[0], rest[1:], 1, False)
+    return Launch(
+        rest[0],
+        rest[1:],
+        int(torchrun.get("--nproc_per_node", "1")),
+        True,
+        master_port=int(torchrun.get("--master_port", DEFAULT_MASTER_PORT)),
+        standalone="--standalone" in torchrun,
+        rdzv_backend=torchrun.get("--rdzv_backend", "static"),
+        rdzv_endpoint=torchrun.get("--rdzv_endpoint", ""),
+        node_rank=int(torchrun.get("--node_rank", "0")),
+    )
 
 
 def simulate(argv: Sequence[str]) -> int:
@@ -74,7 +123,10 @@ def simulate(argv: Sequence[str]) -> int:
         print(f"cosmos-sim: {exc}", file=sys.stderr)
         return 2
     try:
-        _dispatch(launch, runtime)
+        # Where the real process binds torchrun's port and initialises CUDA: before any model
+        # loads and before anything is written.
+        with devices.pinned(launch.nproc, launch.bound_port):
+            _dispatch(launch, runtime)
     except SimulatedExit as end:
         return end.code
     return 0
