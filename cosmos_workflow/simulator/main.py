@@ -15,6 +15,8 @@ from cosmos_workflow.simulator.runtime import Runtime, SimulatedExit
 TRANSFER1_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 UPSAMPLER_SCRIPT = "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py"
 TRANSFER2_5_SCRIPT = "examples/inference.py"
+# torchrun's long options that take a value (torch/distributed/run.py `get_args_parser`, torch
+# 2.6.0); the others (--standalone, --module, --no_python, --run_path) are bare flags.
 TORCHRUN_VALUE_FLAGS = {
     "--nproc_per_node",
     "--nnodes",
@@ -24,7 +26,17 @@ TORCHRUN_VALUE_FLAGS = {
     "--rdzv_backend",
     "--rdzv_endpoint",
     "--rdzv_id",
+    "--rdzv_conf",
     "--max_restarts",
+    "--monitor_interval",
+    "--start_method",
+    "--role",
+    "--log_dir",
+    "--redirects",
+    "--tee",
+    "--local_ranks_filter",
+    "--local_addr",
+    "--logs_specs",
 }
 DEFAULT_MASTER_PORT = 29500  # torch/distributed/run.py 609-611 (torch 2.6.0)
 

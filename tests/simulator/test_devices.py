@@ -90,6 +90,7 @@ def test_each_local_rank_takes_the_visible_device_of_its_rank(
         (["--standalone", "--master_port", "29605"], None),
         (["--rdzv-backend=c10d", "--rdzv_endpoint", "localhost:29606"], None),  # not simulated
         (["--node_rank", "1", "--master_port", "29607"], None),  # a client of node 0's port
+        (["--log-dir", "logs", "--tee", "3", "--master_port", "29608"], 29608),
     ],
 )
 def test_torchrun_rendezvous_port(flags: list[str], port: int | None) -> None:
