@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from cosmos_workflow.domain.fleet import Fleet
 from cosmos_workflow.domain.verdicts import VerdictKey
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.cost import CostModel
@@ -27,9 +28,12 @@ def plan_head_batch(
     allow_output_changes: bool = False,
     learned_limits: Mapping[tuple[str, str], int] | None = None,
     verified: frozenset[VerdictKey] = frozenset(),
+    fleet: Fleet | None = None,
 ) -> PlannedBatch | None:
     """The batch holding the head run, or None when nothing is queued. The head's whole job is
-    in the window; a batch with `unchanged=True` means: run the head job as it is."""
+    in the window; a batch with `unchanged=True` means: run the head job as it is. `fleet`:
+    the slots (busy for what their running jobs have left) the window's work will spread over;
+    the head's batch is then the fleet plan's, not the one that loads least."""
     inference = [run for run in runs_in_queue_order if run.kind.batchable]
     if not inference:
         return None
@@ -49,5 +53,6 @@ def plan_head_batch(
         allow_output_changes=allow_output_changes,
         learned_limits=learned_limits,
         verified=verified,
+        fleet=fleet,
     )
     return next(batch for batch in plan.batches if head.run_id in batch.run_ids)

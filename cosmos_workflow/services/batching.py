@@ -43,7 +43,6 @@ from cosmos_workflow.store.batches import (
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import PlanRow
 from cosmos_workflow.store.session import Session
-from cosmos_workflow.store.timings import learned_limits
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +63,9 @@ class BatchView(BaseModel):
     verdict: OutputVerdict  # identical, verified or may_differ
     verdict_reason: str  # why outputs may differ, or what verified them; empty when identical
     unchanged: bool  # the batch is exactly one job as it stands: applying leaves it alone
+    slot: str | None = None  # the slot it is predicted to run on (`host/index`)
+    predicted_start: float | None = None  # seconds from the analysis
+    predicted_finish: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -91,6 +93,14 @@ class PlanView(BaseModel):
     loads_avoided: int
     speedup: float
     calibrated: bool  # predictions use parameters fitted to measured timings
+    # The fleet it was made for and its predicted drain times (0 for plans stored before).
+    slots: int = 1
+    gpu_profiles: list[str] = []
+    drain_seconds_before: float = 0.0
+    drain_seconds_after: float = 0.0
+    lower_bound_seconds: float = 0.0  # no plan of these runs drains this fleet sooner
+    drain_speedup: float = 1.0  # drain before / after
+    above_bound_pct: float = 0.0  # how far the plan's drain time lies above the bound
 
 
 class DroppedRun(BaseModel):
@@ -142,18 +152,22 @@ def analyze(
     mode: str | None = None,
     max_batch_size: int | None = None,
     allow_output_changes: bool | None = None,
+    slots: int | None = None,
 ) -> PlanView:
-    """Plan the queued runs and store the plan, so any process can show or apply it.
-    `allow_output_changes` (default: `planner.allow_output_changes`) lets auto form batches
-    whose outputs may differ from each run alone."""
+    """Plan the queued runs for the fleet and store the plan, so any process can show or apply
+    it. `allow_output_changes` (default: `planner.allow_output_changes`) lets auto form batches
+    whose outputs may differ from each run alone. `slots`: plan for that many identical free
+    slots instead of the configured fleet (whose running jobs keep their slots busy)."""
     chosen = _mode(mode or ctx.settings.planner.mode)
     if max_batch_size is not None and not 1 <= max_batch_size <= 10_000:
         raise InvalidInput("max batch size must be between 1 and 10000", field="max_batch_size")
     allow = _allow(ctx, allow_output_changes)
-    target = planning_target(ctx)
+    target = planning_target(ctx, slots=slots)
     with ctx.db.read() as session:
+        if slots is None:
+            target = target.with_busy_slots(session)
         runs = load_queued_runs(session)
-        limits = learned_limits(session, target.gpu_profile)
+        limits = target.learned_limits(session)
         cost, calibrated = target.cost_model(session)
         verified = target.verified_keys(session)
     planner = ctx.settings.planner
@@ -170,8 +184,9 @@ def analyze(
         allow_output_changes=allow,
         learned_limits=limits,
         verified=verified,
+        fleet=target.fleet,
     )
-    view = _plan_view(new_id("plan"), plan, runs, target.gpu_profile, calibrated)
+    view = _plan_view(new_id("plan"), plan, runs, target, calibrated)
     # The basis rides in the stored body beside the view (which does not show it): what a
     # rebase compares the queue with, run by run.
     body = {**view.model_dump(mode="json"), "basis": plan_basis(runs)}
@@ -219,7 +234,11 @@ def _mode(value: str) -> PlanMode:
 
 
 def _plan_view(
-    plan_id: str, plan: Plan, runs: Sequence[QueuedRun], gpu_profile: str, calibrated: bool
+    plan_id: str,
+    plan: Plan,
+    runs: Sequence[QueuedRun],
+    target: PlanningTarget,
+    calibrated: bool,
 ) -> PlanView:
     jobs: dict[str, set[str]] = {}
     for run in runs:
@@ -232,7 +251,7 @@ def _plan_view(
         fingerprint=plan.fingerprint,
         created_at=now(),
         applied_at=None,
-        gpu_profile=gpu_profile,
+        gpu_profile=target.gpu_profile,
         runs=len(runs),
         batches=batches,
         predicted_seconds_before=round(plan.predicted_seconds_before, 3),
@@ -240,7 +259,20 @@ def _plan_view(
         loads_avoided=plan.loads_avoided,
         speedup=round(plan.speedup, 4),
         calibrated=calibrated,
+        slots=plan.slots,
+        gpu_profiles=list(target.fleet.profiles),
+        drain_seconds_before=round(plan.drain_seconds_before, 3),
+        drain_seconds_after=round(plan.drain_seconds_after, 3),
+        lower_bound_seconds=round(plan.lower_bound_seconds, 3),
+        drain_speedup=round(_ratio(plan.drain_seconds_before, plan.drain_seconds_after), 4),
+        above_bound_pct=round(
+            100 * (_ratio(plan.drain_seconds_after, plan.lower_bound_seconds) - 1), 2
+        ),
     )
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else 1.0
 
 
 def _batch_view(batch: PlannedBatch, jobs: dict[str, set[str]]) -> BatchView:
@@ -259,6 +291,9 @@ def _batch_view(batch: PlannedBatch, jobs: dict[str, set[str]]) -> BatchView:
         verdict=batch.verdict.verdict,
         verdict_reason=batch.verdict.reason,
         unchanged=unchanged,
+        slot=batch.placement.slot if batch.placement else None,
+        predicted_start=round(batch.placement.start, 3) if batch.placement else None,
+        predicted_finish=round(batch.placement.finish, 3) if batch.placement else None,
     )
 
 
@@ -447,13 +482,15 @@ def undo_batch(ctx: Context, batch_job_id: str) -> UndoResult:
     return UndoResult(batch_job_id=batch_job_id, restored_job_ids=restored)
 
 
-def batch_queue_head(ctx: Context, host_name: str | None = None) -> str | None:
+def batch_queue_head(ctx: Context) -> str | None:
     """Continuous batching, at claim time: regroup compatible queued runs around the head of the
     queue (same priority, within the configured lookahead) into one batch job, in one
     transaction. Returns the new batch job's id, or None when the head is best left alone.
-    Conflict when the head changed while it was planned (another worker claimed or batched it
-    first): nothing changed, and the caller tries again at its next claim."""
-    target = planning_target(ctx, host_name)
+    The batch is the fleet plan's: with other slots free, the head's batch stays small enough
+    to leave them work; with them busy, it takes more. Conflict when the head changed while it
+    was planned (another worker claimed or batched it first): nothing changed, and the caller
+    tries again at its next claim."""
+    target = planning_target(ctx)
     created = ctx.db.write_retrying(
         lambda session: _batch_head(ctx, session, target), what="continuous batching"
     )
@@ -467,6 +504,7 @@ def _batch_head(ctx: Context, session: Session, target: PlanningTarget) -> str |
     runs = load_queued_runs(session, limit=4 * planner.lookahead + 256)
     if not runs:
         return None
+    target = target.with_busy_slots(session)
     cost, _ = target.cost_model(session)
     batch = plan_head_batch(
         runs,
@@ -479,8 +517,9 @@ def _batch_head(ctx: Context, session: Session, target: PlanningTarget) -> str |
         gpu_batching=planner.gpu_batching,
         # The same output rule as `cosmos batch analyze` without the option.
         allow_output_changes=planner.allow_output_changes,
-        learned_limits=learned_limits(session, target.gpu_profile),
+        learned_limits=target.learned_limits(session),
         verified=target.verified_keys(session),
+        fleet=target.fleet,
     )
     if batch is None:
         return None

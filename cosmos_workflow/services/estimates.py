@@ -1,51 +1,136 @@
-"""The cost model the planner and ETAs use: defaults from published figures, replaced per
-(backend, GPU profile) by the newest calibration fitted to measured timings."""
+"""What plans and estimates are made for: the fleet of configured slots, and the cost model
+(defaults from published figures, replaced per (backend, GPU profile) by the newest calibration
+fitted to measured timings).
+
+A fleet may mix GPU profiles. Processes are formed for its slowest profile and smallest GPU
+memory, so every batch fits every slot, and predicted per slot profile when scheduled; a job's
+stored estimate (the queue's "predicted" column) is its time on the slowest profile. A batching
+verification counts only where it holds on every profile of the fleet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.domain.fleet import Fleet
+from cosmos_workflow.domain.params import Backend, default_params
 from cosmos_workflow.domain.verdicts import VerdictKey
+from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.cost import CostModel, CostParams
 from cosmos_workflow.planner.cost_defaults import default_cost_model
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.targets import choose_host
+from cosmos_workflow.services.targets import choose_hosts
+from cosmos_workflow.store.db import now
 from cosmos_workflow.store.session import Session
-from cosmos_workflow.store.timings import latest_calibrations
+from cosmos_workflow.store.timings import latest_calibrations, learned_limits
 from cosmos_workflow.store.verdicts import verified_keys
+from cosmos_workflow.store.workers import running_on_slots
+
+MAX_SLOTS = 4096  # a fleet described by its size (`--slots N`) holds at most this many
 
 
 @dataclass(frozen=True)
 class PlanningTarget:
-    """The GPU a plan is made for: the configured host (the default one when none is)."""
+    """The fleet a plan is made for, and the profile and memory its processes are formed for."""
 
-    gpu_profile: str
-    gpu_memory_gb: float
-    simulated: bool  # the host runs the simulator: only simulated verifications hold there
+    fleet: Fleet
+    simulated: frozenset[tuple[str, bool]]  # (GPU profile, runs the simulator) of its slots
+
+    @property
+    def gpu_profile(self) -> str:
+        return slowest_profile(self.fleet.profiles)
+
+    @property
+    def gpu_memory_gb(self) -> float:
+        return self.fleet.smallest_memory_gb
 
     def cost_model(self, session: Session) -> tuple[CostModel, bool]:
-        """The cost model, and whether this target's profile uses calibrated parameters."""
+        """The cost model, and whether the planned profile uses calibrated parameters."""
         return calibrated_cost_model(session, self.gpu_profile)
 
     def verified_keys(self, session: Session) -> frozenset[VerdictKey]:
-        """The stored verifications that hold for this target: its GPU profile, and measured on
-        the simulator exactly when the target is simulated (a simulated verdict proves nothing
-        about NVIDIA's real outputs, and a real one says nothing about the simulator's)."""
-        return frozenset(
-            key
-            for key in verified_keys(session, simulated=self.simulated)
-            if key.gpu_profile == self.gpu_profile
-        )
+        """The stored verifications that hold on every slot of the fleet: measured on its GPU
+        profile, and on the simulator exactly when that slot is simulated (a simulated verdict
+        proves nothing about NVIDIA's real outputs, and a real one says nothing about the
+        simulator's); keyed to the planned profile, as the planner reads them."""
+        held: set[VerdictKey] | None = None
+        for profile, simulated in sorted(self.simulated):
+            keys = {
+                replace(key, gpu_profile=self.gpu_profile)
+                for key in verified_keys(session, simulated=simulated)
+                if key.gpu_profile == profile
+            }
+            held = keys if held is None else held & keys
+        return frozenset(held or ())
+
+    def learned_limits(self, session: Session) -> dict[tuple[str, str], int]:
+        """The largest GPU batches learned to fit, the smallest over the fleet's profiles."""
+        limits: dict[tuple[str, str], int] = {}
+        for profile in self.fleet.profiles:
+            for key, size in learned_limits(session, profile).items():
+                limits[key] = min(size, limits.get(key, size))
+        return limits
+
+    def with_busy_slots(self, session: Session) -> PlanningTarget:
+        """The same fleet with each slot busy for what its running job has left (predicted)."""
+        return replace(self, fleet=self.fleet.with_busy(busy_seconds(session, self.fleet)))
 
 
-def planning_target(ctx: Context, host_name: str | None = None) -> PlanningTarget:
-    config = choose_host(ctx.settings, host_name, simulate=False).config
-    return PlanningTarget(
-        gpu_profile=config.gpu_profile,
-        gpu_memory_gb=config.gpu_memory_gb,
-        simulated=config.simulate,
+def planning_target(
+    ctx: Context, host_name: str | None = None, *, slots: int | None = None
+) -> PlanningTarget:
+    """Every slot of the configured hosts (or of one host), or `slots` identical slots of the
+    fleet's slowest profile and smallest memory when the caller describes the fleet by size."""
+    choices = choose_hosts(ctx.settings, [host_name] if host_name else [], simulate=False)
+    fleet = Fleet.of(slot for choice in choices for slot in choice.slots)
+    simulated = frozenset((c.config.gpu_profile, c.simulate) for c in choices)
+    if slots is None:
+        return PlanningTarget(fleet, simulated)
+    check_slots(slots)
+    described = Fleet.uniform(slots, slowest_profile(fleet.profiles), fleet.smallest_memory_gb)
+    return PlanningTarget(described, simulated)
+
+
+def check_slots(slots: object) -> int:
+    if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= MAX_SLOTS:
+        raise InvalidInput(f"slots must be a whole number from 1 to {MAX_SLOTS}", field="slots")
+    return slots
+
+
+def busy_seconds(session: Session, fleet: Fleet) -> dict[str, float]:
+    """Per slot of the fleet, the predicted seconds its running job has left."""
+    stamp = now()
+    busy: dict[str, float] = {}
+    for job in running_on_slots(session):
+        if job.slot is None or fleet.slot(job.slot) is None:
+            continue
+        started = job.started_at or stamp
+        busy[job.slot] = max(0.0, started + (job.predicted_seconds or 0.0) - stamp)
+    return busy
+
+
+def slowest_profile(profiles: Iterable[str]) -> str:
+    """The profile on which a reference run (Transfer1, one edge control, 121 frames, 35 steps)
+    takes longest by the default cost model; the first listed on a tie."""
+    listed = list(profiles)
+    model = default_cost_model()
+    return max(
+        listed, key=lambda p: model.predict(Backend.TRANSFER1, p, [_REFERENCE]).total_seconds
     )
+
+
+_REFERENCE = QueuedRun(
+    run_id="reference",
+    job_id="reference",
+    priority=0,
+    queue_index=0,
+    weights={Control.EDGE: 0.5},
+    params=default_params(Backend.TRANSFER1),
+    negative_prompt="",
+    video=VideoInfo(frames=121, fps=24.0, width=1280, height=704),
+)
 
 
 def calibrated_cost_model(session: Session, gpu_profile: str) -> tuple[CostModel, bool]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.events import record_event
-from cosmos_workflow.store.models import WorkerRow
+from cosmos_workflow.store.models import JobRow, WorkerRow
 
 
 def register_worker(
@@ -72,3 +74,33 @@ def workers_by_heartbeat(
     if not include_stopped:
         query = query.where(WorkerRow.stopped_at.is_(None))
     return session.scalars(query).all()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotJob:
+    """A running job and the slot its worker registered (None: a worker from before slots)."""
+
+    job_id: str
+    slot: str | None
+    host_name: str | None
+    worker_id: str | None
+    started_at: float | None
+    predicted_seconds: float | None
+
+
+def running_on_slots(session: Session) -> list[SlotJob]:
+    """Every running job with the slot that runs it, oldest start first."""
+    query = (
+        select(
+            JobRow.id,
+            WorkerRow.slot,
+            JobRow.host_name,
+            JobRow.worker_id,
+            JobRow.started_at,
+            JobRow.predicted_seconds,
+        )
+        .outerjoin(WorkerRow, WorkerRow.id == JobRow.worker_id)
+        .where(JobRow.status == JobStatus.RUNNING.value)
+        .order_by(JobRow.started_at, JobRow.id)
+    )
+    return [SlotJob(*row) for row in session.execute(query).all()]

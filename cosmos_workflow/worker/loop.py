@@ -233,7 +233,7 @@ def _next_claim(
         # batching's own retries, skips it for this turn. The claim below still rides out a
         # real outage.
         try:
-            batch_queue_head(ctx, choice.config.name)
+            batch_queue_head(ctx)
         except Conflict as exc:
             log.info("continuous batching skipped this turn: %s", exc.message)
         except TRANSIENT_ERRORS as exc:
