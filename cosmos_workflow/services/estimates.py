@@ -9,7 +9,7 @@ verification counts only where it holds on every profile of the fleet."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from cosmos_workflow.domain.controls import Control
@@ -26,7 +26,7 @@ from cosmos_workflow.store.db import now
 from cosmos_workflow.store.session import Session
 from cosmos_workflow.store.timings import latest_calibrations, learned_limits
 from cosmos_workflow.store.verdicts import verified_keys
-from cosmos_workflow.store.workers import running_on_slots
+from cosmos_workflow.store.workers import SlotJob, running_on_slots
 
 MAX_SLOTS = 4096  # a fleet described by its size (`--slots N`) holds at most this many
 
@@ -73,9 +73,13 @@ class PlanningTarget:
                 limits[key] = min(size, limits.get(key, size))
         return limits
 
-    def with_busy_slots(self, session: Session) -> PlanningTarget:
-        """The same fleet with each slot busy for what its running job has left (predicted)."""
-        return replace(self, fleet=self.fleet.with_busy(busy_seconds(session, self.fleet)))
+    def with_busy_slots(
+        self, session: Session, running: Sequence[SlotJob] | None = None
+    ) -> PlanningTarget:
+        """The same fleet with each slot busy for what its running job has left (predicted);
+        `running`: the running jobs when the caller read them already."""
+        jobs = running_on_slots(session) if running is None else running
+        return replace(self, fleet=self.fleet.with_busy(busy_seconds(jobs, self.fleet)))
 
 
 def planning_target(
@@ -99,11 +103,11 @@ def check_slots(slots: object) -> int:
     return slots
 
 
-def busy_seconds(session: Session, fleet: Fleet) -> dict[str, float]:
+def busy_seconds(running: Sequence[SlotJob], fleet: Fleet) -> dict[str, float]:
     """Per slot of the fleet, the predicted seconds its running job has left."""
     stamp = now()
     busy: dict[str, float] = {}
-    for job in running_on_slots(session):
+    for job in running:
         if job.slot is None or fleet.slot(job.slot) is None:
             continue
         started = job.started_at or stamp
@@ -117,11 +121,11 @@ def slowest_profile(profiles: Iterable[str]) -> str:
     listed = list(profiles)
     model = default_cost_model()
     return max(
-        listed, key=lambda p: model.predict(Backend.TRANSFER1, p, [_REFERENCE]).total_seconds
+        listed, key=lambda p: model.predict(Backend.TRANSFER1, p, [REFERENCE_RUN]).total_seconds
     )
 
 
-_REFERENCE = QueuedRun(
+REFERENCE_RUN = QueuedRun(
     run_id="reference",
     job_id="reference",
     priority=0,

@@ -26,6 +26,7 @@ from cosmos_workflow.planner.compat import require_one_process
 from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
+from cosmos_workflow.services.eta import last_position, queue_etas
 from cosmos_workflow.services.views import (
     EnqueueResult,
     ImportResult,
@@ -446,7 +447,10 @@ def list_queue(
             session, include_history=include_history, limit=limit, offset=offset
         )
         runs = runs_of_jobs(session, [job.id for job, _ in page.jobs])
-        views = [JobView.of(job, runs[job.id], position) for job, position in page.jobs]
+        etas = queue_etas(ctx, session, last_position([p for _, p in page.jobs]))
+        views = [
+            JobView.of(job, runs[job.id], position, etas.get(job.id)) for job, position in page.jobs
+        ]
     return JobList(jobs=views, total=page.total)
 
 
@@ -458,9 +462,10 @@ def live_jobs(ctx: Context) -> list[LiveJob]:
         ids = [job.id for job in running]
         runs = runs_of_jobs(session, ids)
         progress = latest_events(session, "job.progress", ids)
+        etas = queue_etas(ctx, session, 0)
         return [
             LiveJob(
-                job=JobView.of(job, runs[job.id]),
+                job=JobView.of(job, runs[job.id], eta=etas.get(job.id)),
                 progress=dict(progress[job.id].data) if job.id in progress else None,
             )
             for job in running
@@ -474,7 +479,9 @@ def get_job(ctx: Context, job_id: str) -> JobView:
         merged = job.status == JobStatus.MERGED.value
         runs = runs_of_job(session, job_id, created_in=merged)
         position = store.queue_place(session, job) if job.status == JobStatus.QUEUED.value else None
-        return JobView.of(job, runs, position)
+        active = job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+        eta = queue_etas(ctx, session, position or 0).get(job_id) if active else None
+        return JobView.of(job, runs, position, eta)
 
 
 def _job(session: Session, job_id: str) -> JobRow:

@@ -98,12 +98,31 @@ class JobView(BaseModel):
     started_at: float | None
     finished_at: float | None
     runs: list[RunView]
+    # The fleet simulation's ETA (services.eta), running and queued jobs only: the slot it runs
+    # or is predicted to run on, and when it starts and finishes (Unix seconds).
+    eta_slot: str | None = None
+    eta_start_at: float | None = None
+    eta_finish_at: float | None = None
 
     @classmethod
-    def of(cls, row: JobRow, runs: list[RunRow], position: int | None = None) -> JobView:
+    def of(
+        cls, row: JobRow, runs: list[RunRow], position: int | None = None, eta: Any = None
+    ) -> JobView:
         ordered = sorted(runs, key=lambda r: r.batch_index)
+        timing = {}
+        if eta is not None:
+            timing = {
+                "eta_slot": eta.slot,
+                "eta_start_at": round(eta.start_at, 3),
+                "eta_finish_at": None if eta.finish_at is None else round(eta.finish_at, 3),
+            }
         return cls.model_validate(
-            {**row_columns(row), "position": position, "runs": [RunView.of(r) for r in ordered]}
+            {
+                **row_columns(row),
+                "position": position,
+                "runs": [RunView.of(r) for r in ordered],
+                **timing,
+            }
         )
 
 

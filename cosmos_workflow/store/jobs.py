@@ -920,3 +920,15 @@ def move_to(session: Session, job: JobRow, position: int, where: str, before: st
     job.position = position
     job.updated_at = now()
     record_event(session, "job.moved", job_id=job.id, where=where, before=before)
+
+
+def queued_predictions(session: Session, limit: int) -> list[tuple[str, str, float | None]]:
+    """The first `limit` queued jobs in queue order: id, backend and predicted seconds (what
+    the ETA schedules, without loading the jobs themselves)."""
+    query = (
+        select(JobRow.id, JobRow.backend, JobRow.predicted_seconds)
+        .where(JobRow.status == JobStatus.QUEUED.value)
+        .order_by(*QUEUE_ORDER)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]
