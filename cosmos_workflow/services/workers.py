@@ -14,6 +14,7 @@ from cosmos_workflow.store.workers import workers_by_heartbeat
 class WorkerView(BaseModel):
     id: str
     host_name: str
+    slot: str | None  # `host/index`; None for a registration made before slots existed
     machine: str
     pid: int
     simulate: bool
@@ -28,6 +29,7 @@ class WorkerView(BaseModel):
         return cls(
             id=row.id,
             host_name=row.host_name,
+            slot=row.slot,
             machine=row.machine,
             pid=row.pid,
             simulate=row.simulate,

@@ -7,14 +7,14 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.domain.states import JobStatus
 from cosmos_workflow.store.db import Database, now
 from cosmos_workflow.store.events import record_event
-from cosmos_workflow.store.models import JobRow, WorkerRow
+from cosmos_workflow.store.models import AttemptRow, JobRow, WorkerRow
 
 
 def register_worker(
@@ -104,3 +104,63 @@ def running_on_slots(session: Session) -> list[SlotJob]:
         .order_by(JobRow.started_at, JobRow.id)
     )
     return [SlotJob(*row) for row in session.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotAttempt:
+    """One attempt on a slot, for the fleet's timeline."""
+
+    slot: str
+    job_id: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    exit_code: int | None
+
+
+def slot_attempts(session: Session, since: float, limit: int) -> list[SlotAttempt]:
+    """Attempts of slot-registered workers that started after `since` or were still open then,
+    newest first (at most `limit`)."""
+    query = (
+        select(
+            WorkerRow.slot,
+            AttemptRow.job_id,
+            AttemptRow.started_at,
+            AttemptRow.ended_at,
+            AttemptRow.outcome,
+            AttemptRow.exit_code,
+        )
+        .join(WorkerRow, WorkerRow.id == AttemptRow.worker_id)
+        .where(
+            WorkerRow.slot.is_not(None),
+            or_(AttemptRow.started_at >= since, AttemptRow.ended_at.is_(None)),
+        )
+        .order_by(AttemptRow.started_at.desc())
+        .limit(limit)
+    )
+    return [
+        SlotAttempt(slot, job_id, started, ended, outcome, code)
+        for slot, job_id, started, ended, outcome, code in session.execute(query).all()
+        if slot is not None
+    ]
+
+
+def last_attempt_ends(session: Session) -> dict[str, float]:
+    """Per slot, when its last attempt ended."""
+    query = (
+        select(WorkerRow.slot, func.max(AttemptRow.ended_at))
+        .join(WorkerRow, WorkerRow.id == AttemptRow.worker_id)
+        .where(WorkerRow.slot.is_not(None), AttemptRow.ended_at.is_not(None))
+        .group_by(WorkerRow.slot)
+    )
+    return {slot: ended for slot, ended in session.execute(query).all() if slot and ended}
+
+
+def slot_workers(session: Session) -> dict[str, WorkerRow]:
+    """Per slot, its newest registration that has not stopped."""
+    query = (
+        select(WorkerRow)
+        .where(WorkerRow.slot.is_not(None), WorkerRow.stopped_at.is_(None))
+        .order_by(WorkerRow.heartbeat_at)
+    )
+    return {row.slot: row for row in session.scalars(query).all() if row.slot}

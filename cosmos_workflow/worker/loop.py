@@ -215,11 +215,13 @@ class SlotWorker:
 
 def simulated_gpus(choice: HostChoice, host: Host, worker_id: str) -> str | None:
     """Where the simulator keeps the simulated machine's device locks (None when not
-    simulating): one folder per host, shared by its slots, so two jobs on one device fail
-    there as on a real GPU. The default host stands for each worker's own machine."""
+    simulating): one folder per host, shared by its slots (and by any other worker driving the
+    same host), so two jobs on one device fail there as on a real GPU. Hosts may share a work
+    root, so the folder is named for the host; the default host stands for each worker's own
+    machine."""
     if not choice.simulate:
         return None
-    folder = posixpath.join(host.root, ".simulated-gpus")
+    folder = posixpath.join(host.root, ".simulated-gpus", choice.config.name)
     return posixpath.join(folder, worker_id) if choice.is_default else folder
 
 
