@@ -18,6 +18,7 @@ from cosmos_workflow.domain.text import (
     MAX_PATH_CHARS,
     MAX_PROMPT_CHARS,
 )
+from cosmos_workflow.services.estimates import MAX_SLOT_GROUPS, MAX_SLOTS, SlotGroup
 from cosmos_workflow.services.queue import MAX_PROMPTS_PER_JOB, PRIORITY_RANGE
 
 if TYPE_CHECKING:
@@ -130,6 +131,20 @@ class AnalyzeRequest(Body):
         description="Let auto form batches whose outputs may differ from each run alone (GPU "
         "batches, mixed control sets) where no verification covers them (default: "
         "planner.allow_output_changes).",
+    )
+    slots: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SLOTS,
+        description="Plan for this many identical free GPU slots (default: the configured "
+        "hosts' slots, busy while their running jobs last).",
+    )
+    fleet: list[SlotGroup] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SLOT_GROUPS,
+        description="Plan for this fleet instead: groups of identical free slots per GPU "
+        "profile (not with `slots`).",
     )
 
 

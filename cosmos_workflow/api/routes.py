@@ -21,7 +21,16 @@ from cosmos_workflow.api.models import NO_NUL
 from cosmos_workflow.api.stream import event_stream, frame_schema, start_of_stream
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.text import MAX_NAME_CHARS, MAX_SEARCH_CHARS
-from cosmos_workflow.services import batching, inputs, prompts, queue, runs, verdicts, workers
+from cosmos_workflow.services import (
+    batching,
+    fleet,
+    inputs,
+    prompts,
+    queue,
+    runs,
+    verdicts,
+    workers,
+)
 from cosmos_workflow.services.batching import ApplyResult, PlanView, UndoResult
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.events import MAX_EVENT_ID
@@ -117,6 +126,17 @@ def _system_routes(router: APIRouter, ctx: Context, worker: EmbeddedWorker | Non
     )
     def list_workers(include_stopped: bool = False) -> list[WorkerView]:
         return workers.list_workers(ctx, include_stopped=include_stopped)
+
+    @router.get(
+        "/fleet", tags=["system"], operation_id="get_fleet", responses=error_responses(400, 422)
+    )
+    def get_fleet(
+        hours: Annotated[float, Query(gt=0, le=fleet.MAX_HOURS)] = 6.0,
+    ) -> fleet.FleetView:
+        """Every host and GPU slot: its profile and devices, its worker, the job it runs with
+        progress and ETA, its idle time, and a timeline of the last `hours` and the jobs the
+        ETA places on it next."""
+        return fleet.fleet_view(ctx, hours=hours)
 
     @router.get(
         "/worker",
@@ -375,14 +395,19 @@ def _batch_routes(router: APIRouter, ctx: Context) -> None:
         responses=error_responses(400, 422),
     )
     def analyze(body: models.AnalyzeRequest | None = None) -> PlanView:
-        """Plan the queued runs into batches and store the plan; nothing else changes. Every
-        batch carries its output verdict (identical, verified or may_differ) and the reason."""
+        """Plan the queued runs into batches for the fleet and store the plan; nothing else
+        changes. The plan minimises the predicted drain time, then GPU time, then model loads,
+        and reports both before and after and the lower bound no plan can beat. Every batch
+        carries its output verdict (identical, verified or may_differ) and the reason, and its
+        predicted slot, start and finish."""
         body = body or models.AnalyzeRequest()
         return batching.analyze(
             ctx,
             mode=body.mode,
             max_batch_size=body.max_batch_size,
             allow_output_changes=body.allow_output_changes,
+            slots=body.slots,
+            fleet=body.fleet,
         )
 
     @router.get(

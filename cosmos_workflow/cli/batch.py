@@ -41,11 +41,13 @@ def render_plan(plan: Any) -> None:
                 f"{batch.predicted_memory_gb:.0f} GB",
                 "unchanged" if batch.unchanged else "new",
                 VERDICT_TEXT.get(batch.verdict, batch.verdict),
+                _placement(batch),
             ]
         )
     console.print(
         table(
-            f"Plan {plan.plan_id} ({plan.mode}, GPU profile {plan.gpu_profile})",
+            f"Plan {plan.plan_id} ({plan.mode}, {plan.slots} slot(s), "
+            f"{'/'.join(plan.gpu_profiles) or plan.gpu_profile})",
             [
                 "batch",
                 "runs",
@@ -58,6 +60,7 @@ def render_plan(plan: Any) -> None:
                 "memory",
                 "change",
                 "outputs",
+                "slot, start-finish",
             ],
             rows,
         )
@@ -70,9 +73,28 @@ def render_plan(plan: Any) -> None:
         f"[bold]speedup {plan.speedup:.2f}x[/bold], {plan.loads_avoided} model load(s) avoided "
         f"({source}, predicted)"
     )
+    if plan.drain_seconds_after:
+        console.print(_drain_text(plan))
     console.print(_rule_text(plan))
     if plan.applied_at is None:
         console.print(f"apply it with: cosmos batch apply {plan.plan_id}")
+
+
+def _placement(batch: Any) -> str:
+    if batch.slot is None or batch.predicted_start is None:
+        return ""
+    return f"{batch.slot}, {_seconds(batch.predicted_start)}-{_seconds(batch.predicted_finish)}"
+
+
+def _drain_text(plan: Any) -> str:
+    """The plan's figures on its fleet: drain time before and after, and the lower bound."""
+    return (
+        f"predicted drain time on {plan.slots} slot(s): "
+        f"{_seconds(plan.drain_seconds_before)} now -> {_seconds(plan.drain_seconds_after)} "
+        f"with the plan ([bold]{plan.drain_speedup:.2f}x[/bold]); no plan can drain it in less "
+        f"than {_seconds(plan.lower_bound_seconds)} (this plan is "
+        f"{plan.above_bound_pct:.1f}% above that bound)"
+    )
 
 
 def _render_reasons(plan: Any) -> None:
@@ -112,9 +134,20 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    slots: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=4096,
+            help="Plan for this many identical free GPU slots (default: the configured hosts' "
+            "slots, busy while their running jobs last).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Plan the queued runs into batches and store the plan (nothing changes yet)."""
+    """Plan the queued runs into batches for the fleet and store the plan (nothing changes
+    yet). The plan minimises the predicted time until the queue is drained, then GPU time,
+    then model loads."""
     from cosmos_workflow.services import batching
 
     plan = batching.analyze(
@@ -122,6 +155,7 @@ def analyze(
         mode=mode,
         max_batch_size=max_batch_size,
         allow_output_changes=allow_output_changes,
+        slots=slots,
     )
     emit(plan, as_json, render_plan)
 

@@ -11,6 +11,7 @@ from cosmos_workflow import __version__
 from cosmos_workflow.cli import (
     batch,
     demo,
+    fleet,
     inputs,
     prompts,
     prune,
@@ -32,6 +33,7 @@ app.add_typer(runs.runs_app, name="runs")
 app.add_typer(runs.job_app, name="job")
 app.command("logs")(runs.logs)
 app.command("worker")(worker.worker)
+app.command("fleet")(fleet.fleet)
 app.command("calibrate")(worker.calibrate)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)

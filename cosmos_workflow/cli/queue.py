@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -93,8 +94,29 @@ def import_(
     )
 
 
+def eta_text(job: Any, at: float) -> str:
+    """`start -> finish` from now, as the fleet simulation predicts them (running: the finish)."""
+    if job.eta_start_at is None:
+        return ""
+    finish = "?" if job.eta_finish_at is None else from_now(job.eta_finish_at - at)
+    if job.status == "running":
+        return f"done {finish}"
+    return f"{from_now(job.eta_start_at - at)} -> {finish}"
+
+
+def from_now(seconds: float) -> str:
+    if seconds <= 1:
+        return "now"
+    if seconds >= 3600:
+        return f"+{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"+{seconds / 60:.0f} min"
+    return f"+{seconds:.0f} s"
+
+
 def render_jobs(jobs: list[Any]) -> None:
     rows = []
+    at = time.time()
     for job in jobs:
         first = job.runs[0] if job.runs else None
         rows.append(
@@ -107,13 +129,12 @@ def render_jobs(jobs: list[Any]) -> None:
                 len(job.runs),
                 weights_text(first.weights) if first else "",
                 f"{job.predicted_seconds:.0f}s" if job.predicted_seconds else "",
+                job.eta_slot or "",
+                eta_text(job, at),
             ]
         )
-    console.print(
-        table(
-            "Queue", ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted"], rows
-        )
-    )
+    headers = ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted", "slot"]
+    console.print(table("Queue", [*headers, "ETA (start -> finish)"], rows))
 
 
 @app.command("list")

@@ -27,7 +27,7 @@ from cosmos_workflow.planner.head import plan_head_batch
 from cosmos_workflow.planner.plan import Plan, PlanMode, PlannedBatch, plan_batches
 from cosmos_workflow.planner.rebase import Gone, changes_text, drift, plan_basis, run_digest
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.estimates import PlanningTarget, planning_target
+from cosmos_workflow.services.estimates import PlanningTarget, SlotGroup, planning_target
 from cosmos_workflow.store.batches import (
     NewBatch,
     add_plan,
@@ -153,6 +153,7 @@ def analyze(
     max_batch_size: int | None = None,
     allow_output_changes: bool | None = None,
     slots: int | None = None,
+    fleet: Sequence[SlotGroup] | None = None,
 ) -> PlanView:
     """Plan the queued runs for the fleet and store the plan, so any process can show or apply
     it. `allow_output_changes` (default: `planner.allow_output_changes`) lets auto form batches
@@ -162,9 +163,9 @@ def analyze(
     if max_batch_size is not None and not 1 <= max_batch_size <= 10_000:
         raise InvalidInput("max batch size must be between 1 and 10000", field="max_batch_size")
     allow = _allow(ctx, allow_output_changes)
-    target = planning_target(ctx, slots=slots)
+    target = planning_target(ctx, slots=slots, groups=fleet)
     with ctx.db.read() as session:
-        if slots is None:
+        if slots is None and fleet is None:
             target = target.with_busy_slots(session)
         runs = load_queued_runs(session)
         limits = target.learned_limits(session)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.domain.fleet import Fleet
+from cosmos_workflow.domain.fleet import Fleet, host_slots
 from cosmos_workflow.domain.params import Backend, default_params
 from cosmos_workflow.domain.verdicts import VerdictKey
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
@@ -29,6 +31,17 @@ from cosmos_workflow.store.verdicts import verified_keys
 from cosmos_workflow.store.workers import SlotJob, running_on_slots
 
 MAX_SLOTS = 4096  # a fleet described by its size (`--slots N`) holds at most this many
+MAX_SLOT_GROUPS = 64
+
+
+class SlotGroup(BaseModel):
+    """Part of a fleet described in a request: `slots` identical slots of one GPU profile."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    gpu_profile: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    slots: int = Field(ge=1, le=MAX_SLOTS)
+    gpu_memory_gb: float = Field(80.0, gt=0, le=4096)
 
 
 @dataclass(frozen=True)
@@ -83,18 +96,54 @@ class PlanningTarget:
 
 
 def planning_target(
-    ctx: Context, host_name: str | None = None, *, slots: int | None = None
+    ctx: Context,
+    host_name: str | None = None,
+    *,
+    slots: int | None = None,
+    groups: Sequence[SlotGroup] | None = None,
 ) -> PlanningTarget:
-    """Every slot of the configured hosts (or of one host), or `slots` identical slots of the
-    fleet's slowest profile and smallest memory when the caller describes the fleet by size."""
+    """Every slot of the configured hosts (or of one host); or a fleet the caller describes:
+    `slots` identical slots of the configured fleet's slowest profile and smallest memory, or
+    `groups` of slots per GPU profile. A described fleet's slots are all free."""
     choices = choose_hosts(ctx.settings, [host_name] if host_name else [], simulate=False)
     fleet = Fleet.of(slot for choice in choices for slot in choice.slots)
     simulated = frozenset((c.config.gpu_profile, c.simulate) for c in choices)
-    if slots is None:
-        return PlanningTarget(fleet, simulated)
-    check_slots(slots)
-    described = Fleet.uniform(slots, slowest_profile(fleet.profiles), fleet.smallest_memory_gb)
-    return PlanningTarget(described, simulated)
+    if slots is not None and groups is not None:
+        raise InvalidInput("give slots or a fleet description, not both", field="fleet")
+    if slots is not None:
+        check_slots(slots)
+        profile = slowest_profile(fleet.profiles)
+        return PlanningTarget(Fleet.uniform(slots, profile, fleet.smallest_memory_gb), simulated)
+    if groups is not None:
+        return _described(groups, simulated)
+    return PlanningTarget(fleet, simulated)
+
+
+def _described(
+    groups: Sequence[SlotGroup], simulated: frozenset[tuple[str, bool]]
+) -> PlanningTarget:
+    """Slots per described group, named `<profile>-<group>/<index>`. Their verifications are
+    those of the configured hosts' kind (real or simulated)."""
+    total = sum(group.slots for group in groups)
+    if not groups or len(groups) > MAX_SLOT_GROUPS or total > MAX_SLOTS:
+        raise InvalidInput(
+            f"a fleet description holds 1 to {MAX_SLOT_GROUPS} groups and at most {MAX_SLOTS} "
+            "slots in all",
+            field="fleet",
+        )
+    slots = [
+        slot
+        for number, group in enumerate(groups)
+        for slot in host_slots(
+            f"{group.gpu_profile}-{number}",
+            [(index,) for index in range(group.slots)],
+            group.gpu_profile,
+            group.gpu_memory_gb,
+        )
+    ]
+    kinds = {is_simulated for _, is_simulated in simulated}
+    profiles = {group.gpu_profile for group in groups}
+    return PlanningTarget(Fleet.of(slots), frozenset((p, k) for p in profiles for k in kinds))
 
 
 def check_slots(slots: object) -> int:
