@@ -129,12 +129,11 @@ def render_jobs(jobs: list[Any]) -> None:
                 len(job.runs),
                 weights_text(first.weights) if first else "",
                 f"{job.predicted_seconds:.0f}s" if job.predicted_seconds else "",
-                job.eta_slot or "",
-                eta_text(job, at),
+                f"{job.eta_slot or ''} {eta_text(job, at)}".strip(),
             ]
         )
-    headers = ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted", "slot"]
-    console.print(table("Queue", [*headers, "ETA (start -> finish)"], rows))
+    headers = ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted"]
+    console.print(table("Queue", [*headers, "ETA: slot start -> finish"], rows))
 
 
 @app.command("list")
