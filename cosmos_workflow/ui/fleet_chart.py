@@ -21,7 +21,7 @@ TOP = 30  # room above the rows for the tick labels
 ROW_HEIGHT = 36
 BAR_HEIGHT = 16
 LEGEND_HEIGHT = 36
-MIN_BAR = 2.0  # a job of a few seconds on an axis of hours is still seen
+MIN_BAR = 3.0  # a job of a few seconds on an axis of hours is still seen, even beside now
 UNKNOWN_BAR = 10.0  # a predicted job without an estimate: only its start is known
 MIN_AHEAD_SECONDS = 3600.0  # the axis shows at least an hour past now
 MAX_TICKS = 9
@@ -227,7 +227,9 @@ def _now_line(axis: Axis, rows: int) -> list[str]:
     bottom = TOP + max(rows, 1) * ROW_HEIGHT
     return [
         f'<line class="now-line" x1="{x:.1f}" y1="{TOP - 4}" x2="{x:.1f}" y2="{bottom}" '
-        f'stroke="{NOW_COLOUR}" stroke-width="2"><title>now: {_clock(axis.now)}</title></line>'
+        # Thin and a little transparent: a job that has just ended still shows under it.
+        f'stroke="{NOW_COLOUR}" stroke-width="1.5" stroke-opacity="0.8">'
+        f"<title>now: {_clock(axis.now)}</title></line>"
     ]
 
 
