@@ -17,7 +17,7 @@ from cosmos_workflow.api.auth import token_matches
 from cosmos_workflow.api.models import EmbeddedWorkerStatus
 from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.ui import inputs_tab, jobs_tab, prompts_tab, runs_tab
+from cosmos_workflow.ui import fleet_tab, inputs_tab, jobs_tab, prompts_tab, runs_tab
 from cosmos_workflow.ui.media import previews_dir, served_dirs
 
 if TYPE_CHECKING:
@@ -86,12 +86,15 @@ def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:
                 runs_parts = runs_tab.build(ctx)
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
                 jobs_parts = jobs_tab.build(ctx)
+            with gr.Tab("Fleet", id="fleet", elem_id="tab-fleet"):
+                fleet_parts = fleet_tab.build(ctx)
         blocks.load(lambda: banner(ctx, worker), outputs=[status])
         gr.Timer(5.0).tick(lambda: banner(ctx, worker), outputs=[status], show_progress="hidden")
         _on_load(blocks, inputs_parts)
         _on_load(blocks, prompts_parts)
         _on_load(blocks, runs_parts)
         _on_load(blocks, jobs_parts)
+        _on_load(blocks, fleet_parts)
     return blocks
 
 
