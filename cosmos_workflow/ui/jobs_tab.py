@@ -6,6 +6,7 @@ a gr.State, so two browsers never share or steal each other's lines."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gradio as gr
@@ -15,7 +16,17 @@ from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import JobView
 from cosmos_workflow.ui.common import controls_text, seconds_text, shown_errors
 
-QUEUE_HEADERS = ["#", "job", "status", "kind", "priority", "runs", "controls", "predicted", "ETA"]
+QUEUE_HEADERS = [
+    "#",
+    "job",
+    "status",
+    "kind",
+    "priority",
+    "runs",
+    "controls",
+    "predicted",
+    "ETA (slot: start -> finish)",
+]
 PLAN_HEADERS = [
     "batch",
     "runs",
@@ -35,17 +46,14 @@ LIVE_KINDS = frozenset({"job.log", "job.progress", "job.status", "run.status"})
 LIVE_SECONDS = 1.0  # how often a session looks for new progress and log lines
 
 
-def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]:
-    """ETA: the sum of predicted seconds of the jobs ahead, while every one of them is known."""
+def _queue_rows(jobs: list[JobView], at: float) -> list[list[Any]]:
+    """ETA: the fleet simulation's (services.eta): the slot each job runs or is predicted to
+    run on, and when it starts and finishes, from now."""
     rows = []
-    ahead = eta_start
     for job in jobs:
         predicted = job.predicted_seconds
         if predicted is None and job.runs and all(r.predicted_seconds for r in job.runs):
             predicted = sum(r.predicted_seconds or 0.0 for r in job.runs)
-        eta = seconds_text(ahead) if ahead is not None and job.status == "queued" else ""
-        if ahead is not None and job.status == "queued":
-            ahead = ahead + predicted if predicted is not None else None
         rows.append(
             [
                 job.position or "",
@@ -56,10 +64,27 @@ def _queue_rows(jobs: list[JobView], eta_start: float | None) -> list[list[Any]]
                 len(job.runs),
                 controls_text({c: 1 for run in job.runs for c in run.weights}),
                 seconds_text(predicted),
-                eta or ("-" if job.status == "queued" else ""),
+                _eta_text(job, at),
             ]
         )
     return rows
+
+
+def _eta_text(job: JobView, at: float) -> str:
+    """`slot: start -> finish` from now; running jobs show their finish only."""
+    if job.eta_start_at is None:
+        return "-" if job.status == "queued" else ""
+    finish = "?" if job.eta_finish_at is None else _from_now(job.eta_finish_at - at)
+    when = (
+        f"done {finish}"
+        if job.status == "running"
+        else (f"{_from_now(job.eta_start_at - at)} -> {finish}")
+    )
+    return f"{job.eta_slot}: {when}" if job.eta_slot else when
+
+
+def _from_now(seconds: float) -> str:
+    return "now" if seconds <= 1 else f"in {seconds_text(seconds)}"
 
 
 def _plan_rows(plan: Any) -> list[list[Any]]:
@@ -188,7 +213,7 @@ def build(ctx: Context) -> dict[str, Any]:
             f"{status.succeeded} succeeded, {status.failed} failed; page "
             f"{max(int(number or 1), 1)} of {pages}."
         )
-        return _queue_rows(found.jobs, 0.0 if offset == 0 else None), text
+        return _queue_rows(found.jobs, time.time()), text
 
     def pick(event: gr.SelectData) -> str:
         return str(event.row_value[1]) if event.row_value else ""
