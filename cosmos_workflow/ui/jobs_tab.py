@@ -38,6 +38,7 @@ PLAN_HEADERS = [
     "change",
     "outputs",
     "why",
+    "slot: start-finish",
 ]
 VERDICT_TEXT = {"identical": "identical", "verified": "verified", "may_differ": "MAY DIFFER"}
 PAGE_SIZES = [10, 25, 50, 100]
@@ -102,9 +103,18 @@ def _plan_rows(plan: Any) -> list[list[Any]]:
                 "unchanged" if batch.unchanged else "new batch",
                 VERDICT_TEXT.get(batch.verdict, batch.verdict),
                 batch.verdict_reason,
+                _placement_text(batch),
             ]
         )
     return rows
+
+
+def _placement_text(batch: Any) -> str:
+    """`slot: start-finish` from the analysis, as the fleet schedule predicts it."""
+    if batch.slot is None or batch.predicted_start is None:
+        return ""
+    finish = seconds_text(batch.predicted_finish)
+    return f"{batch.slot}: {seconds_text(batch.predicted_start)}-{finish}"
 
 
 def plan_summary(plan: Any) -> str:
@@ -116,8 +126,21 @@ def plan_summary(plan: Any) -> str:
         f"batch(es). Predicted GPU time: **{seconds_text(plan.predicted_seconds_before)}** now "
         f"-> **{seconds_text(plan.predicted_seconds_after)}** with the plan; "
         f"**speedup {plan.speedup:.2f}x**, {plan.loads_avoided} model load(s) avoided "
-        f"({source}). {_outputs_text(plan)} Upscale and enhance jobs are never batched."
-        + (" Applied." if plan.applied_at else "")
+        f"({source}). {_drain_text(plan)}{_outputs_text(plan)} Upscale and enhance jobs are "
+        "never batched." + (" Applied." if plan.applied_at else "")
+    )
+
+
+def _drain_text(plan: Any) -> str:
+    """The plan on its fleet: when the queue is drained before and after, and the bound."""
+    if not plan.drain_seconds_after:
+        return ""
+    return (
+        f"On {plan.slots} slot(s) the queue drains in "
+        f"**{seconds_text(plan.drain_seconds_before)}** now -> "
+        f"**{seconds_text(plan.drain_seconds_after)}** with the plan "
+        f"({plan.drain_speedup:.2f}x); no plan can beat "
+        f"{seconds_text(plan.lower_bound_seconds)} ({plan.above_bound_pct:.1f}% above it). "
     )
 
 
