@@ -87,6 +87,7 @@ class Attempt:
     attempt_id: int | None = None
     process: ProcessRef | None = None
     fetched: list[outputs.FetchedOutput] = field(default_factory=list)
+    supervisor: AttemptSupervisor | None = None
 
 
 Write = Callable[[jobs.HeldJob], None]
@@ -126,6 +127,7 @@ class JobExecutor:
             kill=self.kill,
             flush=lambda: self._flush_lines(claim.job_id, output),
         )
+        attempt.supervisor = supervisor
         with supervisor:
             try:
                 self._run(attempt, supervisor, output)
@@ -489,6 +491,9 @@ class JobExecutor:
         transaction that checks the lease. False (and nothing written) when the lease was lost."""
         claim = attempt.claim
         promoted = {o.run_id for o in attempt.fetched if results and o.run_id in results}
+
+        if attempt.supervisor is not None:
+            attempt.supervisor.final_write()
 
         def transaction() -> bool:
             try:

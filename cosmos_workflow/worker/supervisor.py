@@ -55,6 +55,10 @@ class AttemptSupervisor:
         self.cancel_requested = False
         self.releasing = False  # the worker is stopping: give the job back, uncharged
         self.fatal: str | None = None
+        # Set by the executor before its final, lease-guarded write: the process has ended and
+        # that write checks the lease itself, so a lease that reads as gone from then on is the
+        # write's own doing (a finish clears it), not a loss to act on.
+        self._final_write = threading.Event()
         self._done = threading.Event()
         self._renewed_at = time.monotonic()  # the claim itself granted a full lease
         self._failing_since: float | None = None
@@ -75,6 +79,9 @@ class AttemptSupervisor:
         self._done.set()
         self._thread.join()
         self._tick(self.flush)  # the last lines of the process
+
+    def final_write(self) -> None:
+        self._final_write.set()
 
     @property
     def may_write(self) -> bool:
@@ -116,6 +123,8 @@ class AttemptSupervisor:
         self._seen(held, cancel)
 
     def _seen(self, held: bool, cancel: bool) -> None:
+        if self._final_write.is_set():
+            return
         if not held and not self.lease_lost:
             log.warning("job=%s: the lease was lost; stopping its process", self.claim.job_id)
             self.lease_lost = True
