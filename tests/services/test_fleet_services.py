@@ -13,6 +13,8 @@ from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target, slowest_profile
+from cosmos_workflow.store.jobs import claim_next_job
+from cosmos_workflow.store.workers import register_worker
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 
@@ -110,3 +112,34 @@ def test_a_bad_slot_count_is_refused_and_changes_nothing(
     with pytest.raises(InvalidInput, match="slots must be a whole number from 1 to 4096"):
         batching.analyze(ctx, mode="auto", slots=slots)  # type: ignore[arg-type]
     assert database_snapshot(ctx) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(("gpus", "busy", "head_runs"), [(1, 0, 16), (8, 0, 2), (8, 7, 16)])
+def test_continuous_batching_leaves_work_for_free_slots(
+    env: dict[str, str], gpus: int, busy: int, head_runs: int
+) -> None:
+    """With eight free slots the head's batch takes two of sixteen compatible runs (eight
+    processes of two finish soonest); on one slot, or with the seven others busy for long, it
+    takes all sixteen (one load)."""
+    Path(env["COSMOS_CONFIG"]).write_text(
+        f'[[hosts]]\nname = "n"\nsimulate = true\ngpus = {gpus}\n'
+    )
+    ctx = Context(load_settings())
+    try:
+        prompt_ids = seed_prompts(ctx, 1)
+        long_jobs = [
+            queue.enqueue(ctx, queue.build_request(prompt_ids, {"seg": 0.5}, {"steps": 1000}))
+            for _ in range(busy)
+        ]
+        for index in range(busy):  # claimed by the other slots' registered workers
+            worker = register_worker(ctx.db, "n", simulate=True, slot=f"n/{index + 1}")
+            claim = claim_next_job(ctx.db, worker, lease_seconds=600)
+            assert claim is not None and claim.job_id == long_jobs[index].job_id
+        for i in range(16):
+            queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.05 * (i + 1)}))
+        batch_id = batching.batch_queue_head(ctx)
+        assert batch_id is not None
+        assert len(queue.get_job(ctx, batch_id).runs) == head_runs
+    finally:
+        ctx.db.dispose()
