@@ -18,9 +18,12 @@ from cosmos_workflow.store.models import AttemptRow, WorkerRow
 from cosmos_workflow.worker.loop import run_worker
 from tests.e2e.conftest import BOTH_DATABASES, Cosmos
 from tests.faults.ledger import assert_exactly_once, wait_for
+from tests.hosts.sshd import SSHServer, sshd
 from tests.services.helpers import seed_prompts
 
 pytestmark = pytest.mark.slow
+
+__all__ = ["sshd"]  # the real OpenSSH server fixture
 
 HOST = """
 [[hosts]]
@@ -145,3 +148,43 @@ def _running(ctx: Context, jobs: list[str]) -> int:
             AttemptRow.job_id.in_(jobs),
         )
         return len(session.scalars(query).all())
+
+
+@pytest.mark.ssh
+def test_an_ssh_hosts_slots_are_pinned_the_same_way(
+    env: dict[str, str], sshd: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A two-GPU host over SSH: its jobs run at once, each pinned by CUDA_VISIBLE_DEVICES in the
+    script that starts it (tests/hosts/test_pinning.py), and the simulator there locks both
+    devices, one per job."""
+    monkeypatch.setenv("COSMOS_SIM_TIME_SCALE", "0.004")
+    remote = tmp_path / "remote-jobs"
+    ctx = _fleet_ctx(
+        env,
+        "[[hosts]]\n"
+        'name = "far"\n'
+        f'ssh = "{sshd.target}"\n'
+        f"ssh_port = {sshd.port}\n"
+        f'ssh_key = "{sshd.client_key}"\n'
+        f'known_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{remote}"\n'
+        "gpus = 2\n"
+        "simulate = true\n",
+    )
+    try:
+        jobs = _enqueue(ctx, 4)
+        assert run_worker(ctx, exit_when_idle=True) == 4
+        with ctx.db.read() as session:
+            attempts = list(session.scalars(select(AttemptRow)).all())
+        assert sorted(a.job_id for a in attempts) == sorted(jobs)
+        assert _overlap(attempts) == 2, "both slots ran at once"
+        locks = remote / ".simulated-gpus" / "far"
+        assert sorted(p.name for p in locks.glob("device-*.lock")) == [
+            "device-0.lock",
+            "device-1.lock",
+        ]
+        # Unpinned, both would have taken device 0 and one would have failed as busy.
+        assert all(a.exit_code == 0 for a in attempts)
+        assert_exactly_once(ctx)
+    finally:
+        ctx.db.dispose()
