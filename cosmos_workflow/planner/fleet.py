@@ -4,11 +4,13 @@ then model loads.
 The GPU-seconds plan (`plan.plan_batches` on one slot) loads each model as rarely as possible.
 On several slots that can leave slots idle: sixteen one-run jobs merged into one process keep
 seven of eight GPUs idle. The fleet search starts from that plan and from the queue as it
-stands, and splits the processes that hold the drain time back into balanced pieces while the
-predicted drain time falls (each piece pays its own load, so a split is kept only when it
-pays). Candidates are compared by (drain time, GPU-seconds, processes): the queue as it stands
-is one of them, so a fleet plan never predicts a later finish than the queue as queued; on one
-slot the drain time is the GPU-seconds, so the GPU-seconds plan wins exactly as before.
+stands, and splits their processes into more and more balanced pieces, always the process
+whose pieces are longest next, up to two pieces more per slot, scoring every partition on the
+way by list-scheduling it over the fleet (each piece pays its own load, so splitting pays only
+while slots would idle). Partitions are compared by (drain time, GPU-seconds, processes): the
+queue as it stands is one of them, so a fleet plan never predicts a later finish than the
+queue as queued; on one slot the drain time is the GPU-seconds and nothing is split, so the
+GPU-seconds plan wins exactly as before.
 
 Pieces are contiguous in (control set, queue place) order, so a piece mixes control sets only
 where its process already did, and each piece is formed like any block (`grouping.
@@ -34,10 +36,10 @@ from cosmos_workflow.planner.schedule import (
     list_schedule,
 )
 
-# The search stops after this many accepted splits, and tries this many of the longest
-# splittable processes each round: enough to spread a queue over 64 slots, bounded for big ones.
-MAX_ROUNDS = 96
-CANDIDATES_PER_ROUND = 4
+# The search splits at most this many times, and stops once the partition holds this many more
+# pieces per slot than it started with: more pieces than that only add loads.
+MAX_ROUNDS = 256
+SPLIT_PIECES_PER_SLOT = 2
 
 Order = Callable[[Process], tuple[int, int]]
 
@@ -105,26 +107,30 @@ def _score(processes: Sequence[Process], settings: Settings, fleet: Fleet, order
 
 
 def _refined(current: Scored, settings: Settings, fleet: Fleet, order: Order) -> Scored:
-    """Split the longest splittable processes while that brings the drain time forward."""
+    """Split the processes into more and more pieces, always the one whose pieces are longest
+    next, and keep the best partition seen. Walking on past partitions that do not improve
+    (splitting one of four equal processes does not move the drain time; splitting all four
+    does) finds the balanced one a greedy step would stop short of."""
+    groups = current.processes
+    counts = [1] * len(groups)
+    pieces: dict[tuple[int, int], list[Process]] = {(i, 1): [p] for i, p in enumerate(groups)}
+    longest = [p.estimate.total_seconds for p in groups]
+    best = current
+    limit = len(groups) + SPLIT_PIECES_PER_SLOT * len(fleet)
     for _ in range(MAX_ROUNDS):
-        durations = [p.seconds for p in current.schedule.placements]
-        splittable = sorted(
-            (i for i, p in enumerate(current.processes) if len(p.runs) > 1),
-            key=lambda i: -durations[i],
-        )[:CANDIDATES_PER_ROUND]
-        found: Scored | None = None
-        for index in splittable:
-            process = current.processes[index]
-            rest = current.processes[:index] + current.processes[index + 1 :]
-            for pieces in range(2, min(len(process.runs), len(fleet)) + 1):
-                trial = _score([*rest, *split(process, pieces, settings)], settings, fleet, order)
-                best = found or current
-                if trial.schedule.drain_seconds < best.schedule.drain_seconds - EPSILON:
-                    found = trial
-        if found is None:
-            return current
-        current = found
-    return current
+        splittable = [i for i, p in enumerate(groups) if counts[i] < len(p.runs)]
+        if not splittable or sum(counts) >= limit:
+            break
+        index = max(splittable, key=lambda i: longest[i])
+        counts[index] += 1
+        made = split(groups[index], counts[index], settings)
+        pieces[(index, counts[index])] = made
+        longest[index] = max(p.estimate.total_seconds for p in made)
+        partition = [p for i, count in enumerate(counts) for p in pieces[(i, count)]]
+        trial = _score(partition, settings, fleet, order)
+        if _better(trial.key, best.key):
+            best = trial
+    return best
 
 
 def split(process: Process, pieces: int, settings: Settings) -> list[Process]:
