@@ -101,14 +101,19 @@ def test_sixteen_one_run_jobs_on_eight_slots_spread_out() -> None:
     assert one.predicted_seconds_after > 4 * eight.drain_seconds_after
 
 
-def test_a_sweep_of_four_control_sets_on_four_slots_is_near_the_bound() -> None:
+@pytest.mark.parametrize("backend", list(Backend))
+@pytest.mark.parametrize("slots", [2, 4, 8])
+def test_a_sweep_of_four_control_sets_is_near_the_bound(backend: Backend, slots: int) -> None:
+    """64 one-run jobs over four control sets: the GPU-seconds plan makes four equal processes,
+    which on eight slots must all be split (splitting one alone gains nothing)."""
     sets = [{Control.EDGE: 0.5}, {Control.DEPTH: 0.4}, {Control.SEG: 0.6}, {Control.VIS: 0.3}]
     runs = [
-        queued_run(f"r{i}", "sweep", weights=sets[i % 4], backend=Backend.TRANSFER2_5)
+        queued_run(f"r{i}", f"j{i}", weights=sets[i % 4], backend=backend, queue_index=i)
         for i in range(64)
     ]
-    fleet_plan = plan(runs, Fleet.uniform(4, PROFILE, 80.0))
+    fleet_plan = plan(runs, Fleet.uniform(slots, PROFILE, 80.0))
     assert fleet_plan.drain_seconds_after <= 1.1 * fleet_plan.lower_bound_seconds
+    assert len(fleet_plan.batches) >= slots
     # Each batch keeps one control set: every output stays what it is alone.
     assert all(b.verdict.verdict.keeps_outputs for b in fleet_plan.batches)
 
