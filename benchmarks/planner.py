@@ -5,7 +5,11 @@ A realistic mix: 6 control sets, 2 priorities, a few parameter variants, both ba
 1-4 runs. Prints seconds per plan, runs per second, and the ratio against two baselines measured
 in the same run: building the QueuedRun list, and a naive strict grouping (one dict pass).
 
-Run: python -m benchmarks.planner [--sizes 1000 10000 100000]"""
+Then auto planned for fleets of `--slots` identical slots (default 8 and 64): seconds per plan,
+its ratio to the one-slot auto plan of the same queue measured in the same run, the batches,
+and the predicted drain time before and after with its distance above the lower bound.
+
+Run: python -m benchmarks.planner [--sizes 1000 10000 100000] [--slots 8 64]"""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import time
 from collections.abc import Callable
 
 from cosmos_workflow.domain.controls import Control
+from cosmos_workflow.domain.fleet import Fleet
 from cosmos_workflow.domain.params import Backend, ExecutionParams
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
+from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.cost_defaults import default_cost_model
-from cosmos_workflow.planner.plan import PlanMode, plan_batches
+from cosmos_workflow.planner.plan import Plan, PlanMode, plan_batches
 
 CONTROL_SETS = [
     {Control.EDGE: 0.5},
@@ -77,6 +83,7 @@ def naive_strict(runs: list[QueuedRun]) -> dict[tuple[object, ...], list[QueuedR
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--slots", type=int, nargs="*", default=[8, 64])
     args = parser.parse_args()
     cost = default_cost_model()
     print(
@@ -104,6 +111,40 @@ def main() -> None:
                 f"{seconds / build:>8.1f} {seconds / naive:>8.1f} {len(plan.batches):>8} "
                 f"{plan.speedup:>8.3f}"
             )
+    if args.slots:
+        fleets(args.sizes, args.slots, cost)
+
+
+def fleets(sizes: list[int], slot_counts: list[int], cost: CostModel) -> None:
+    """Auto on fleets of identical slots, against auto on one slot of the same queue."""
+    print(
+        f"\n{'runs':>8} {'slots':>6} {'s/plan':>8} {'x 1 slot':>9} {'batches':>8} "
+        f"{'drain before':>13} {'drain after':>12} {'above bound':>12}"
+    )
+    for size in sizes:
+        runs = synthetic_queue(size)
+        one = timed(lambda runs=runs: _auto(runs, cost, 1))
+        for slots in slot_counts:
+            start = time.perf_counter()
+            plan = _auto(runs, cost, slots)
+            seconds = time.perf_counter() - start
+            above = 100 * (plan.drain_seconds_after / plan.lower_bound_seconds - 1)
+            print(
+                f"{size:>8} {slots:>6} {seconds:>8.3f} {seconds / one:>9.1f} "
+                f"{len(plan.batches):>8} {plan.drain_seconds_before:>13.0f} "
+                f"{plan.drain_seconds_after:>12.0f} {above:>11.1f}%"
+            )
+
+
+def _auto(runs: list[QueuedRun], cost: CostModel, slots: int) -> Plan:
+    return plan_batches(
+        runs,
+        mode=PlanMode.AUTO,
+        cost=cost,
+        gpu_profile="h100-80gb",
+        gpu_memory_gb=80.0,
+        fleet=Fleet.uniform(slots, "h100-80gb", 80.0),
+    )
 
 
 if __name__ == "__main__":

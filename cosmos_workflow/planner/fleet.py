@@ -40,6 +40,7 @@ from cosmos_workflow.planner.schedule import (
 # pieces per slot than it started with: more pieces than that only add loads.
 MAX_ROUNDS = 256
 SPLIT_PIECES_PER_SLOT = 2
+REFINE_MAX_PROCESSES = 1_000
 
 Order = Callable[[Process], tuple[int, int]]
 
@@ -80,15 +81,33 @@ def best_for_fleet(
     """The best of the given partitions and of their refinements by splitting, by (drain time,
     GPU-seconds, processes); the first start wins ties."""
     best: Scored | None = None
+    order = _remembered(order)  # each process's place is scored many times while splitting
     for start in starts:
         scored = _score(start, settings, fleet, order)
-        # On one slot a split only adds a load: nothing to refine.
-        refined = [_refined(scored, settings, fleet, order)] if len(fleet) > 1 else []
+        # On one slot a split only adds a load: nothing to refine. A start of thousands of
+        # processes (a long queue as queued) is balanced by the schedule itself, and scoring it
+        # a few hundred times would cost seconds.
+        worth = len(fleet) > 1 and len(start) <= REFINE_MAX_PROCESSES
+        refined = [_refined(scored, settings, fleet, order)] if worth else []
         for candidate in [scored, *refined]:
             if best is None or _better(candidate.key, best.key):
                 best = candidate
     assert best is not None
     return best.processes
+
+
+def _remembered(order: Order) -> Order:
+    """`order` computed once per process (by identity: the search keeps every process it made
+    alive, so an id is never reused while the search runs)."""
+    known: dict[int, tuple[int, int]] = {}
+
+    def place(process: Process) -> tuple[int, int]:
+        key = id(process)
+        if key not in known:
+            known[key] = order(process)
+        return known[key]
+
+    return place
 
 
 def _better(new: tuple[float, float, int], old: tuple[float, float, int]) -> bool:
