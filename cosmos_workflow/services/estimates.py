@@ -9,6 +9,7 @@ verification counts only where it holds on every profile of the fleet."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -167,10 +168,14 @@ def busy_seconds(running: Sequence[SlotJob], fleet: Fleet) -> dict[str, float]:
 def slowest_profile(profiles: Iterable[str]) -> str:
     """The profile on which a reference run (Transfer1, one edge control, 121 frames, 35 steps)
     takes longest by the default cost model; the first listed on a tie."""
-    listed = list(profiles)
+    return _slowest(tuple(profiles))
+
+
+@functools.cache
+def _slowest(profiles: tuple[str, ...]) -> str:
     model = default_cost_model()
     return max(
-        listed, key=lambda p: model.predict(Backend.TRANSFER1, p, [REFERENCE_RUN]).total_seconds
+        profiles, key=lambda p: model.predict(Backend.TRANSFER1, p, [REFERENCE_RUN]).total_seconds
     )
 
 
