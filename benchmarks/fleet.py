@@ -39,7 +39,7 @@ from sqlalchemy import select
 from benchmarks.common import SCENE, quiet_logging, ratio_line, seed_prompts
 from cosmos_workflow.config import load_settings
 from cosmos_workflow.domain.fleet import Fleet
-from cosmos_workflow.planner.schedule import RunBound, drain_lower_bound
+from cosmos_workflow.planner.schedule import RunBound, drain_lower_bound, list_schedule
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import AttemptRow, TimingRow, WorkerRow
@@ -182,7 +182,7 @@ def _measure(
         for t in timings.values()
         for _ in range(t.runs)
     ]
-    predicted = view.drain_seconds_before if plan == "as queued" else view.drain_seconds_after
+    predicted = _predicted_drain(view, plan, slots)
     return Measured(
         plan=plan,
         batches=shape,
@@ -193,6 +193,17 @@ def _measure(
         predicted_drain=predicted,
         wall=wall,
     )
+
+
+def _predicted_drain(view: batching.PlanView, plan: str, slots: int) -> float:
+    """What the planner predicts for this execution's fleet. The GPU-seconds plan was made for
+    one slot: its batches, in execution order, list-scheduled over this fleet."""
+    if plan == "as queued":
+        return view.drain_seconds_before
+    if plan == "fleet plan":
+        return view.drain_seconds_after
+    seconds = [{PROFILE: batch.predicted_seconds} for batch in view.batches]
+    return list_schedule(seconds, Fleet.uniform(slots, PROFILE, 80.0)).drain_seconds
 
 
 def _shape(view: batching.PlanView, job_ids: list[str]) -> Shape:

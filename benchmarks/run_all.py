@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "benchmarks.planner": ("--sizes", "1000"),
     "benchmarks.cli_analyze": ("--quick",),
     "benchmarks.lists": ("--quick",),
+    "benchmarks.fleet": ("--quick",),
 }
 
 

@@ -127,7 +127,8 @@ WORKER = ["worker", "--once", "--simulate"]
         (
             ["queue", "status"],
             {"COSMOS_HOSTS": json.dumps([{"name": "gpu1", "gpus": "two"}])},
-            "error: COSMOS_HOSTS (0.gpus): expected a whole number (a GPU count) or a list of device ids, got 'two'",
+            "error: COSMOS_HOSTS (0.gpus): expected a whole number (a GPU count) or a list of "
+            "device ids, got 'two'",
         ),
         (
             WORKER,

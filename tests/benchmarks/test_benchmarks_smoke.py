@@ -34,6 +34,10 @@ EXPECTED_RATIOS = {
         "ratio sqlite live view, 1,000 vs 100 jobs of history: ",
     ),
     "benchmarks.soak": ("ratio attempts per job: ",),
+    "benchmarks.fleet": (
+        "ratio 16 one-run jobs 4 slots fleet plan drain vs as queued: ",
+        "ratio 16 one-run jobs 4 slots fleet plan drain vs GPU-seconds plan: ",
+    ),
 }
 
 
@@ -41,6 +45,7 @@ EXPECTED_RATIOS = {
 EXPECTED_CHECKS = {
     "benchmarks.queue_throughput": "each claimed once, all succeeded after one attempt",
     "benchmarks.soak": "checked: every run ended exactly once (0 run twice, 0 lost",
+    "benchmarks.fleet": "check: on one slot the fleet plan is the GPU-seconds plan: yes",
 }
 
 

@@ -16,7 +16,7 @@ from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store.models import AttemptRow, WorkerRow
 from cosmos_workflow.worker.loop import run_worker
-from tests.e2e.conftest import BOTH_DATABASES, Cosmos
+from tests.e2e.conftest import Cosmos
 from tests.faults.ledger import assert_exactly_once, wait_for
 from tests.hosts.sshd import SSHServer, sshd
 from tests.services.helpers import seed_prompts
@@ -117,7 +117,7 @@ def test_two_workers_on_one_single_gpu_host_collide_as_on_a_real_gpu(
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("database_url", BOTH_DATABASES, indirect=True)
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # heavy: run once
 def test_a_killed_multi_slot_worker_loses_nothing_and_runs_nothing_twice(
     env: dict[str, str], cosmos: Cosmos
 ) -> None:
