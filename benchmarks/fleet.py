@@ -2,9 +2,12 @@
 
 Three workloads (a 64-run weight sweep over 4 control sets queued one run per job; 16 one-run
 jobs; a queue of two priorities) run on simulated hosts of 1, 2, 4 and 8 GPU slots, each three
-ways: as queued; with the plan made for one slot (the GPU-seconds plan: fewest loads); with the
-plan made for the fleet (least drain time). Every execution is real: a fresh home and database,
-the real worker driving every slot at once, the simulator as the model process.
+ways, one after the other on one home and database: as queued; then, after `cosmos calibrate`
+fitted the cost model to that execution's measured timings (as a user's queue learns from its
+first runs), with the plan made for one slot (the GPU-seconds plan: fewest loads); then with the
+plan made for the fleet (least drain time), both from the same calibrated model. Every execution
+is real: the workload queued afresh, the real worker driving every slot at once, the simulator
+as the model process.
 
 What is measured, per execution, in simulated GPU seconds (the simulator's own log clock, as
 the worker records each process's load and compute in the timings table):
@@ -40,9 +43,10 @@ from benchmarks.common import SCENE, quiet_logging, ratio_line, seed_prompts
 from cosmos_workflow.config import load_settings
 from cosmos_workflow.domain.fleet import Fleet
 from cosmos_workflow.planner.schedule import RunBound, drain_lower_bound, list_schedule
-from cosmos_workflow.services import batching, queue
+from cosmos_workflow.services import batching, calibration, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.store.models import AttemptRow, TimingRow, WorkerRow
+from cosmos_workflow.services.views import ImportResult
+from cosmos_workflow.store.models import AttemptRow, RunRow, TimingRow, WorkerRow
 from cosmos_workflow.worker.loop import run_worker
 
 PROFILE = "h100-80gb"
@@ -128,20 +132,29 @@ def fleet_context(home: Path, slots: int) -> Context:
     return Context(settings)
 
 
-def execute(home: Path, workload: Workload, slots: int, plan: str, quick: bool) -> Measured:
+def execute_all(home: Path, workload: Workload, slots: int, quick: bool) -> list[Measured]:
+    """The workload as queued, then (calibrated on that) with each plan, on one home."""
     ctx = fleet_context(home, slots)
     try:
         prompt_ids = seed_prompts(ctx, 4, SCENE)
-        requests = workload(prompt_ids, quick)
-        queued = queue.enqueue_many(ctx, requests)
-        view = _apply(ctx, plan)
-        started = time.perf_counter()
-        run_worker(ctx, exit_when_idle=True)
-        wall = time.perf_counter() - started
-        shape = None if plan == "as queued" else _shape(view, queued.job_ids)
-        return _measure(ctx, plan, view, shape, queued.runs, slots, wall)
+        results = []
+        for plan in PLANS:
+            results.append(execute(ctx, workload(prompt_ids, quick), slots, plan))
+            if plan == "as queued":
+                calibration.calibrate(ctx)
+        return results
     finally:
         ctx.db.dispose()
+
+
+def execute(ctx: Context, requests: list[queue.JobRequest], slots: int, plan: str) -> Measured:
+    queued = queue.enqueue_many(ctx, requests)
+    view = _apply(ctx, plan)
+    started = time.perf_counter()
+    run_worker(ctx, exit_when_idle=True)
+    wall = time.perf_counter() - started
+    shape = None if plan == "as queued" else _shape(view, queued.job_ids)
+    return _measure(ctx, plan, view, shape, queued, slots, wall)
 
 
 def _apply(ctx: Context, plan: str) -> batching.PlanView:
@@ -158,19 +171,29 @@ def _measure(
     plan: str,
     view: batching.PlanView,
     shape: Shape | None,
-    runs: int,
+    queued: ImportResult,
     slots: int,
     wall: float,
 ) -> Measured:
+    """This execution's processes only: the jobs that ran its queued runs."""
     with ctx.db.read() as session:
-        timings = {row.job_id: row for row in session.scalars(select(TimingRow)).all()}
+        jobs = set(
+            session.scalars(
+                select(RunRow.job_id).where(RunRow.origin_job_id.in_(queued.job_ids))
+            ).all()
+        )
+        timings = {
+            row.job_id: row
+            for row in session.scalars(select(TimingRow).where(TimingRow.job_id.in_(jobs)))
+        }
         placed = session.execute(
             select(WorkerRow.slot, AttemptRow.job_id)
             .join(WorkerRow, WorkerRow.id == AttemptRow.worker_id)
+            .where(AttemptRow.job_id.in_(jobs))
             .order_by(AttemptRow.started_at)
         ).all()
-    if sum(t.runs for t in timings.values()) != runs:
-        raise SystemExit(f"{runs} runs were queued but the timings hold a different count")
+    if sum(t.runs for t in timings.values()) != queued.runs:
+        raise SystemExit(f"{queued.runs} runs were queued but the timings hold a different count")
     per_slot: dict[str, float] = {}
     for slot, job_id in placed:
         timing = timings[job_id]
@@ -282,10 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cosmos-bench-fleet-") as folder:
         for name, workload in WORKLOADS.items():
             for slots in sizes:
-                results = [
-                    execute(Path(folder) / f"run{count}", workload, slots, plan, args.quick)
-                    for count, plan in enumerate(PLANS, start=len(os.listdir(folder)))
-                ]
+                home = Path(folder) / f"home{len(os.listdir(folder))}"
+                results = execute_all(home, workload, slots, args.quick)
                 lines = report(name, slots, results)
                 failed += sum(1 for line in lines if line.endswith(": NO"))
                 print("\n".join(lines), flush=True)

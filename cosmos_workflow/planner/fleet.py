@@ -97,15 +97,15 @@ def best_for_fleet(
 
 
 def _remembered(order: Order) -> Order:
-    """`order` computed once per process (by identity: the search keeps every process it made
-    alive, so an id is never reused while the search runs)."""
-    known: dict[int, tuple[int, int]] = {}
+    """`order` computed once per process, by identity. The memo holds each process it has
+    seen, so none is freed and no id is reused while the search runs."""
+    known: dict[int, tuple[Process, tuple[int, int]]] = {}
 
     def place(process: Process) -> tuple[int, int]:
         key = id(process)
         if key not in known:
-            known[key] = order(process)
-        return known[key]
+            known[key] = (process, order(process))
+        return known[key][1]
 
     return place
 

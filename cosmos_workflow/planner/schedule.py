@@ -16,6 +16,8 @@ profile. The drain time is when the last slot is done, running jobs included.
   seconds of compute, which must reach the runs' total W: the smallest such T is a bound. For
   identical free slots it is `L + W / slots`;
 - no run ends before its cheapest load plus its compute on the slot where that is soonest;
+- runs are not divided: some slot runs at least ceil(runs / slots) of them, after its load, so
+  it is busy at least that long with the smallest computes of its profile (pigeonhole);
 - no plan ends before the running jobs do.
 
 Each run's compute is the least it can cost in any process (alone, loading only its own controls,
@@ -110,7 +112,23 @@ def drain_lower_bound(runs: Sequence[RunBound], fleet: Fleet) -> float:
         )
         for run in runs
     )
-    return max(running, longest, _capacity_bound(starts, work))
+    return max(
+        running, longest, _capacity_bound(starts, work), _pigeonhole(runs, fleet, least_load)
+    )
+
+
+def _pigeonhole(runs: Sequence[RunBound], fleet: Fleet, least_load: Mapping[str, float]) -> float:
+    """Some slot runs at least ceil(n / slots) runs: it cannot end before its running job, its
+    least load and the sum of that many of the smallest computes on its profile."""
+    share = -(-len(runs) // len(fleet.slots))
+    smallest = {
+        profile: sum(sorted(run.compute_seconds[profile] for run in runs)[:share])
+        for profile in fleet.profiles
+    }
+    return min(
+        slot.busy_for_seconds + least_load[slot.gpu_profile] + smallest[slot.gpu_profile]
+        for slot in fleet.slots
+    )
 
 
 def _capacity_bound(starts: Sequence[tuple[float, float]], work: float) -> float:

@@ -79,9 +79,13 @@ def test_the_bound_is_at_least_the_longest_run_with_its_load() -> None:
 def test_the_bound_counts_running_jobs_and_slower_profiles() -> None:
     fleet = mixed_fleet(1, 1).with_busy({"fast/0": 100.0})
     runs = [RunBound({PROFILE: 60.0, SLOW: 120.0}, {PROFILE: 10.0, SLOW: 20.0})] * 3
-    bound = drain_lower_bound(runs, fleet)
-    # Capacity by T: (T - 110) on the fast slot + (T - 20) / 2 on the slow one >= 180.
-    assert bound == pytest.approx((180 + 110 + 10) / 1.5)
+    # Capacity by T: (T - 110) on the fast slot + (T - 20) / 2 on the slow one >= 180: 200.
+    # Runs are not divided: one slot runs two of the three, at best the fast one after its
+    # running job and a load: 100 + 10 + 2 x 60 = 230.
+    assert drain_lower_bound(runs, fleet) == pytest.approx(230.0)
+    one_each = [RunBound({PROFILE: 60.0, SLOW: 120.0}, {PROFILE: 10.0, SLOW: 20.0})] * 2
+    # Two runs: one each at best, and the capacity bound (120 reference seconds) is 160.
+    assert drain_lower_bound(one_each, fleet) == pytest.approx(160.0)
     assert drain_lower_bound([], fleet) == 100.0
 
 
