@@ -41,6 +41,7 @@ from cosmos_workflow.planner.schedule import (
 MAX_ROUNDS = 256
 SPLIT_PIECES_PER_SLOT = 2
 REFINE_MAX_PROCESSES = 1_000
+MAX_MOVES = 64  # single-run moves that even the slots out after splitting
 
 Order = Callable[[Process], tuple[int, int]]
 
@@ -134,7 +135,7 @@ def _refined(current: Scored, settings: Settings, fleet: Fleet, order: Order) ->
     counts = [1] * len(groups)
     pieces: dict[tuple[int, int], list[Process]] = {(i, 1): [p] for i, p in enumerate(groups)}
     longest = [p.estimate.total_seconds for p in groups]
-    best = current
+    best, best_counts = current, list(counts)
     limit = len(groups) + SPLIT_PIECES_PER_SLOT * len(fleet)
     for _ in range(MAX_ROUNDS):
         splittable = [i for i, p in enumerate(groups) if counts[i] < len(p.runs)]
@@ -148,8 +149,82 @@ def _refined(current: Scored, settings: Settings, fleet: Fleet, order: Order) ->
         partition = [p for i, count in enumerate(counts) for p in pieces[(i, count)]]
         trial = _score(partition, settings, fleet, order)
         if _better(trial.key, best.key):
-            best = trial
-    return best
+            best, best_counts = trial, list(counts)
+    tagged = [(i, p) for i, count in enumerate(best_counts) for p in pieces[(i, count)]]
+    return _rebalanced(best, tagged, settings, fleet, order)
+
+
+Tagged = list[tuple[int, Process]]  # each piece with the index of the process it came from
+
+
+def _rebalanced(
+    current: Scored, tagged: Tagged, settings: Settings, fleet: Fleet, order: Order
+) -> Scored:
+    """Move one run at a time off the slot that finishes last, into another piece of the same
+    process placed elsewhere, while that brings the slots' finishes forward (latest first):
+    equal splits of
+    unequal groups leave slots a run apart, which a move evens out. Pieces of one process
+    share its priority and every rule it obeyed, and each is formed again as a block."""
+    for _ in range(MAX_MOVES):
+        moved = _best_move(current, tagged, settings, fleet, order)
+        if moved is None:
+            break
+        current, tagged = moved
+    return current
+
+
+def _best_move(
+    current: Scored, tagged: Tagged, settings: Settings, fleet: Fleet, order: Order
+) -> tuple[Scored, Tagged] | None:
+    slot_of = {
+        id(p): at.slot for p, at in zip(current.processes, current.schedule.placements, strict=True)
+    }
+    finish: dict[str, float] = {}
+    for at in current.schedule.placements:
+        finish[at.slot] = max(finish.get(at.slot, 0.0), at.finish)
+    critical = max(finish, key=lambda slot: finish[slot])
+    found: tuple[Scored, Tagged] | None = None
+    for group, giver in tagged:
+        if slot_of[id(giver)] != critical or len(giver.runs) < 2:
+            continue
+        for other, taker in tagged:
+            if other != group or slot_of[id(taker)] == critical:
+                continue
+            trial = _moved(tagged, group, giver, taker, settings)
+            scored = _score([p for _, p in trial], settings, fleet, order)
+            best = found[0] if found else current
+            if _finishes(scored) < _finishes(best):
+                found = (scored, trial)
+    return found
+
+
+def _finishes(scored: Scored) -> tuple[float, ...]:
+    """Each slot's finish, latest first (to the microsecond): a move that ends one of two
+    slots tied at the drain time sooner is progress, though the drain time waits for the
+    other one's move."""
+    finish: dict[str, float] = {}
+    for at in scored.schedule.placements:
+        finish[at.slot] = max(finish.get(at.slot, 0.0), at.finish)
+    return tuple(sorted((round(f, 6) for f in finish.values()), reverse=True))
+
+
+def _moved(
+    tagged: Tagged, group: int, giver: Process, taker: Process, settings: Settings
+) -> Tagged:
+    """The partition with the giver's last run (in queue order) moved to the taker."""
+    runs = sorted(giver.runs, key=_queue_place)
+    moving, kept = runs[-1], runs[:-1]
+    received = sorted([*taker.runs, moving], key=_queue_place)
+    rest = [(g, p) for g, p in tagged if p is not giver and p is not taker]
+    formed = [
+        *grouping.block_processes(kept, settings),
+        *grouping.block_processes(received, settings),
+    ]
+    return rest + [(group, p) for p in formed]
+
+
+def _queue_place(run: QueuedRun) -> tuple[int, int]:
+    return (-run.priority, run.queue_index)
 
 
 def split(process: Process, pieces: int, settings: Settings) -> list[Process]:
