@@ -187,7 +187,7 @@ class Health(BaseModel):
     version: str
     database: Literal["sqlite", "postgresql"]
     paused: bool
-    workers_alive: int
+    workers_alive: int  # live worker registrations: one per GPU slot a worker drives
     simulated: bool  # a live worker runs the simulator, not NVIDIA's programs
 
 

@@ -44,7 +44,9 @@ def banner(ctx: Context, worker: EmbeddedWorker | None = None) -> str:
         )
     else:
         parts.append(
-            f"{len(alive)} worker(s) on " + ", ".join(sorted({w.host_name for w in alive})) + "."
+            f"{len(alive)} GPU slot(s) with a live worker on "
+            + ", ".join(sorted({w.host_name for w in alive}))
+            + " (Fleet tab)."
         )
     if paused:
         parts.append("The queue is **PAUSED** (Jobs tab: Resume queue).")
