@@ -23,7 +23,7 @@ def _segment(job_id: str, start: float, end: float | None, kind: Any) -> Timelin
     )
 
 
-def _slot(host: str, index: int, timeline: list[TimelineSegment], **changes: Any) -> SlotView:
+def slot_view(host: str, index: int, timeline: list[TimelineSegment], **changes: Any) -> SlotView:
     fields: dict[str, Any] = {
         "name": f"{host}/{index}",
         "index": index,
@@ -77,7 +77,7 @@ def _view(hosts: list[HostView], drain_at: float | None = None) -> FleetView:
 def fleet() -> FleetView:
     """Slot big/0 has two past attempts, a running job and one predicted; big/1 is idle with
     two predicted jobs (the last without an estimate); `<&>/0` never ran anything."""
-    busy = _slot(
+    busy = slot_view(
         "big",
         0,
         [
@@ -91,7 +91,7 @@ def fleet() -> FleetView:
         eta_finish_at=NOW + 0.3 * HOUR,
         progress={"step": 3, "total": 35, "clip": None},
     )
-    waiting = _slot(
+    waiting = slot_view(
         "big",
         1,
         [
@@ -100,7 +100,7 @@ def fleet() -> FleetView:
         ],
         idle_seconds=900.0,
     )
-    odd = _slot("<&>", 0, [], gpu_profile="a100-80gb", worker_alive=False, worker_id=None)
+    odd = slot_view("<&>", 0, [], gpu_profile="a100-80gb", worker_alive=False, worker_id=None)
     return _view([_host("big", [busy, waiting]), _host("<&>", [odd])], drain_at=NOW + 2 * HOUR)
 
 
@@ -195,7 +195,7 @@ def test_an_idle_slot_is_shown_idle(fleet: FleetView) -> None:
 
 
 def test_names_from_the_configuration_are_escaped() -> None:
-    odd = _slot("a<b>&c\"'", 0, [_segment('job_<x>&"', -HOUR, -0.5 * HOUR, "succeeded")])
+    odd = slot_view("a<b>&c\"'", 0, [_segment('job_<x>&"', -HOUR, -0.5 * HOUR, "succeeded")])
     svg = fleet_svg(_view([_host("a<b>&c\"'", [odd])]))
     assert "<b>" not in svg and 'job_<x>&"' not in svg
     root = _parse(svg)

@@ -18,6 +18,7 @@ from cosmos_workflow.services.fleet import FleetView, HostView, SlotView
 from cosmos_workflow.ui.fleet_tab import slot_rows, summary_text
 from tests.ui.conftest import SCREENSHOTS, SIM_TIME_SCALE, Server
 from tests.ui.pages import open_ui, screenshot, tab, table_rows
+from tests.ui.test_fleet_chart import slot_view
 
 NOW = 1_800_000_000.0
 # Two simulated hosts: "big" cut into two one-GPU slots, "small" with one.
@@ -30,24 +31,7 @@ FLEET_TOML = (
 
 
 def _slot(index: int, **changes: Any) -> SlotView:
-    fields: dict[str, Any] = {
-        "name": f"big/{index}",
-        "index": index,
-        "devices": [index],
-        "gpu_profile": "h100-80gb",
-        "gpu_memory_gb": 80.0,
-        "worker_id": "worker-1",
-        "worker_alive": True,
-        "job_id": None,
-        "job_runs": 0,
-        "progress": None,
-        "started_at": None,
-        "eta_finish_at": None,
-        "idle_seconds": None,
-        "queued_next": 0,
-        "timeline": [],
-    }
-    return SlotView(**{**fields, **changes})
+    return slot_view("big", index, [], **changes)
 
 
 def _view(slots: list[SlotView], **changes: Any) -> FleetView:
