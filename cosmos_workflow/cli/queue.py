@@ -114,7 +114,7 @@ def from_now(seconds: float) -> str:
     return f"+{seconds:.0f} s"
 
 
-def render_jobs(jobs: list[Any]) -> None:
+def render_jobs(jobs: list[Any], predicted_for: str | None = None) -> None:
     rows = []
     at = time.time()
     for job in jobs:
@@ -133,7 +133,8 @@ def render_jobs(jobs: list[Any]) -> None:
             ]
         )
     headers = ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted"]
-    console.print(table("Queue", [*headers, "ETA: slot start -> finish"], rows))
+    title = f"Queue (predicted for {predicted_for})" if predicted_for else "Queue"
+    console.print(table(title, [*headers, "ETA: slot start -> finish"], rows))
 
 
 @app.command("list")
@@ -149,7 +150,7 @@ def list_(
     from cosmos_workflow.services import queue
 
     result = queue.list_queue(context(), include_history=all_, limit=limit, offset=offset)
-    emit(result, as_json, lambda r: render_jobs(r.jobs))
+    emit(result, as_json, lambda r: render_jobs(r.jobs, r.predicted_for))
 
 
 @app.command("status")

@@ -129,6 +129,9 @@ class JobView(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobView]
     total: int
+    # The GPU profile jobs' predicted seconds are for: the fleet's slowest (services.estimates);
+    # the ETA scales them to each slot's profile.
+    predicted_for: str | None = None
 
 
 class LiveJob(BaseModel):

@@ -234,7 +234,8 @@ def build(ctx: Context) -> dict[str, Any]:
         text = (
             f"Queue {state}. {status.queued} queued, {status.running} running, "
             f"{status.succeeded} succeeded, {status.failed} failed; page "
-            f"{max(int(number or 1), 1)} of {pages}."
+            f"{max(int(number or 1), 1)} of {pages}. Predicted times are for "
+            f"{found.predicted_for} (the fleet's slowest GPU)."
         )
         return _queue_rows(found.jobs, time.time()), text
 

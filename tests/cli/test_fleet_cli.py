@@ -37,7 +37,9 @@ def jobs(ctx: Context, input_folder: Path) -> list[str]:
 
 
 def test_queue_list_shows_each_jobs_slot_and_eta(jobs: list[str]) -> None:
-    listed = cosmos_json("queue", "list")["jobs"]
+    page = cosmos_json("queue", "list")
+    assert page["predicted_for"] == "a100-80gb"  # the fleet's slowest profile, stated
+    listed = page["jobs"]
     assert {job["eta_slot"] for job in listed[:3]} == {"big/0", "big/1", "old/0"}
     assert all(job["eta_start_at"] and job["eta_finish_at"] for job in listed)
     code, out, _ = cosmos("queue", "list")
