@@ -451,7 +451,7 @@ def list_queue(
         views = [
             JobView.of(job, runs[job.id], position, etas.get(job.id)) for job, position in page.jobs
         ]
-    return JobList(jobs=views, total=page.total)
+    return JobList(jobs=views, total=page.total, predicted_for=planning_target(ctx).gpu_profile)
 
 
 def live_jobs(ctx: Context) -> list[LiveJob]:
