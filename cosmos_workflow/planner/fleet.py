@@ -18,6 +18,8 @@ block_processes`: the output rule, `max_batch_size` and GPU batching apply)."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +44,8 @@ MAX_ROUNDS = 256
 SPLIT_PIECES_PER_SLOT = 2
 REFINE_MAX_PROCESSES = 1_000
 MAX_MOVES = 64  # single-run moves that even the slots out after splitting
+# Up to this many ways to cut the processes into pieces, every one is scored (exact search).
+EXACT_PARTITIONS = 10_000
 
 Order = Callable[[Process], tuple[int, int]]
 
@@ -90,11 +94,61 @@ def best_for_fleet(
         # a few hundred times would cost seconds.
         worth = len(fleet) > 1 and len(start) <= REFINE_MAX_PROCESSES
         refined = [_refined(scored, settings, fleet, order)] if worth else []
+        exact = _exact(scored, settings, fleet, order) if len(fleet) > 1 else None
+        refined += [exact] if exact is not None else []
         for candidate in [scored, *refined]:
             if best is None or _better(candidate.key, best.key):
                 best = candidate
     assert best is not None
     return best.processes
+
+
+def _exact(start: Scored, settings: Settings, fleet: Fleet, order: Order) -> Scored | None:
+    """Every way to cut each process into up to one piece per slot (contiguous in control set,
+    then queue order), scored, when there are at most `EXACT_PARTITIONS` of them; None when
+    there are more (the search above then stands alone)."""
+    processes = start.processes
+    counts = [_cuts(len(p.runs), len(fleet)) for p in processes]
+    if math.prod(counts) > EXACT_PARTITIONS:
+        return None
+    options = [_all_cuts(p, len(fleet), settings) for p in processes]
+    best = start
+    for combo in itertools.product(*options):
+        trial = _score([p for pieces in combo for p in pieces], settings, fleet, order)
+        if _better(trial.key, best.key):
+            best = trial
+    return best
+
+
+def _cuts(runs: int, slots: int) -> int:
+    """How many ways `runs` in a row cut into 1 to `slots` contiguous pieces."""
+    return sum(math.comb(runs - 1, pieces - 1) for pieces in range(1, min(runs, slots) + 1))
+
+
+def _all_cuts(process: Process, slots: int, settings: Settings) -> list[list[Process]]:
+    runs = _split_order(process)
+    cut_sets = (
+        (0, *cuts, len(runs))
+        for pieces in range(1, min(len(runs), slots) + 1)
+        for cuts in itertools.combinations(range(1, len(runs)), pieces - 1)
+    )
+    return [
+        [p for a, b in itertools.pairwise(bounds) for p in _formed(runs[a:b], settings)]
+        if len(bounds) > 2
+        else [process]
+        for bounds in cut_sets
+    ]
+
+
+def _formed(runs: Sequence[QueuedRun], settings: Settings) -> list[Process]:
+    return grouping.block_processes(runs, settings)
+
+
+def _split_order(process: Process) -> list[QueuedRun]:
+    """A process's runs in the order pieces are cut: control set, then queue place."""
+    return sorted(
+        process.runs, key=lambda r: (control_set_key(r.controls), r.priority, r.queue_index)
+    )
 
 
 def _remembered(order: Order) -> Order:
@@ -230,9 +284,7 @@ def _queue_place(run: QueuedRun) -> tuple[int, int]:
 def split(process: Process, pieces: int, settings: Settings) -> list[Process]:
     """The process's runs in `pieces` contiguous pieces of about equal compute, in (control
     set, queue place) order, each formed as a block of its own."""
-    runs = sorted(
-        process.runs, key=lambda r: (control_set_key(r.controls), r.priority, r.queue_index)
-    )
+    runs = _split_order(process)
     params = settings.params(process.backend)
     weights = [run_sampling_seconds(params, r.backend, r, r.controls) for r in runs]
     total = sum(weights) or 1.0

@@ -3,6 +3,8 @@ predicted drain time over several slots while keeping every rule of the one-slot
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -162,3 +164,59 @@ def test_fleet_plans_never_drain_later_and_keep_the_rules(
         assert batch.placement is not None
     starts = [b.placement.start for b in result.batches if b.placement]
     assert starts == sorted(starts)  # taken in execution order, higher priority first
+
+
+def _two_priorities() -> list[QueuedRun]:
+    """Twelve jobs: priorities 5 and 0, depth or edge, one or three runs each (18 runs)."""
+    runs = []
+    for job in range(12):
+        weights = {Control.EDGE: 0.6} if job % 2 else {Control.DEPTH: 0.5}
+        for index in range(3 if job % 4 == 0 else 1):
+            runs.append(
+                queued_run(
+                    f"r{job}_{index}",
+                    f"j{job}",
+                    weights=weights,
+                    priority=5 if job % 3 == 2 else 0,
+                    queue_index=job,
+                    steps=10,
+                    frames=48,
+                )
+            )
+    return runs
+
+
+def _best_cut_drain(runs: list[QueuedRun], slots: int) -> float:
+    """By brute force, independently of the planner: every way to cut each (priority, control
+    set) class into contiguous pieces, list-scheduled in queue order."""
+    classes: dict[tuple[int, frozenset[Control]], list[QueuedRun]] = {}
+    for run in sorted(runs, key=lambda r: r.queue_index):
+        classes.setdefault((run.priority, run.controls), []).append(run)
+    options = []
+    for members in classes.values():
+        estimate = COST.predict(members[0].backend, PROFILE, members[:1])
+        load, per_run = estimate.load_seconds, estimate.compute_seconds
+        choices = []
+        for pieces in range(1, min(len(members), slots) + 1):
+            for cuts in itertools.combinations(range(1, len(members)), pieces - 1):
+                bounds = (0, *cuts, len(members))
+                choices.append(
+                    [
+                        ((-members[a].priority, members[a].queue_index), load + (b - a) * per_run)
+                        for a, b in itertools.pairwise(bounds)
+                    ]
+                )
+        options.append(choices)
+    best = float("inf")
+    for combo in itertools.product(*options):
+        jobs = sorted(job for pieces in combo for job in pieces)
+        drain = list_schedule([{PROFILE: s} for _, s in jobs], Fleet.uniform(slots, PROFILE, 80))
+        best = min(best, drain.drain_seconds)
+    return best
+
+
+@pytest.mark.parametrize("slots", [2, 3, 4])
+def test_small_queues_get_the_best_cut_by_exact_search(slots: int) -> None:
+    runs = _two_priorities()
+    fleet_plan = plan(runs, Fleet.uniform(slots, PROFILE, 80.0))
+    assert fleet_plan.drain_seconds_after == pytest.approx(_best_cut_drain(runs, slots), rel=1e-6)
