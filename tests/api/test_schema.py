@@ -188,7 +188,7 @@ def _as_a_script(case: Case) -> None:
 
 
 OPERATION_IDS = {
-    "get_health", "list_workers", "get_embedded_worker",
+    "get_health", "list_workers", "get_fleet", "get_embedded_worker",
     "list_inputs", "create_input", "get_input", "get_input_thumbnail",
     "list_prompts", "search_prompts", "create_prompt", "get_prompt", "delete_prompt",
     "enhance_prompt",
