@@ -165,11 +165,11 @@ def analyze(
     allow = _allow(ctx, allow_output_changes)
     target = planning_target(ctx, slots=slots, groups=fleet)
     with ctx.db.read() as session:
+        cost, calibrated = target.cost_model(session)
         if slots is None and fleet is None:
-            target = target.with_busy_slots(session)
+            target = target.with_busy_slots(session, cost=cost)
         runs = load_queued_runs(session)
         limits = target.learned_limits(session)
-        cost, calibrated = target.cost_model(session)
         verified = target.verified_keys(session)
     planner = ctx.settings.planner
     plan = plan_batches(
@@ -505,8 +505,8 @@ def _batch_head(ctx: Context, session: Session, target: PlanningTarget) -> str |
     runs = load_queued_runs(session, limit=4 * planner.lookahead + 256)
     if not runs:
         return None
-    target = target.with_busy_slots(session)
     cost, _ = target.cost_model(session)
+    target = target.with_busy_slots(session, cost=cost)
     batch = plan_head_batch(
         runs,
         lookahead=planner.lookahead,

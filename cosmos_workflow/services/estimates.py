@@ -10,14 +10,14 @@ verification counts only where it holds on every profile of the fleet."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.domain.fleet import Fleet, host_slots
+from cosmos_workflow.domain.fleet import Fleet, Slot, host_slots
 from cosmos_workflow.domain.params import Backend, default_params
 from cosmos_workflow.domain.verdicts import VerdictKey
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
@@ -88,12 +88,25 @@ class PlanningTarget:
         return limits
 
     def with_busy_slots(
-        self, session: Session, running: Sequence[SlotJob] | None = None
+        self,
+        session: Session,
+        running: Sequence[SlotJob] | None = None,
+        cost: CostModel | None = None,
     ) -> PlanningTarget:
-        """The same fleet with each slot busy for what its running job has left (predicted);
-        `running`: the running jobs when the caller read them already."""
+        """The same fleet with each slot busy for what its running job has left (predicted,
+        scaled to the slot's profile); `running` and `cost` when the caller has them."""
         jobs = running_on_slots(session) if running is None else running
-        return replace(self, fleet=self.fleet.with_busy(busy_seconds(jobs, self.fleet)))
+        model = cost if cost is not None else self.cost_model(session)[0]
+        busy = busy_seconds(jobs, self.fleet, lambda job, slot: self.finish_of(job, slot, model))
+        return replace(self, fleet=self.fleet.with_busy(busy))
+
+    def finish_of(self, job: SlotJob, slot: Slot, cost: CostModel) -> float | None:
+        """When a running job is predicted to end on its slot (Unix seconds): its stored
+        prediction, made for the planned profile, scaled to the slot's."""
+        if job.started_at is None or job.predicted_seconds is None:
+            return None
+        scale = profile_scale(cost, job.backend, slot.gpu_profile, self.gpu_profile)
+        return job.started_at + job.predicted_seconds * scale
 
 
 def planning_target(
@@ -153,16 +166,31 @@ def check_slots(slots: object) -> int:
     return slots
 
 
-def busy_seconds(running: Sequence[SlotJob], fleet: Fleet) -> dict[str, float]:
-    """Per slot of the fleet, the predicted seconds its running job has left."""
+def busy_seconds(
+    running: Sequence[SlotJob],
+    fleet: Fleet,
+    finish_of: Callable[[SlotJob, Slot], float | None],
+) -> dict[str, float]:
+    """Per slot of the fleet, the predicted seconds its running job has left (none known: 0)."""
     stamp = now()
     busy: dict[str, float] = {}
     for job in running:
-        if job.slot is None or fleet.slot(job.slot) is None:
-            continue
-        started = job.started_at or stamp
-        busy[job.slot] = max(0.0, started + (job.predicted_seconds or 0.0) - stamp)
+        slot = fleet.slot(job.slot) if job.slot else None
+        finish = finish_of(job, slot) if slot else None
+        if slot is not None and finish is not None:
+            busy[slot.name] = max(0.0, finish - stamp)
     return busy
+
+
+def profile_scale(cost: CostModel, backend: str, profile: str, planned: str) -> float:
+    """A job's seconds on `profile` over its seconds on the `planned` profile (the one its
+    stored prediction is for), by the cost model's reference run of its backend."""
+    if profile == planned:
+        return 1.0
+    kind = Backend(backend)
+    run = replace(REFERENCE_RUN, params=default_params(kind), negative_prompt=None)
+    base = cost.predict(kind, planned, [run]).total_seconds
+    return cost.predict(kind, profile, [run]).total_seconds / base if base > 0 else 1.0
 
 
 def slowest_profile(profiles: Iterable[str]) -> str:

@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cosmos_workflow.domain.params import Backend, default_params
-from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.schedule import list_schedule
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.estimates import REFERENCE_RUN, PlanningTarget, planning_target
+from cosmos_workflow.services.estimates import PlanningTarget, planning_target, profile_scale
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.session import Session
@@ -38,12 +36,17 @@ class Eta:
 def queue_etas(ctx: Context, session: Session, upto: int) -> dict[str, Eta]:
     """ETAs of the running jobs and of the first `upto` queued jobs, by job id."""
     running = running_on_slots(session)
-    target = planning_target(ctx).with_busy_slots(session, running)
+    target = planning_target(ctx)
     cost, _ = target.cost_model(session)
+    target = target.with_busy_slots(session, running, cost)
     stamp = now()
-    etas = _running(running, stamp)
+    etas = _running(running, target, cost, stamp)
     queued = store.queued_predictions(session, min(max(0, upto), MAX_ETA_JOBS))
-    scale = _profile_scale(cost, target, {backend for _, backend, _ in queued})
+    scale = {
+        (backend, profile): profile_scale(cost, backend, profile, target.gpu_profile)
+        for backend in {backend for _, backend, _ in queued}
+        for profile in target.fleet.profiles
+    }
     seconds = [
         {p: (predicted or 0.0) * scale[(backend, p)] for p in target.fleet.profiles}
         for _, backend, predicted in queued
@@ -55,41 +58,20 @@ def queue_etas(ctx: Context, session: Session, upto: int) -> dict[str, Eta]:
     return etas
 
 
-def _running(running: Sequence[SlotJob], stamp: float) -> dict[str, Eta]:
+def _running(
+    running: Sequence[SlotJob], target: PlanningTarget, cost: CostModel, stamp: float
+) -> dict[str, Eta]:
+    """Running jobs end when their prediction, scaled to their slot's profile, is up (a slot
+    the configuration does not list: unscaled)."""
     etas = {}
     for job in running:
         started = job.started_at or stamp
-        finish = started + job.predicted_seconds if job.predicted_seconds is not None else None
+        slot = target.fleet.slot(job.slot) if job.slot else None
+        finish = target.finish_of(job, slot, cost) if slot else None
+        if slot is None and job.predicted_seconds is not None:
+            finish = started + job.predicted_seconds
         etas[job.job_id] = Eta(job.slot, started, finish)
     return etas
-
-
-def _profile_scale(
-    cost: CostModel, target: PlanningTarget, backends: set[str]
-) -> dict[tuple[str, str], float]:
-    """Per (backend, profile): a job's seconds there over its seconds on the planned profile."""
-    scale = {}
-    for name in backends:
-        backend = Backend(name)
-        run = _reference(backend)
-        base = cost.predict(backend, target.gpu_profile, [run]).total_seconds
-        for profile in target.fleet.profiles:
-            there = cost.predict(backend, profile, [run]).total_seconds
-            scale[(name, profile)] = there / base if base > 0 else 1.0
-    return scale
-
-
-def _reference(backend: Backend) -> QueuedRun:
-    return QueuedRun(
-        run_id=REFERENCE_RUN.run_id,
-        job_id=REFERENCE_RUN.job_id,
-        priority=0,
-        queue_index=0,
-        weights=REFERENCE_RUN.weights,
-        params=default_params(backend),
-        negative_prompt=None,
-        video=REFERENCE_RUN.video,
-    )
 
 
 def last_position(positions: Sequence[int | None]) -> int:

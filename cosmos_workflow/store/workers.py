@@ -86,6 +86,7 @@ class SlotJob:
     worker_id: str | None
     started_at: float | None
     predicted_seconds: float | None
+    backend: str
 
 
 def running_on_slots(session: Session) -> list[SlotJob]:
@@ -98,6 +99,7 @@ def running_on_slots(session: Session) -> list[SlotJob]:
             JobRow.worker_id,
             JobRow.started_at,
             JobRow.predicted_seconds,
+            JobRow.backend,
         )
         .outerjoin(WorkerRow, WorkerRow.id == JobRow.worker_id)
         .where(JobRow.status == JobStatus.RUNNING.value)

@@ -10,9 +10,10 @@ import pytest
 
 from cosmos_workflow.config import load_settings
 from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.planner.cost_defaults import default_cost_model
 from cosmos_workflow.services import batching, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.estimates import planning_target, slowest_profile
+from cosmos_workflow.services.estimates import planning_target, profile_scale, slowest_profile
 from cosmos_workflow.store.jobs import claim_next_job
 from cosmos_workflow.store.workers import register_worker
 from tests.services.helpers import seed_prompts
@@ -141,5 +142,32 @@ def test_continuous_batching_leaves_work_for_free_slots(
         batch_id = batching.batch_queue_head(ctx)
         assert batch_id is not None
         assert len(queue.get_job(ctx, batch_id).runs) == head_runs
+    finally:
+        ctx.db.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_running_jobs_eta_is_scaled_to_its_slots_profile(env: dict[str, str]) -> None:
+    """Predictions are stored for the fleet's slowest profile (A100 here); the same job running
+    on the H100 slot is predicted to end sooner, by the cost model's ratio of the two."""
+    Path(env["COSMOS_CONFIG"]).write_text(_config(FLEETS[2]))
+    ctx = Context(load_settings())
+    try:
+        prompt_ids = seed_prompts(ctx, 1)
+        for slot in ("fast/0", "slow/0"):
+            job = queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.5}))
+            worker = register_worker(ctx.db, slot.split("/")[0], simulate=True, slot=slot)
+            claim = claim_next_job(ctx.db, worker, lease_seconds=600)
+            assert claim is not None and claim.job_id == job.job_id
+        running = {job.eta_slot: job for job in queue.list_queue(ctx).jobs}
+        fast, slow = running["fast/0"], running["slow/0"]
+        assert fast.predicted_seconds == slow.predicted_seconds  # both for the A100
+        assert fast.started_at and fast.eta_finish_at and slow.started_at and slow.eta_finish_at
+        fast_left = fast.eta_finish_at - fast.started_at
+        slow_left = slow.eta_finish_at - slow.started_at
+        assert slow_left == pytest.approx(slow.predicted_seconds, abs=0.01)
+        ratio = profile_scale(default_cost_model(), "transfer1", "h100-80gb", "a100-80gb")
+        assert ratio < 0.95
+        assert fast_left == pytest.approx(slow_left * ratio, abs=0.01)
     finally:
         ctx.db.dispose()
