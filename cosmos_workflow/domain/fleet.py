@@ -70,10 +70,6 @@ class Fleet:
     def smallest_memory_gb(self) -> float:
         return min(slot.gpu_memory_gb for slot in self.slots)
 
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(slot.host for slot in self.slots))
-
     def slot(self, name: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.name == name), None)
 

@@ -133,15 +133,15 @@ def _all_cuts(process: Process, slots: int, settings: Settings) -> list[list[Pro
         for cuts in itertools.combinations(range(1, len(runs)), pieces - 1)
     )
     return [
-        [p for a, b in itertools.pairwise(bounds) for p in _formed(runs[a:b], settings)]
+        [
+            p
+            for a, b in itertools.pairwise(bounds)
+            for p in grouping.block_processes(runs[a:b], settings)
+        ]
         if len(bounds) > 2
         else [process]
         for bounds in cut_sets
     ]
-
-
-def _formed(runs: Sequence[QueuedRun], settings: Settings) -> list[Process]:
-    return grouping.block_processes(runs, settings)
 
 
 def _split_order(process: Process) -> list[QueuedRun]:

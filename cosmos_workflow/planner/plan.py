@@ -144,8 +144,10 @@ def plan_batches(
     order = execution_order(ordered)
     if len(slots) > 1:
         chosen = fleet_search.best_for_fleet([chosen, list(jobs.values())], settings, slots, order)
-    plan = _plan(mode, allow_output_changes, chosen, jobs, queue_fingerprint(runs), settings)
-    return _scheduled(plan, chosen, jobs, ordered, settings, slots, order)
+    fingerprint = queue_fingerprint(runs)
+    return _plan(
+        mode, allow_output_changes, chosen, jobs, ordered, fingerprint, settings, slots, order
+    )
 
 
 def execution_order(ordered: Sequence[QueuedRun]) -> fleet_search.Order:
@@ -278,53 +280,31 @@ def _plan(
     allow_output_changes: bool,
     processes: Sequence[Process],
     jobs: Mapping[str, Process],
+    ordered: Sequence[QueuedRun],
     fingerprint: str,
     settings: Settings,
+    fleet: Fleet,
+    order: fleet_search.Order,
 ) -> Plan:
-    position = {run.run_id: index for index, run in enumerate(_all_runs(jobs))}
-    ordered = sorted(
-        processes, key=lambda p: (-p.runs[0].priority, min(position[r.run_id] for r in p.runs))
+    """The batches in execution order, each with its slot and predicted start and finish on the
+    fleet; GPU-seconds (on the slots each process was placed on) and drain time for the jobs as
+    they stand and for the plan; and the lower bound."""
+    _, before = fleet_search.schedule_of(list(jobs.values()), settings, fleet, order)
+    placed, after = fleet_search.schedule_of(processes, settings, fleet, order)
+    batches = tuple(
+        to_batch(process, settings, at)
+        for process, at in zip(placed, after.placements, strict=True)
     )
-    batches = tuple(to_batch(process, settings) for process in ordered)
-    before = _total(list(jobs.values()))
-    after = _total(processes)
     changed = any(not b.unchanged for b in batches)
     return Plan(
         mode=mode,
         allow_output_changes=allow_output_changes,
         batches=batches,
-        predicted_seconds_before=before,
-        predicted_seconds_after=after,
-        loads_avoided=len(jobs) - len(batches),
-        speedup=before / after if changed and after > 0 else 1.0,
-        fingerprint=fingerprint,
-    )
-
-
-def _scheduled(
-    plan: Plan,
-    chosen: Sequence[Process],
-    jobs: Mapping[str, Process],
-    ordered: Sequence[QueuedRun],
-    settings: Settings,
-    fleet: Fleet,
-    order: fleet_search.Order,
-) -> Plan:
-    """The plan with its schedule on the fleet: each batch's slot and times, the drain time
-    before and after, GPU-seconds on the slots each process was placed on, the lower bound."""
-    _, before = fleet_search.schedule_of(list(jobs.values()), settings, fleet, order)
-    processes, after = fleet_search.schedule_of(chosen, settings, fleet, order)
-    placed = {_run_set(p.runs): at for p, at in zip(processes, after.placements, strict=True)}
-    batches = tuple(
-        replace(batch, placement=placed[frozenset(batch.run_ids)]) for batch in plan.batches
-    )
-    changed = any(not b.unchanged for b in batches)
-    return replace(
-        plan,
-        batches=batches,
         predicted_seconds_before=before.gpu_seconds,
         predicted_seconds_after=after.gpu_seconds,
+        loads_avoided=len(jobs) - len(batches),
         speedup=_ratio(before.gpu_seconds, after.gpu_seconds) if changed else 1.0,
+        fingerprint=fingerprint,
         slots=len(fleet),
         drain_seconds_before=before.drain_seconds,
         drain_seconds_after=after.drain_seconds,
@@ -332,19 +312,13 @@ def _scheduled(
     )
 
 
-def _run_set(runs: Sequence[QueuedRun]) -> frozenset[str]:
-    return frozenset(run.run_id for run in runs)
-
-
 def _ratio(before: float, after: float) -> float:
     return before / after if after > 0 else 1.0
 
 
-def _all_runs(jobs: Mapping[str, Process]) -> list[QueuedRun]:
-    return queue_order([run for job in jobs.values() for run in job.runs])
-
-
-def to_batch(process: Process, settings: Settings) -> PlannedBatch:
+def to_batch(
+    process: Process, settings: Settings, placement: Placement | None = None
+) -> PlannedBatch:
     runs = process.runs
     backend = process.backend
     return PlannedBatch(
@@ -362,4 +336,5 @@ def to_batch(process: Process, settings: Settings) -> PlannedBatch:
         ),
         verdict=process.verdict(settings),
         unchanged=process.unchanged,
+        placement=placement,
     )

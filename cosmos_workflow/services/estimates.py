@@ -10,7 +10,7 @@ verification counts only where it holds on every profile of the fleet."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,7 +97,13 @@ class PlanningTarget:
         scaled to the slot's profile); `running` and `cost` when the caller has them."""
         jobs = running_on_slots(session) if running is None else running
         model = cost if cost is not None else self.cost_model(session)[0]
-        busy = busy_seconds(jobs, self.fleet, lambda job, slot: self.finish_of(job, slot, model))
+        stamp = now()
+        busy: dict[str, float] = {}
+        for job in jobs:
+            slot = self.fleet.slot(job.slot) if job.slot else None
+            finish = self.finish_of(job, slot, model) if slot else None
+            if slot is not None and finish is not None:
+                busy[slot.name] = max(0.0, finish - stamp)
         return replace(self, fleet=self.fleet.with_busy(busy))
 
     def finish_of(self, job: SlotJob, slot: Slot, cost: CostModel) -> float | None:
@@ -160,26 +166,9 @@ def _described(
     return PlanningTarget(Fleet.of(slots), frozenset((p, k) for p in profiles for k in kinds))
 
 
-def check_slots(slots: object) -> int:
+def check_slots(slots: object) -> None:
     if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= MAX_SLOTS:
         raise InvalidInput(f"slots must be a whole number from 1 to {MAX_SLOTS}", field="slots")
-    return slots
-
-
-def busy_seconds(
-    running: Sequence[SlotJob],
-    fleet: Fleet,
-    finish_of: Callable[[SlotJob, Slot], float | None],
-) -> dict[str, float]:
-    """Per slot of the fleet, the predicted seconds its running job has left (none known: 0)."""
-    stamp = now()
-    busy: dict[str, float] = {}
-    for job in running:
-        slot = fleet.slot(job.slot) if job.slot else None
-        finish = finish_of(job, slot) if slot else None
-        if slot is not None and finish is not None:
-            busy[slot.name] = max(0.0, finish - stamp)
-    return busy
 
 
 def profile_scale(cost: CostModel, backend: str, profile: str, planned: str) -> float:

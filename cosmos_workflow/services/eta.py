@@ -33,9 +33,12 @@ class Eta:
     finish_at: float | None  # None: no prediction for the job
 
 
-def queue_etas(ctx: Context, session: Session, upto: int) -> dict[str, Eta]:
-    """ETAs of the running jobs and of the first `upto` queued jobs, by job id."""
-    running = running_on_slots(session)
+def queue_etas(
+    ctx: Context, session: Session, upto: int, running: Sequence[SlotJob] | None = None
+) -> dict[str, Eta]:
+    """ETAs of the running jobs and of the first `upto` queued jobs, by job id; `running`: the
+    running jobs when the caller read them already."""
+    running = running_on_slots(session) if running is None else running
     target = planning_target(ctx)
     cost, _ = target.cost_model(session)
     target = target.with_busy_slots(session, running, cost)
@@ -72,7 +75,3 @@ def _running(
             finish = started + job.predicted_seconds
         etas[job.job_id] = Eta(job.slot, started, finish)
     return etas
-
-
-def last_position(positions: Sequence[int | None]) -> int:
-    return max((p for p in positions if p is not None), default=0)

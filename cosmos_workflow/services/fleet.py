@@ -96,7 +96,7 @@ def fleet_view(ctx: Context, *, hours: float = 6.0) -> FleetView:
     with ctx.db.read() as session:
         running = running_on_slots(session)
         queued = store.job_counts(session).get("queued", 0)
-        etas = queue_etas(ctx, session, min(queued, MAX_PREDICTED_JOBS))
+        etas = queue_etas(ctx, session, min(queued, MAX_PREDICTED_JOBS), running)
         facts = _SlotFacts.read(session, running, since)
     lease = ctx.settings.lease_seconds
     hosts = [_host(choice, facts, etas, stamp, lease) for choice in choices]

@@ -26,7 +26,7 @@ from cosmos_workflow.planner.compat import require_one_process
 from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
-from cosmos_workflow.services.eta import last_position, queue_etas
+from cosmos_workflow.services.eta import queue_etas
 from cosmos_workflow.services.views import (
     EnqueueResult,
     ImportResult,
@@ -447,7 +447,8 @@ def list_queue(
             session, include_history=include_history, limit=limit, offset=offset
         )
         runs = runs_of_jobs(session, [job.id for job, _ in page.jobs])
-        etas = queue_etas(ctx, session, last_position([p for _, p in page.jobs]))
+        # ETAs up to the page's last queued job: the jobs before it decide when it starts.
+        etas = queue_etas(ctx, session, max((p for _, p in page.jobs if p is not None), default=0))
         views = [
             JobView.of(job, runs[job.id], position, etas.get(job.id)) for job, position in page.jobs
         ]

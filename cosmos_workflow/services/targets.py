@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from cosmos_workflow.config import HostConfig, Settings
 from cosmos_workflow.domain.errors import ConfigError
-from cosmos_workflow.domain.fleet import Fleet, Slot, host_slots
+from cosmos_workflow.domain.fleet import Slot, host_slots
 from cosmos_workflow.domain.work import HostTarget
 
 DEFAULT_HOST = HostConfig(name="local-simulated", simulate=True)
@@ -79,10 +79,3 @@ def choose_hosts(settings: Settings, names: Sequence[str], simulate: bool) -> li
     if settings.hosts:
         return [HostChoice(c, simulate or c.simulate, is_default=False) for c in settings.hosts]
     return [HostChoice(DEFAULT_HOST, True, is_default=True)]
-
-
-def configured_fleet(settings: Settings, names: Sequence[str] = ()) -> Fleet:
-    """Every slot of the given hosts (default: all configured, or the default host)."""
-    return Fleet.of(
-        slot for choice in choose_hosts(settings, names, False) for slot in choice.slots
-    )

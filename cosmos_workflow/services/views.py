@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from cosmos_workflow.store.models import Base, InputRow, JobRow, PromptRow, RunRow
+
+if TYPE_CHECKING:
+    from cosmos_workflow.services.eta import Eta
 
 
 class InputView(BaseModel):
@@ -106,7 +109,7 @@ class JobView(BaseModel):
 
     @classmethod
     def of(
-        cls, row: JobRow, runs: list[RunRow], position: int | None = None, eta: Any = None
+        cls, row: JobRow, runs: list[RunRow], position: int | None = None, eta: Eta | None = None
     ) -> JobView:
         ordered = sorted(runs, key=lambda r: r.batch_index)
         timing = {}

@@ -636,7 +636,7 @@ def host_command(
     if choice.simulate:
         return [*SIMULATOR, *argv], workdir, None
     config = choice.config
-    if config.container == "none" or not config.image:
+    if not containerized(choice) or not config.image:
         return argv, rendered.cwd, None
     env_text = env_file_text({**UNBUFFERED_ENV, **rendered.env, **config.env})
     wrapped = wrap_in_container(
