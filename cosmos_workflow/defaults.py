@@ -8,6 +8,7 @@ from __future__ import annotations
 LEASE_SECONDS = 60.0
 HEARTBEATS_PER_LEASE = 3
 MAX_ATTEMPTS = 3
+MAX_SWEEP_RUNS = 500  # a larger sweep needs --yes (config `max_sweep_runs`)
 # A lapse (the worker died or lost touch under a job) is counted apart from a crash of the job's
 # process: a job is quarantined after this many lapses per attempt it is allowed (6 by default),
 # so restarts and killed workers never quarantine a healthy job, while one that keeps taking its

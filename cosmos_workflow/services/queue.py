@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ from cosmos_workflow.services.views import (
     JobView,
     LiveJob,
     QueueStatus,
+    RunLabels,
 )
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import now
@@ -42,6 +43,7 @@ from cosmos_workflow.store.models import JobRow, RunRow
 from cosmos_workflow.store.runs import (
     find_run,
     new_run_row,
+    prompt_texts,
     run_counts,
     run_sources,
     runs_by_id,
@@ -51,6 +53,7 @@ from cosmos_workflow.store.runs import (
     set_runs_status,
 )
 from cosmos_workflow.store.session import Session
+from cosmos_workflow.store.sweeps import sweep_names
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,11 @@ class JobRequest:
     priority: int = 0
     idempotency_key: str | None = None
     kind: JobKind = JobKind.INFERENCE
+    sweep_id: str | None = None  # the sweep (services.sweeps) whose runs these are
+
+
+def with_sweep(request: JobRequest, sweep_id: str) -> JobRequest:
+    return replace(request, sweep_id=sweep_id)
 
 
 def build_request(
@@ -112,12 +120,12 @@ def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
     concurrent call with the same key commits first: the store reports the taken key and the
     job it names is returned. A used key with other content is a Conflict naming its job."""
     with ctx.db.write() as session:
-        _require_prompts(session, request.prompt_ids)
+        require_prompts(session, request.prompt_ids)
         if request.idempotency_key:
             existing = _job_by_key(session, request)
             if existing is not None:
                 return existing
-        inserted = _insert_jobs(ctx, session, [request])
+        inserted = insert_jobs(ctx, session, [request])
         if inserted is None and request.idempotency_key:
             existing = _job_by_key(session, request)
             if existing is not None:
@@ -148,7 +156,7 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
     if len(keys) != len(set(keys)):
         raise InvalidInput("an idempotency key is repeated", field="jobs")
     with ctx.db.write() as session:
-        _require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
+        require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
         # A concurrent submission may take one of the keys between the look-up and the insert:
         # then nothing was inserted, and the look-up is made again (each retry means another
         # submission committed, so this ends).
@@ -158,7 +166,7 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
                 if request.idempotency_key in taken:
                     _job_by_key(session, request)  # the same job, or Conflict
             fresh = [r for r in requests if r.idempotency_key not in taken]
-            created = _insert_jobs(ctx, session, fresh)
+            created = insert_jobs(ctx, session, fresh)
             if created is not None:
                 break
     runs = sum(len(run_ids) for _, run_ids in created)
@@ -240,7 +248,7 @@ def _parse_import_line(line: str) -> JobRequest:
     return build_request(prompt_ids, weights, params, priority=priority, idempotency_key=key)
 
 
-def _require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:
+def require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:
     found = run_sources(session, prompt_ids)
     missing = [p for p in prompt_ids if p not in found]
     if missing:
@@ -287,7 +295,7 @@ def _difference(session: Session, request: JobRequest, job_id: str, run_ids: lis
     return ""
 
 
-def _insert_jobs(
+def insert_jobs(
     ctx: Context,
     session: Session,
     requests: Sequence[JobRequest],
@@ -326,6 +334,7 @@ def _insert_jobs(
                 created_at=stamp,
                 predicted_seconds=run_share,
                 parent_run_id=parent_runs[index] if parent_runs else None,
+                sweep_id=request.sweep_id,
             )
             for batch_index, prompt_id in enumerate(request.prompt_ids)
         ]
@@ -413,7 +422,7 @@ def enqueue_upscale(
         if run.status != RunStatus.SUCCEEDED or not run.output_path:
             raise Conflict(f"run {run_id} is {run.status}; only a finished run can be upscaled")
         request = JobRequest((run.prompt_id,), {}, params, priority, None, JobKind.UPSCALE)
-        return _created(_insert_jobs(ctx, session, [request], parent_runs=[run_id]))
+        return _created(insert_jobs(ctx, session, [request], parent_runs=[run_id]))
 
 
 def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> EnqueueResult:
@@ -421,10 +430,10 @@ def enqueue_enhance(ctx: Context, prompt_id: str, *, priority: int = 0) -> Enque
     check_line(prompt_id, "prompt_id")
     _check_priority(priority)
     with ctx.db.write() as session:
-        _require_prompts(session, [prompt_id])
+        require_prompts(session, [prompt_id])
         params = validate_params({"backend": "transfer1"}).to_dict()
         request = JobRequest((prompt_id,), {}, params, priority, None, JobKind.ENHANCE)
-        return _created(_insert_jobs(ctx, session, [request]))
+        return _created(insert_jobs(ctx, session, [request]))
 
 
 def _created(inserted: list[tuple[str, list[str]]] | None) -> EnqueueResult:
@@ -449,8 +458,10 @@ def list_queue(
         runs = runs_of_jobs(session, [job.id for job, _ in page.jobs])
         # ETAs up to the page's last queued job: the jobs before it decide when it starts.
         etas = queue_etas(ctx, session, max((p for _, p in page.jobs if p is not None), default=0))
+        labels = run_labels(session, [r for rs in runs.values() for r in rs])
         views = [
-            JobView.of(job, runs[job.id], position, etas.get(job.id)) for job, position in page.jobs
+            JobView.of(job, runs[job.id], position, etas.get(job.id), labels)
+            for job, position in page.jobs
         ]
     return JobList(jobs=views, total=page.total, predicted_for=planning_target(ctx).gpu_profile)
 
@@ -464,13 +475,22 @@ def live_jobs(ctx: Context) -> list[LiveJob]:
         runs = runs_of_jobs(session, ids)
         progress = latest_events(session, "job.progress", ids)
         etas = queue_etas(ctx, session, 0)
+        labels = run_labels(session, [r for rs in runs.values() for r in rs])
         return [
             LiveJob(
-                job=JobView.of(job, runs[job.id], eta=etas.get(job.id)),
+                job=JobView.of(job, runs[job.id], eta=etas.get(job.id), labels=labels),
                 progress=dict(progress[job.id].data) if job.id in progress else None,
             )
             for job in running
         ]
+
+
+def run_labels(session: Session, rows: Sequence[RunRow]) -> RunLabels:
+    """The prompt texts and sweep names shown beside these runs (two statements)."""
+    return RunLabels(
+        prompts=prompt_texts(session, {r.prompt_id for r in rows}),
+        sweeps=sweep_names(session, {r.sweep_id for r in rows}),
+    )
 
 
 def get_job(ctx: Context, job_id: str) -> JobView:
@@ -482,7 +502,7 @@ def get_job(ctx: Context, job_id: str) -> JobView:
         position = store.queue_place(session, job) if job.status == JobStatus.QUEUED.value else None
         active = job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
         eta = queue_etas(ctx, session, position or 0).get(job_id) if active else None
-        return JobView.of(job, runs, position, eta)
+        return JobView.of(job, runs, position, eta, run_labels(session, runs))
 
 
 def _job(session: Session, job_id: str) -> JobRow:
@@ -518,14 +538,7 @@ def cancel_job(ctx: Context, job_id: str) -> JobView:
     with ctx.db.write() as session:
         job = _job(session, job_id)
         if job.status == JobStatus.QUEUED.value:
-            store.set_job_status(
-                session,
-                job,
-                JobStatus.CANCELLED,
-                reason="cancelled by user",
-                finished_at=now(),
-            )
-            set_runs_status(session, job.id, RunStatus.CANCELLED, finished_at=now())
+            cancel_queued(session, job)
         elif job.status == JobStatus.RUNNING.value:
             store.request_cancel(session, job)
         else:
@@ -533,6 +546,15 @@ def cancel_job(ctx: Context, job_id: str) -> JobView:
                 f"job {job_id} is {job.status}; only queued or running jobs can be cancelled"
             )
     return get_job(ctx, job_id)
+
+
+def cancel_queued(session: Session, job: JobRow) -> None:
+    """Cancel a queued job and its runs at once (nothing runs it yet)."""
+    stamp = now()
+    store.set_job_status(
+        session, job, JobStatus.CANCELLED, reason="cancelled by user", finished_at=stamp
+    )
+    set_runs_status(session, job.id, RunStatus.CANCELLED, finished_at=stamp)
 
 
 def move_job(
@@ -608,6 +630,7 @@ def retry_job(ctx: Context, job_id: str) -> EnqueueResult:
                 created_at=stamp,
                 predicted_seconds=run.predicted_seconds,
                 parent_run_id=run.parent_run_id,
+                sweep_id=run.sweep_id,
             )
             for index, run in enumerate(runs)
         ]

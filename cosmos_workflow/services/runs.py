@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -14,9 +15,11 @@ from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.domain.text import check_line
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.queue import run_labels
+from cosmos_workflow.services.sweeps import find as find_sweep
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.store.jobs import find_job
-from cosmos_workflow.store.runs import RunFilter, find_run, rate, runs_page
+from cosmos_workflow.store.runs import RunFilter, find_run, pick, rate, runs_page
 
 MAX_LOG_LINES = 100_000
 
@@ -38,10 +41,13 @@ def list_runs(
     controls: str | None = None,
     rating: int | None = None,
     since: float | None = None,
+    sweep: str | None = None,
+    picked: bool | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> RunList:
-    """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set)."""
+    """Runs, newest first. `controls` is a control-set key like `depth+edge` (exact set);
+    `sweep` a sweep's id or name."""
     if not 1 <= limit <= 10_000 or not 0 <= offset <= defaults.MAX_LIST_OFFSET:
         raise InvalidInput(
             f"limit must be 1 to 10000 and offset 0 to {defaults.MAX_LIST_OFFSET}", field="limit"
@@ -63,10 +69,14 @@ def list_runs(
         control_set=control_set_key(parse_control_set_key(controls)) if controls else None,
         rating=rating,
         since=since,
+        picked=picked,
     )
     with ctx.db.read() as session:
+        if sweep is not None:
+            wanted = replace(wanted, sweep_id=find_sweep(session, sweep).id)
         rows, total, exact = runs_page(session, wanted, limit=limit, offset=offset)
-        return RunList(runs=[RunView.of(r) for r in rows], total=total, total_exact=exact)
+        labels = run_labels(session, rows)
+        return RunList(runs=[RunView.of(r, labels) for r in rows], total=total, total_exact=exact)
 
 
 def _run_status(status: str) -> RunStatus:
@@ -83,18 +93,33 @@ def get_run(ctx: Context, run_id: str) -> RunView:
         row = find_run(session, run_id)
         if row is None:
             raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
-        return RunView.of(row)
+        return RunView.of(row, run_labels(session, [row]))
 
 
-def rate_run(ctx: Context, run_id: str, rating: int) -> RunView:
-    _check_rating(rating)
+def rate_run(ctx: Context, run_id: str, rating: int | None) -> RunView:
+    """Rate a run 1 to 5; None clears its rating."""
+    if rating is not None:
+        _check_rating(rating)
     check_line(run_id, "run_id")
     with ctx.db.write() as session:
         row = find_run(session, run_id)
         if row is None:
             raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
         rate(session, row, rating)
-        return RunView.of(row)
+        return RunView.of(row, run_labels(session, [row]))
+
+
+def pick_run(ctx: Context, run_id: str, picked: bool) -> RunView:
+    """Mark a run as picked (or unpick it): the review grid's export takes the picked runs."""
+    if not isinstance(picked, bool):
+        raise InvalidInput(f"picked must be true or false, got {picked!r}", field="picked")
+    check_line(run_id, "run_id")
+    with ctx.db.write() as session:
+        row = find_run(session, run_id)
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        pick(session, row, picked)
+        return RunView.of(row, run_labels(session, [row]))
 
 
 def _check_rating(rating: int) -> None:

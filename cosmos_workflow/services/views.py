@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -71,10 +73,29 @@ class RunView(BaseModel):
     compute_seconds: float | None
     predicted_seconds: float | None
     rating: int | None
+    picked: bool = False
+    seed: int | None = None  # from params, for lists that show what each run is
+    sweep_id: str | None = None
+    sweep_name: str | None = None
+    prompt_text: str | None = None  # filled where a list read the prompts (services.runs)
 
     @classmethod
-    def of(cls, row: RunRow) -> RunView:
-        return cls.model_validate(row_columns(row))
+    def of(cls, row: RunRow, labels: RunLabels | None = None) -> RunView:
+        seed = dict(row.params or {}).get("seed")
+        extra: dict[str, Any] = {"seed": seed if isinstance(seed, int) else None}
+        if labels is not None:
+            extra["prompt_text"] = labels.prompts.get(row.prompt_id)
+            extra["sweep_name"] = labels.sweeps.get(row.sweep_id) if row.sweep_id else None
+        return cls.model_validate({**row_columns(row), "picked": bool(row.picked), **extra})
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """What lists show beside each run and read in one statement per page: prompt texts by
+    prompt id, sweep names by sweep id."""
+
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    sweeps: Mapping[str, str] = field(default_factory=dict)
 
 
 class JobView(BaseModel):
@@ -106,10 +127,19 @@ class JobView(BaseModel):
     eta_slot: str | None = None
     eta_start_at: float | None = None
     eta_finish_at: float | None = None
+    # Each control's lowest and highest weight over the job's runs ([low, high]): a batch
+    # holds runs of many weights, and its first run's say nothing of the others.
+    weight_ranges: dict[str, list[float]] = {}
+    sweep_ids: list[str] = []
 
     @classmethod
     def of(
-        cls, row: JobRow, runs: list[RunRow], position: int | None = None, eta: Eta | None = None
+        cls,
+        row: JobRow,
+        runs: list[RunRow],
+        position: int | None = None,
+        eta: Eta | None = None,
+        labels: RunLabels | None = None,
     ) -> JobView:
         ordered = sorted(runs, key=lambda r: r.batch_index)
         timing = {}
@@ -123,10 +153,25 @@ class JobView(BaseModel):
             {
                 **row_columns(row),
                 "position": position,
-                "runs": [RunView.of(r) for r in ordered],
+                "runs": [RunView.of(r, labels) for r in ordered],
+                "weight_ranges": weight_ranges(ordered),
+                "sweep_ids": sorted({r.sweep_id for r in ordered if r.sweep_id}),
                 **timing,
             }
         )
+
+
+def weight_ranges(runs: list[RunRow]) -> dict[str, list[float]]:
+    """Each control's [lowest, highest] weight over these runs (a run without it counts 0 when
+    others have it: it renders that control at weight 0)."""
+    controls = sorted({c for r in runs for c in (r.weights or {})})
+    return {
+        c: [
+            min(float(r.weights.get(c, 0.0)) for r in runs),
+            max(float(r.weights.get(c, 0.0)) for r in runs),
+        ]
+        for c in controls
+    }
 
 
 class JobList(BaseModel):

@@ -634,6 +634,26 @@ def release(held: HeldJob, error: str, *, charged: bool = True) -> JobStatus:
     return JobStatus.QUEUED
 
 
+def split_off(session: Session, job: JobRow, run_ids: Sequence[str]) -> str:
+    """Give these of a queued job's runs to a new queued job in its place (the rest stays)."""
+    moved = _move_into_new_job(session, job, run_ids, job.gpu_batch_size)
+    record_event(session, "job.split", job_id=moved, source=job.id, runs=len(run_ids))
+    return moved
+
+
+def predicted_seconds_of(session: Session, job_ids: Sequence[str]) -> dict[str, float | None]:
+    found: dict[str, float | None] = {}
+    ids = list(job_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(JobRow.id, JobRow.predicted_seconds).where(
+                JobRow.id.in_(ids[start : start + 500])
+            )
+        ).all()
+        found.update((job_id, seconds) for job_id, seconds in rows)
+    return found
+
+
 def _move_into_new_job(
     session: Session,
     job: JobRow,

@@ -130,6 +130,7 @@ class RunRow(Base):
         Index("ix_runs_status_created", "status", text("created_at DESC"), "id"),
         Index("ix_runs_origin", "origin_job_id", "origin_index"),
         Index("ix_runs_parent", "parent_run_id"),
+        Index("ix_runs_sweep", "sweep_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -167,6 +168,25 @@ class RunRow(Base):
     compute_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     predicted_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The sweep that queued the run (domain.sweeps); it stays when batching moves the run.
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", name="fk_runs_sweep", ondelete="SET NULL"), nullable=True
+    )
+    picked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class SweepRow(Base):
+    """A sweep: prompts x weight axes x seeds queued as one named unit. `spec` keeps what was
+    asked (prompt ids, axes, seeds, parameters, priority) so it can be shown and laid out as a
+    grid; its runs name it in `runs.sweep_id`."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    runs: Mapped[int] = mapped_column(Integer)
 
 
 class QueueStateRow(Base):

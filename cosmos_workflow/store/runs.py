@@ -192,6 +192,8 @@ class RunFilter:
     control_set: str | None = None
     rating: int | None = None
     since: float | None = None
+    sweep_id: str | None = None
+    picked: bool | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
@@ -201,6 +203,7 @@ class RunFilter:
             (RunRow.job_id, self.job_id),
             (RunRow.prompt_id, self.prompt_id),
             (RunRow.control_set, self.control_set),
+            (RunRow.sweep_id, self.sweep_id),
         ):
             if value is not None:
                 found.append(column == value)
@@ -208,6 +211,8 @@ class RunFilter:
             found.append(RunRow.rating == self.rating)
         if self.since is not None:
             found.append(RunRow.created_at >= self.since)
+        if self.picked is not None:
+            found.append(RunRow.picked.is_(self.picked))
         return found
 
 
@@ -286,9 +291,30 @@ def run_counts(session: Session) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def rate(session: Session, run: RunRow, rating: int) -> None:
+def rate(session: Session, run: RunRow, rating: int | None) -> None:
+    """Set (or clear, with None) a run's 1-5 rating."""
     run.rating = rating
     record_event(session, "run.rated", job_id=run.job_id, run_id=run.id, rating=rating)
+
+
+def pick(session: Session, run: RunRow, picked: bool) -> None:
+    """Mark a run as picked (or not) in a review."""
+    run.picked = picked
+    record_event(session, "run.picked", job_id=run.job_id, run_id=run.id, picked=picked)
+
+
+def prompt_texts(session: Session, prompt_ids: Iterable[str]) -> dict[str, str]:
+    """Prompt texts by id (one statement per 500 prompts), for lists that show each run's."""
+    ids = sorted(set(prompt_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(PromptRow.id, PromptRow.text).where(
+                PromptRow.id.in_(ids[start : start + _CHUNK])
+            )
+        ).all()
+        found.update((prompt_id, text) for prompt_id, text in rows)
+    return found
 
 
 @dataclass(frozen=True)
@@ -348,6 +374,7 @@ def new_run_row(
     created_at: float,
     predicted_seconds: float | None,
     parent_run_id: str | None = None,
+    sweep_id: str | None = None,
 ) -> dict[str, Any]:
     """The one builder of a new run row: queued in `job_id` (the job it is created in) at
     `index`, with its control-set key beside its weights."""
@@ -367,4 +394,5 @@ def new_run_row(
         "created_at": created_at,
         "parent_run_id": parent_run_id,
         "predicted_seconds": predicted_seconds,
+        "sweep_id": sweep_id,
     }
