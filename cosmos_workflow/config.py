@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = Field(defaults.STOP_GRACE_SECONDS, ge=0, le=86_400)
     # A worker prunes history older than this many days once a day (`cosmos prune`); None: never.
     retention_days: int | None = Field(None, ge=1, le=36_500)
+    # A sweep with more runs than this is refused unless confirmed (`cosmos sweep --yes`): a
+    # typo in an axis can otherwise queue days of GPU time.
+    max_sweep_runs: int = Field(defaults.MAX_SWEEP_RUNS, ge=1, le=100_000)
     # A JSON list or a plain path list (`/data/a:/data/b`, `;` on Windows), like PATH.
     input_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)
