@@ -1,25 +1,43 @@
-"""Register and look up input folders: the RGB video plus optional precomputed control videos."""
+"""Register, look up, rename and remove input folders: the RGB video plus optional precomputed
+control videos. The user's folder is only ever read: removing an input deletes its records and
+the files the product made for it under COSMOS_HOME (its thumbnail and browser previews)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from cosmos_workflow.domain.controls import CONTROL_ALIASES, Control
-from cosmos_workflow.domain.errors import InvalidInput
+from cosmos_workflow.domain.errors import Conflict, InvalidInput
 from cosmos_workflow.domain.ids import new_id
+from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.domain.text import MAX_NAME_CHARS, check_line, check_path
 from cosmos_workflow.domain.work import VideoInfo
 from cosmos_workflow.services import media
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import InputView
 from cosmos_workflow.store import catalog
-from cosmos_workflow.store.models import InputRow
+from cosmos_workflow.store.models import InputRow, RunRow
 from cosmos_workflow.store.session import Session
 
 log = logging.getLogger(__name__)
 
 RGB_STEMS = ("color", "rgb", "input")
+
+
+class InputRemoval(BaseModel):
+    """What removing an input deletes, or with a dry run would delete."""
+
+    input_id: str
+    name: str
+    removed: bool  # false for a dry run
+    prompts: list[str]  # the input's prompts: all of them go
+    runs: int  # their runs, all finished: the history goes with them
+    jobs: list[str]  # the jobs those runs are in; a job left with no run is deleted
+    files: list[str]  # files the product made under COSMOS_HOME: the thumbnail, previews
 
 
 def confine_path(ctx: Context, path: Path, what: str) -> Path:
@@ -77,14 +95,24 @@ def add_input(
 
 
 def _input_name(folder: Path, name: str | None) -> str:
-    """The given name, or the folder's own (which may hold anything a file name can)."""
-    if name is not None:
-        check_line(name, "name", max_chars=MAX_NAME_CHARS)
-    chosen = (name or folder.name).strip()
+    """The given name, or the folder's own (which may hold anything a file name can); an empty
+    name given is no name."""
+    if name:
+        return _given_name(name)
+    chosen = folder.name.strip()
     if not chosen or len(chosen) > MAX_NAME_CHARS:
         raise InvalidInput("an input name must be 1 to 200 characters", field="name")
-    if name is None:
-        check_line(chosen, "the folder's name (pass --name)", max_chars=MAX_NAME_CHARS)
+    check_line(chosen, "the folder's name (pass --name)", max_chars=MAX_NAME_CHARS)
+    return chosen
+
+
+def _given_name(name: str) -> str:
+    """A name the user typed, at registration or to rename: one line of at most 200
+    characters, its surrounding blanks dropped, not blank."""
+    check_line(name, "name", max_chars=MAX_NAME_CHARS)
+    chosen = name.strip()
+    if not chosen:
+        raise InvalidInput("an input name must be 1 to 200 characters", field="name")
     return chosen
 
 
@@ -189,3 +217,106 @@ def show_input(ctx: Context, name_or_id: str) -> InputView:
     check_line(name_or_id, "input")
     with ctx.db.read() as session:
         return InputView.of(catalog.find_input(session, name_or_id))
+
+
+def rename_input(ctx: Context, name_or_id: str, new_name: str) -> InputView:
+    """Give an input another name, under the rules of a name given at registration. Its prompts
+    and runs point at its id, so they follow; renaming to its own name changes nothing."""
+    check_line(name_or_id, "input")
+    name = _given_name(new_name)
+    with ctx.db.write() as session:
+        row = catalog.find_input(session, name_or_id)
+        if row.name == name:
+            return InputView.of(row)
+        other = catalog.input_claiming(session, name, other_than=row.id)
+        if other is not None:
+            taken = (
+                f"input {other.id} is named {name!r} already"
+                if other.name == name
+                else f"{name!r} is the id of input {other.id}"
+            )
+            raise Conflict(f"{taken}; choose another name", field="name")
+        previous = row.name
+        view = InputView.of(catalog.rename_input(session, row, name))
+    log.info("renamed input=%s from %s to %s", view.id, previous, name)
+    return view
+
+
+def remove_input(
+    ctx: Context, name_or_id: str, *, force: bool = False, dry_run: bool = False
+) -> InputRemoval:
+    """Remove an input with its prompts and their runs' history (as `delete_prompt` deletes a
+    prompt's), and the files the product made for it; its folder and videos stay untouched.
+
+    Refused while queued or running work uses it (a run of one of its prompts), dry run or not:
+    cancel those jobs first. With prompts or runs to delete, refused unless `force`: the answer
+    lists what would go. `dry_run` answers what would go and changes nothing."""
+    check_line(name_or_id, "input")
+    with ctx.db.write() as session:
+        row = catalog.find_input(session, name_or_id, for_update=True)
+        prompts = catalog.prompts_of_input(session, row.id, for_update=True)
+        runs = catalog.runs_of_input(session, row.id)
+        _refuse_while_in_use(row.name, runs)
+        preview = InputRemoval(
+            input_id=row.id,
+            name=row.name,
+            removed=False,
+            prompts=[p.id for p in prompts],
+            runs=len(runs),
+            jobs=sorted({r.job_id for r in runs}),
+            files=[str(f) for f in _own_files(ctx, row, catalog.list_inputs(session))],
+        )
+        if dry_run:
+            return preview
+        if (prompts or runs) and not force:
+            raise Conflict(
+                f"input {row.name} has {len(prompts)} prompt(s) and {len(runs)} finished run(s) "
+                f"in {len(preview.jobs)} job(s); removing it deletes them too: pass --force "
+                "(--dry-run lists them)"
+            )
+        catalog.remove_input(session, row, runs)
+    _delete_files(preview.files)
+    log.info("removed input=%s prompts=%d runs=%d", row.id, len(prompts), len(runs))
+    return preview.model_copy(update={"removed": True})
+
+
+def _refuse_while_in_use(name: str, runs: Sequence[RunRow]) -> None:
+    active = [r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)]
+    if active:
+        jobs = sorted({r.job_id for r in active})
+        raise Conflict(
+            f"input {name} is used by {len(active)} queued or running run(s) in job(s) "
+            f"{', '.join(jobs)}; cancel them (or let them finish) first"
+        )
+
+
+def _own_files(ctx: Context, row: InputRow, every: Sequence[InputRow]) -> list[Path]:
+    """The files the product made for this input under its home: the thumbnail, and the
+    browser previews of its videos that no other input shares."""
+    home = ctx.settings.home.expanduser().resolve()
+    found = []
+    if row.thumbnail_path:
+        thumbnail = Path(row.thumbnail_path).resolve()
+        if thumbnail.parent == home / "thumbnails" and thumbnail.is_file():
+            found.append(thumbnail)
+    shared = {p for other in every if other.id != row.id for p in _videos(other)}
+    previews = media.previews_dir(home)
+    for video in sorted(set(_videos(row)) - shared):
+        stem = media.preview_stem(Path(video))
+        if stem is not None and previews.is_dir():
+            found.extend(sorted(previews.glob(f"{stem}.*")))
+    return found
+
+
+def _videos(row: InputRow) -> list[str]:
+    return [row.video_path, *row.controls.values()]
+
+
+def _delete_files(paths: Sequence[str]) -> None:
+    """After the rows are gone: a file that cannot be deleted is logged, not an error (the input
+    is removed; the file is a cache)."""
+    for path in paths:
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not delete %s: %s", path, exc)

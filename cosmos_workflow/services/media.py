@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,23 @@ from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.work import VideoInfo
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+def previews_dir(home: Path) -> Path:
+    """Where browser previews of videos are made (ui/media.py makes them; removing an input
+    deletes its own)."""
+    return home.expanduser().resolve() / "previews"
+
+
+def preview_stem(path: Path) -> str | None:
+    """The file name, less its suffix, of `path`'s preview: its resolved path, size and change
+    time hashed, so an edited video gets a new preview. None when the file cannot be read."""
+    try:
+        resolved, stat = path.resolve(), path.stat()
+    except (OSError, RuntimeError):
+        return None
+    key = f"{resolved}:{stat.st_size}:{stat.st_mtime_ns}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def probe_video(path: Path) -> VideoInfo:

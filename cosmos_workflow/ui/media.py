@@ -8,7 +8,6 @@ playable video outside them (an input) is linked, or copied, into the previews f
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import shutil
@@ -17,6 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from cosmos_workflow.config import Settings
+from cosmos_workflow.services.media import preview_stem
+from cosmos_workflow.services.media import previews_dir as previews_under
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def codec_of(path: Path) -> str | None:
 
 
 def previews_dir(settings: Settings) -> Path:
-    return settings.home.expanduser().resolve() / "previews"
+    return previews_under(settings.home)
 
 
 def served_dirs(settings: Settings) -> list[Path]:
@@ -61,9 +62,10 @@ def playable_video(path: Path, previews: Path, served: Sequence[Path]) -> Path |
     resolved = path.resolve()
     if playable and any(resolved.is_relative_to(folder) for folder in served):
         return path
-    stat = path.stat()
-    key = hashlib.sha256(f"{resolved}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    preview = previews / (key[:24] + (path.suffix.lower() if playable else ".mp4"))
+    stem = preview_stem(path)
+    if stem is None:
+        return None
+    preview = previews / (stem + (path.suffix.lower() if playable else ".mp4"))
     if preview.is_file():
         return preview
     try:
