@@ -1,4 +1,4 @@
-"""`cosmos input ...`: register and inspect input video folders."""
+"""`cosmos input ...`: register, inspect, rename and remove input video folders."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cosmos_workflow.cli.common import JsonOption, console, context, emit, new_app, table
 
-app = new_app("Register input video folders (RGB video plus optional control videos).")
+app = new_app("Register, rename and remove input folders (RGB video plus optional controls).")
 
 
 def _render_inputs(inputs: list[Any]) -> None:
@@ -73,3 +74,46 @@ def show(name_or_id: str, as_json: JsonOption = False) -> None:
             console.print(f"{control}: {path}")
 
     emit(view, as_json, render)
+
+
+@app.command("rename")
+def rename(
+    name_or_id: str,
+    new_name: Annotated[str, typer.Argument(help="The new name (as `input add --name`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Rename an input; its prompts and runs follow it."""
+    from cosmos_workflow.services import inputs
+
+    view = inputs.rename_input(context(), name_or_id, new_name)
+    emit(view, as_json, lambda v: console.print(f"input {v.id} is now named {escape(v.name)}"))
+
+
+@app.command("remove")
+def remove(
+    name_or_id: str,
+    force: Annotated[
+        bool, typer.Option(help="Also delete its prompts and their finished runs' history.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Say what would go; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove an input (its folder stays). Refused while queued or running work uses it; an
+    input with prompts or runs needs --force, which deletes them too (--dry-run lists them)."""
+    from cosmos_workflow.services import inputs
+
+    removal = inputs.remove_input(context(), name_or_id, force=force, dry_run=dry_run)
+    emit(removal, as_json, _render_removal)
+
+
+def _render_removal(removal: Any) -> None:
+    verb = "removed" if removal.removed else "would remove"
+    console.print(
+        f"{verb} input {escape(removal.name)} ({removal.input_id}): "
+        f"{len(removal.prompts)} prompt(s), {removal.runs} run(s) in {len(removal.jobs)} "
+        f"job(s), {len(removal.files)} file(s) of its own (thumbnail, previews); its folder "
+        "is kept"
+    )
+    for label, items in (("prompts", removal.prompts), ("jobs", removal.jobs)):
+        if items:
+            console.print(f"{label}: {', '.join(items)}")
