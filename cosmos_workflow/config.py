@@ -29,6 +29,7 @@ from pydantic_settings import (
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import ConfigError
 from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.simulator.runtime import DEFAULT_TIME_SCALE, MAX_TIME_SCALE
 
 APP_NAME = "cosmos-workflow"
 
@@ -208,6 +209,10 @@ class Settings(BaseSettings):
     # A sweep with more runs than this is refused unless confirmed (`cosmos sweep --yes`): a
     # typo in an axis can otherwise queue days of GPU time.
     max_sweep_runs: int = Field(defaults.MAX_SWEEP_RUNS, ge=1, le=100_000)
+    # Real seconds per simulated GPU second on every simulated host (COSMOS_SIM_TIME_SCALE, its
+    # variable, is also read by the simulator itself): fast by default, 1 plays in real time.
+    # Recorded timings stay in simulated GPU seconds whatever the scale (worker/timings.py).
+    sim_time_scale: float = Field(DEFAULT_TIME_SCALE, ge=0, le=MAX_TIME_SCALE)
     # A JSON list or a plain path list (`/data/a:/data/b`, `;` on Windows), like PATH.
     input_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_token: str | None = Field(None, repr=False)

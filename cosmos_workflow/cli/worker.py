@@ -27,7 +27,11 @@ def worker(
         typer.Option(help="A host from cosmos.toml; repeat for several (default: every host)."),
     ] = None,
     simulate: Annotated[
-        bool, typer.Option(help="Run the simulator instead of NVIDIA's code.")
+        bool,
+        typer.Option(
+            help="Run the simulator instead of NVIDIA's code, sim_time_scale real seconds per "
+            "simulated GPU second (default 0.01; 1 = real time)."
+        ),
     ] = False,
     once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Exit after this many jobs.")] = None,

@@ -34,7 +34,7 @@ from cosmos_workflow import defaults
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
-from cosmos_workflow.domain.errors import FatalError, InvalidInput
+from cosmos_workflow.domain.errors import ConfigError, FatalError, InvalidInput
 from cosmos_workflow.domain.params import JobKind
 from cosmos_workflow.domain.states import AttemptEnd, FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
@@ -48,6 +48,7 @@ from cosmos_workflow.hosts.container import (
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
 from cosmos_workflow.services.targets import HostChoice
+from cosmos_workflow.simulator.runtime import DEFAULT_TIME_SCALE, TIME_SCALE_ENV, time_scale
 from cosmos_workflow.store import attempts, jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS, now
 from cosmos_workflow.store.events import record_event
@@ -174,7 +175,12 @@ class JobExecutor:
             argv,
             workdir=workdir,
             cwd=cwd,
-            env=host_environment(self.choice, rendered, self.gpu_dir),
+            env=host_environment(
+                self.choice,
+                rendered,
+                self.gpu_dir,
+                sim_time_scale=self.ctx.settings.sim_time_scale,
+            ),
             on_line=lambda line: _observe(line, output, clock),
             cancel=supervisor.stop,
             timeout_s=self.choice.config.timeout_seconds,
@@ -654,11 +660,16 @@ def host_command(
 
 
 def host_environment(
-    choice: HostChoice, rendered: RenderedJob, gpu_dir: str | None = None
+    choice: HostChoice,
+    rendered: RenderedJob,
+    gpu_dir: str | None = None,
+    *,
+    sim_time_scale: float = DEFAULT_TIME_SCALE,
 ) -> dict[str, str]:
     """The backend's variables, the host's configured ones, the slot's devices, and, when
-    simulating, this process's COSMOS_SIM_* settings (time scale, profile, faults) and the
-    simulated machine's device folder for the simulator.
+    simulating, this process's COSMOS_SIM_* settings (profile, faults), the time scale
+    (`simulated_time_scale`, from the `sim_time_scale` setting) and the simulated machine's
+    device folder for the simulator.
 
     The job is pinned with CUDA_VISIBLE_DEVICES (over any configured value: two jobs must never
     share a device). A container is pinned by its `--gpus` devices instead, which it sees
@@ -668,9 +679,29 @@ def host_environment(
         env[VISIBLE_DEVICES] = choice.slot.visible_devices
     if choice.simulate:
         env.update({k: v for k, v in os.environ.items() if k.startswith("COSMOS_SIM_")})
+        env[TIME_SCALE_ENV] = repr(simulated_time_scale(choice, sim_time_scale))
         if gpu_dir is not None:
             env[SIMULATED_GPU_DIR] = gpu_dir
     return env
+
+
+def simulated_time_scale(choice: HostChoice, setting: float) -> float:
+    """Real seconds per simulated GPU second of a simulated host's processes: COSMOS_SIM_TIME_SCALE
+    where it is set explicitly (in the worker's environment, which may change after the settings
+    were read, as `cosmos demo` does; else in the host's `env` table), else the setting. A bad
+    explicit value is a ConfigError that names where it was set."""
+    places = (
+        ("the environment", os.environ),
+        (f"host {choice.config.name!r} env", choice.config.env),
+    )
+    for where, values in places:
+        text = values.get(TIME_SCALE_ENV, "")
+        if text.strip():
+            try:
+                return time_scale(text)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return setting
 
 
 def containerized(choice: HostChoice) -> bool:

@@ -29,7 +29,7 @@ from cosmos_workflow.services.targets import HostChoice, choose_hosts
 from cosmos_workflow.store import jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
-from cosmos_workflow.worker.execute import JobExecutor
+from cosmos_workflow.worker.execute import JobExecutor, simulated_time_scale
 from cosmos_workflow.worker.hosts import open_host
 from cosmos_workflow.worker.reaper import Reaper, ReaperTimer, reaper_interval, sweep
 
@@ -64,6 +64,10 @@ def run_worker(
             "no host configured: running on this machine with the SIMULATOR (no GPU work); "
             "declare hosts in cosmos.toml to run NVIDIA's models"
         )
+    for choice in choices:
+        if choice.simulate:
+            scale = simulated_time_scale(choice, ctx.settings.sim_time_scale)
+            log.info(time_scale_line(choice.config.name, scale))
     budget = JobBudget(1 if once else max_jobs)
     quit_when_idle = once or exit_when_idle
     retention = RetentionTimer(ctx)
@@ -81,6 +85,17 @@ def run_worker(
     finally:
         retention.stop()
     return budget.done
+
+
+def time_scale_line(host_name: str, scale: float) -> str:
+    """What a simulated host's start says of its pace, and how to change it: a quick start that
+    seems to hang for half an hour at real time, or a demo of timing that ends in seconds,
+    should not leave anyone guessing."""
+    return (
+        f"simulated host {host_name}: time x{scale:g} (1 simulated GPU minute = "
+        f"{60 * scale:.3g} s; set sim_time_scale in cosmos.toml or COSMOS_SIM_TIME_SCALE; "
+        "1 = real time)"
+    )
 
 
 def _run_together(

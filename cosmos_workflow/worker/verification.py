@@ -272,7 +272,7 @@ def _render_on_host(
         argv,
         workdir=workdir,
         cwd=cwd,
-        env=host_environment(choice, rendered),
+        env=host_environment(choice, rendered, sim_time_scale=ctx.settings.sim_time_scale),
         on_line=lines.append,
         cancel=threading.Event(),
         timeout_s=choice.config.timeout_seconds,
