@@ -76,6 +76,10 @@ class InputCreate(Body):
     video: PathText | None = Field(None, description="The RGB video, when not color/rgb/input.mp4.")
 
 
+class InputRename(Body):
+    name: Name = Field(description="The new name: one line, 1 to 200 characters.")
+
+
 class PromptCreate(Body):
     input: Name = Field(description="Input name or id.")
     text: PromptText

@@ -34,6 +34,7 @@ from cosmos_workflow.services import (
 from cosmos_workflow.services.batching import ApplyResult, PlanView, UndoResult
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.events import MAX_EVENT_ID
+from cosmos_workflow.services.inputs import InputRemoval
 from cosmos_workflow.services.prompts import PromptDeletion
 from cosmos_workflow.services.runs import RunList
 from cosmos_workflow.services.verdicts import VerdictView
@@ -190,6 +191,28 @@ def _input_routes(router: APIRouter, ctx: Context) -> None:
         view = inputs.show_input(ctx, name_or_id)
         path = confined_file(ctx, view.thumbnail_path, f"thumbnail of input {view.id}")
         return FileResponse(path, media_type=media_type_of(path))
+
+    @router.post(
+        "/inputs/{name_or_id}/rename",
+        tags=["inputs"],
+        operation_id="rename_input",
+        responses=error_responses(404, 409, 422),
+    )
+    def rename_input(name_or_id: Id, body: models.InputRename) -> InputView:
+        """Rename an input (409 naming the input that has the name already)."""
+        return inputs.rename_input(ctx, name_or_id, body.name)
+
+    @router.delete(
+        "/inputs/{name_or_id}",
+        tags=["inputs"],
+        operation_id="delete_input",
+        responses=error_responses(404, 409, 422),
+    )
+    def remove_input(name_or_id: Id, force: bool = False, dry_run: bool = False) -> InputRemoval:
+        """Remove an input; its folder stays. 409 while queued or running work uses it, and,
+        unless force, while it has prompts or runs (which force deletes too); dry_run answers
+        what would go and changes nothing."""
+        return inputs.remove_input(ctx, name_or_id, force=force, dry_run=dry_run)
 
 
 def _prompt_routes(router: APIRouter, ctx: Context) -> None:

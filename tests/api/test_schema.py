@@ -189,7 +189,8 @@ def _as_a_script(case: Case) -> None:
 
 OPERATION_IDS = {
     "get_health", "list_workers", "get_fleet", "get_embedded_worker",
-    "list_inputs", "create_input", "get_input", "get_input_thumbnail",
+    "list_inputs", "create_input", "get_input", "get_input_thumbnail", "rename_input",
+    "delete_input",
     "list_prompts", "search_prompts", "create_prompt", "get_prompt", "delete_prompt",
     "enhance_prompt",
     "create_job", "create_jobs", "list_queue", "get_queue_status", "pause_queue",
