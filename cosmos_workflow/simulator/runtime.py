@@ -26,13 +26,14 @@ from typing import IO, Any, NoReturn
 
 TIME_SCALE_ENV = "COSMOS_SIM_TIME_SCALE"
 # Real seconds per simulated GPU second unless configured (`sim_time_scale` in cosmos.toml,
-# COSMOS_SIM_TIME_SCALE). At 0.01 a 35-step Transfer1 run (about 6 simulated minutes on an H100)
-# plays in about 4 s and a five-run batch in well under a minute, yet its log and progress lines
-# still arrive over seconds, so a live view, a cancel or a stop has a running process to act on.
-# Real time (1) would make the quick start last half an hour; 0 would not wait at all.
+# COSMOS_SIM_TIME_SCALE). At 0.01 a 35-step Transfer1 run (about 10 simulated minutes on an H100,
+# load included) plays in about 6 s and a five-run batch in under half a minute, yet its log and
+# progress lines still arrive over seconds, so a live view, a cancel or a stop has a running
+# process to act on. Real time (1) would make the quick start last half an hour; 0 would not
+# wait at all.
 DEFAULT_TIME_SCALE = 0.01
-# Slower than real time is for watching a timeout or a stop; past this (a 6-minute run lasting
-# over 4 days) it is a typo.
+# Slower than real time is for watching a timeout or a stop; past this (a 10-minute run lasting
+# a week) it is a typo.
 MAX_TIME_SCALE = 1000.0
 SEED_ENV = "COSMOS_SIM_SEED"
 FAULTS_ENV = "COSMOS_SIM_FAULTS"
