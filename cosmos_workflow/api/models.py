@@ -108,6 +108,33 @@ class JobCreate(Body):
     idempotency_key: Key | None = None
 
 
+# An axis as a list of weights or as text: "0.2:0.8:0.2" (start:stop:step) or "0.3,0.6".
+AxisValues = list[Weight] | Annotated[str, Field(pattern=NO_NUL, max_length=200)]
+
+
+class SweepCreate(Body):
+    prompt_ids: list[Name] = Field(
+        min_length=1,
+        max_length=MAX_PROMPTS_PER_JOB,
+        description="The prompts every combination runs.",
+    )
+    weights: dict[str, AxisValues] = Field(
+        min_length=1,
+        description='One axis per control: {"depth": "0.2:0.8:0.2", "seg": [0.3, 0.6]}; a '
+        "weight of 0 leaves the control out of that combination.",
+    )
+    seeds: list[Annotated[int, Field(ge=0, le=limits.MAX_SEED)]] | None = Field(
+        None, max_length=1000, description="One run per seed (default: the parameters' seed)."
+    )
+    name: Name | None = Field(None, description="Unique; default sweep-<date>-<n>.")
+    params: ParamsBody = Field(
+        default_factory=ParamsBody, description="Execution parameters shared by every run."
+    )
+    priority: Priority = 0
+    confirm: bool = Field(False, description="Queue it even above max_sweep_runs.")
+    dry_run: bool = Field(False, description="Only say what it would queue.")
+
+
 class BulkCreate(Body):
     jobs: list[JobCreate]
 

@@ -28,6 +28,7 @@ from cosmos_workflow.services import (
     prompts,
     queue,
     runs,
+    sweeps,
     verdicts,
     workers,
 )
@@ -104,6 +105,7 @@ def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRoute
     _queue_routes(router, ctx)
     _batch_routes(router, ctx)
     _run_routes(router, ctx)
+    _sweep_routes(router, ctx)
     _event_routes(router, ctx)
     return router
 
@@ -495,6 +497,8 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
                 ge=0, le=1e11, allow_inf_nan=False, description="UNIX time: created at or after."
             ),
         ] = None,
+        sweep: Annotated[str | None, text_query("A sweep's id or name.")] = None,
+        picked: bool | None = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> RunList:
@@ -506,6 +510,8 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
             controls=controls,
             rating=rating,
             since=since,
+            sweep=sweep,
+            picked=picked,
             limit=limit,
             offset=offset,
         )
@@ -650,3 +656,62 @@ def _start_id(last_event_id: str | None, after: int | None) -> int | None:
     if not 0 <= value <= MAX_EVENT_ID:
         raise InvalidInput(f"Last-Event-ID must be 0 to {MAX_EVENT_ID}", field="Last-Event-ID")
     return value
+
+
+def _sweep_request(body: models.SweepCreate) -> sweeps.SweepRequest:
+    return sweeps.build_sweep(
+        body.prompt_ids,
+        sweeps.axes_from_mapping(body.weights),
+        seeds=body.seeds,
+        params=body.params.given(),
+        name=body.name,
+        priority=body.priority,
+    )
+
+
+def _sweep_routes(router: APIRouter, ctx: Context) -> None:
+    @router.post(
+        "/sweeps",
+        status_code=201,
+        tags=["sweeps"],
+        operation_id="create_sweep",
+        responses=error_responses(400, 404, 409, 422),
+        response_description="The sweep was queued (or, with dry_run, previewed).",
+    )
+    def create_sweep(body: models.SweepCreate, response: Response) -> sweeps.SweepResult:
+        """Queue prompts x weight axes x seeds as one named sweep (as `cosmos sweep`). The
+        preview says how many runs and the predicted GPU time and finish; above
+        max_sweep_runs it is refused (422, field `confirm`) unless `confirm`. `dry_run`: 200
+        with the preview only; nothing changes."""
+        result = sweeps.queue_sweep(
+            ctx, _sweep_request(body), confirm=body.confirm, dry_run=body.dry_run
+        )
+        if body.dry_run:
+            response.status_code = 200
+        return result
+
+    @router.get(
+        "/sweeps", tags=["sweeps"], operation_id="list_sweeps", responses=error_responses(422)
+    )
+    def list_sweeps(limit: Limit = 100, offset: Offset = 0) -> sweeps.SweepList:
+        return sweeps.list_sweeps(ctx, limit=limit, offset=offset)
+
+    @router.get(
+        "/sweeps/{id_or_name}",
+        tags=["sweeps"],
+        operation_id="get_sweep",
+        responses=error_responses(404, 422),
+    )
+    def get_sweep(id_or_name: Id) -> sweeps.SweepView:
+        return sweeps.get_sweep(ctx, id_or_name)
+
+    @router.post(
+        "/sweeps/{id_or_name}/cancel",
+        tags=["sweeps"],
+        operation_id="cancel_sweep",
+        responses=error_responses(400, 404, 409, 422),
+    )
+    def cancel_sweep(id_or_name: Id) -> sweeps.SweepCancel:
+        """Cancel the sweep's unfinished runs as a unit; a running job that also holds other
+        work is left to finish and listed in `shared_running_jobs`."""
+        return sweeps.cancel_sweep(ctx, id_or_name)

@@ -99,6 +99,38 @@ def weights_text(weights: dict[str, float]) -> str:
     return ",".join(f"{k}={v:g}" for k, v in sorted(weights.items())) or "-"
 
 
+def ranges_text(ranges: dict[str, list[float]]) -> str:
+    """A job's weight ranges: `depth=0.4-0.8,seg=0.3` (one value where all runs agree)."""
+    parts = [
+        f"{c}={low:g}" if low == high else f"{c}={low:g}-{high:g}"
+        for c, (low, high) in sorted(ranges.items())
+    ]
+    return ",".join(parts) or "-"
+
+
+def shortened(text: str | None, limit: int = 40) -> str:
+    """One line of a prompt's text, cut to `limit` characters with an ellipsis."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# The job parameters every command that queues inference takes (`queue add`, `sweep`).
+StepsOption = Annotated[int | None, typer.Option(help="Sampling steps (default 35).")]
+GuidanceOption = Annotated[float | None, typer.Option(help="Guidance (CFG) scale.")]
+SigmaMaxOption = Annotated[float | None, typer.Option(help="Input-video noise level.")]
+FpsOption = Annotated[int | None, typer.Option(help="Output frames per second.")]
+BlurOption = Annotated[str | None, typer.Option(help="vis blur preset: very_low..very_high.")]
+CannyOption = Annotated[str | None, typer.Option(help="edge Canny preset: very_low..very_high.")]
+DistilledOption = Annotated[bool, typer.Option(help="Distilled edge model.")]
+PriorityOption = Annotated[int, typer.Option(help="Higher runs first.")]
+BackendOption = Annotated[str, typer.Option(help="transfer1 or transfer2.5.")]
+
+
+def job_params(**given: Any) -> dict[str, Any]:
+    """The parameters a user gave (None and an unset flag mean the default)."""
+    return {k: v for k, v in given.items() if v is not None and v is not False}
+
+
 def compared_text(bit_identical: bool, min_psnr_db: float | None) -> str:
     """How close a batch's outputs came to the same runs rendered alone."""
     if bit_identical:

@@ -18,6 +18,7 @@ from cosmos_workflow.cli import (
     queue,
     runs,
     serve,
+    sweeps,
     verify,
     worker,
 )
@@ -29,6 +30,8 @@ app.add_typer(inputs.app, name="input")
 app.add_typer(prompts.app, name="prompt")
 app.add_typer(queue.app, name="queue")
 app.add_typer(batch.app, name="batch")
+app.command("sweep")(sweeps.sweep)
+app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(runs.job_app, name="job")
 app.command("logs")(runs.logs)

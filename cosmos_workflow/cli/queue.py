@@ -9,13 +9,23 @@ from typing import Annotated, Any, Literal
 import typer
 
 from cosmos_workflow.cli.common import (
+    BackendOption,
+    BlurOption,
+    CannyOption,
+    DistilledOption,
+    FpsOption,
+    GuidanceOption,
     JsonOption,
+    PriorityOption,
+    SigmaMaxOption,
+    StepsOption,
     console,
     context,
     emit,
+    job_params,
     new_app,
+    ranges_text,
     table,
-    weights_text,
 )
 
 app = new_app("Queue inference and manage the queue: list, pause, cancel, move, retry.")
@@ -27,18 +37,16 @@ def add(
     weights: Annotated[str, typer.Option(help="Control weights, e.g. vis=0.3,edge=0.5.")] = (
         "edge=1.0"
     ),
-    steps: Annotated[int | None, typer.Option(help="Sampling steps (default 35).")] = None,
-    guidance: Annotated[float | None, typer.Option(help="Guidance (CFG) scale.")] = None,
+    steps: StepsOption = None,
+    guidance: GuidanceOption = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    sigma_max: Annotated[float | None, typer.Option(help="Input-video noise level.")] = None,
-    fps: Annotated[int | None, typer.Option(help="Output frames per second.")] = None,
-    blur: Annotated[str | None, typer.Option(help="vis blur preset: very_low..very_high.")] = None,
-    canny: Annotated[
-        str | None, typer.Option(help="edge Canny preset: very_low..very_high.")
-    ] = None,
-    distilled: Annotated[bool, typer.Option(help="Distilled edge model.")] = False,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
-    backend: Annotated[str, typer.Option(help="transfer1 or transfer2.5.")] = "transfer1",
+    sigma_max: SigmaMaxOption = None,
+    fps: FpsOption = None,
+    blur: BlurOption = None,
+    canny: CannyOption = None,
+    distilled: DistilledOption = False,
+    priority: PriorityOption = 0,
+    backend: BackendOption = "transfer1",
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting the same key returns the same job.")
     ] = None,
@@ -48,21 +56,21 @@ def add(
     from cosmos_workflow.domain.controls import parse_weights_text
     from cosmos_workflow.services import queue
 
-    params = {
-        "backend": backend,
-        "steps": steps,
-        "guidance": guidance,
-        "seed": seed,
-        "sigma_max": sigma_max,
-        "fps": fps,
-        "blur": blur,
-        "canny": canny,
-        "distilled": distilled or None,
-    }
+    params = job_params(
+        backend=backend,
+        steps=steps,
+        guidance=guidance,
+        seed=seed,
+        sigma_max=sigma_max,
+        fps=fps,
+        blur=blur,
+        canny=canny,
+        distilled=distilled,
+    )
     request = queue.build_request(
         prompt_ids,
         {c.value: w for c, w in parse_weights_text(weights).items()},
-        {k: v for k, v in params.items() if v is not None},
+        params,
         priority=priority,
         idempotency_key=idempotency_key,
     )
@@ -80,13 +88,18 @@ def add(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSONL: one job per line.")],
+    file: Annotated[Path, typer.Argument(help="JSONL: one job or one sweep per line.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Queue sweeps even above max_sweep_runs.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Bulk enqueue: every line valid or nothing is queued."""
+    """Bulk enqueue: every line valid or nothing is queued. A line with a `sweep` object
+    queues a sweep: {"sweep": {"weights": {"depth": "0.2:0.8:0.2"}, "seeds": [1, 2]},
+    "prompt_ids": [...]}."""
     from cosmos_workflow.services import queue
 
-    result = queue.import_jobs(context(), file)
+    result = queue.import_jobs(context(), file, confirm=yes)
     emit(
         result,
         as_json,
@@ -118,7 +131,6 @@ def render_jobs(jobs: list[Any], predicted_for: str | None = None) -> None:
     rows = []
     at = time.time()
     for job in jobs:
-        first = job.runs[0] if job.runs else None
         rows.append(
             [
                 job.position or "",
@@ -127,12 +139,12 @@ def render_jobs(jobs: list[Any], predicted_for: str | None = None) -> None:
                 job.priority,
                 job.kind,
                 len(job.runs),
-                weights_text(first.weights) if first else "",
+                ranges_text(job.weight_ranges),
                 f"{job.predicted_seconds:.0f}s" if job.predicted_seconds else "",
                 f"{job.eta_slot or ''} {eta_text(job, at)}".strip(),
             ]
         )
-    headers = ["#", "job", "status", "prio", "kind", "runs", "controls", "predicted"]
+    headers = ["#", "job", "status", "prio", "kind", "runs", "weights (range)", "predicted"]
     title = f"Queue (predicted for {predicted_for})" if predicted_for else "Queue"
     console.print(table(title, [*headers, "ETA: slot start -> finish"], rows))
 

@@ -14,6 +14,8 @@ from cosmos_workflow.cli.common import (
     context,
     emit,
     new_app,
+    ranges_text,
+    shortened,
     table,
     weights_text,
 )
@@ -22,19 +24,32 @@ runs_app = new_app("Runs: one output video each.")
 job_app = new_app("Jobs: one model process each.")
 
 
-def _render_runs(runs: list[Any]) -> None:
+def render_runs(runs: list[Any], title: str = "Runs") -> None:
+    """Each run as what it is: its prompt, its own weights and seed, its status and sweep."""
     console.print(
         table(
-            "Runs",
-            ["run", "status", "job", "controls", "attempts", "compute", "output / error"],
+            title,
+            [
+                "run",
+                "status",
+                "prompt",
+                "weights",
+                "seed",
+                "sweep",
+                "job",
+                "rating",
+                "output / error",
+            ],
             (
                 [
                     r.id,
                     r.status,
-                    r.job_id,
+                    shortened(r.prompt_text) or r.prompt_id,
                     weights_text(r.weights),
-                    r.attempts,
-                    f"{r.compute_seconds:.1f}s" if r.compute_seconds else "",
+                    "" if r.seed is None else r.seed,
+                    r.sweep_name or "",
+                    r.job_id,
+                    ("*" * r.rating if r.rating else "") + (" picked" if r.picked else ""),
                     r.output_path or r.error or "",
                 ]
                 for r in runs
@@ -49,14 +64,20 @@ def list_(
         str | None, typer.Option(help="queued, running, succeeded, failed, cancelled.")
     ] = None,
     job: Annotated[str | None, typer.Option(help="Only this job's runs.")] = None,
+    sweep: Annotated[str | None, typer.Option(help="Only this sweep's runs (id or name).")] = None,
+    picked: Annotated[
+        bool | None, typer.Option("--picked/--not-picked", help="Only picked (or unpicked) runs.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """Runs, newest first."""
     from cosmos_workflow.services import runs
 
-    result = runs.list_runs(context(), status=status, job_id=job, limit=limit)
-    emit(result, as_json, lambda r: _render_runs(r.runs))
+    result = runs.list_runs(
+        context(), status=status, job_id=job, sweep=sweep, picked=picked, limit=limit
+    )
+    emit(result, as_json, lambda r: render_runs(r.runs))
 
 
 @runs_app.command("show")
@@ -66,6 +87,22 @@ def show(run_id: str, as_json: JsonOption = False) -> None:
 
     emit(
         runs.get_run(context(), run_id), as_json, lambda r: console.print_json(r.model_dump_json())
+    )
+
+
+@runs_app.command("pick")
+def pick(
+    run_id: str,
+    undo: Annotated[bool, typer.Option("--undo", help="Unpick the run.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Pick a run (the review export takes the picked runs)."""
+    from cosmos_workflow.services import runs
+
+    emit(
+        runs.pick_run(context(), run_id, not undo),
+        as_json,
+        lambda r: console.print(f"run {r.id} {'picked' if r.picked else 'not picked'}"),
     )
 
 
@@ -93,11 +130,12 @@ def job_show(job_id: str, as_json: JsonOption = False) -> None:
     def render(v: Any) -> None:
         console.print(
             f"[bold]{v.id}[/bold] {v.kind} {v.status} priority={v.priority} "
-            f"attempts={v.attempts} gpu_batch={v.gpu_batch_size}"
+            f"attempts={v.attempts} gpu_batch={v.gpu_batch_size} runs={len(v.runs)} "
+            f"weights={ranges_text(v.weight_ranges)}"
         )
         if v.error:
             console.print(f"error: {v.error}")
-        _render_runs(v.runs)
+        render_runs(v.runs)
 
     emit(view, as_json, render)
 

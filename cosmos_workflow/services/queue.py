@@ -37,6 +37,7 @@ from cosmos_workflow.services.views import (
     RunLabels,
 )
 from cosmos_workflow.store import jobs as store
+from cosmos_workflow.store import sweeps as sweep_store
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import latest_events, record_event
 from cosmos_workflow.store.models import JobRow, RunRow
@@ -61,7 +62,8 @@ PRIORITY_RANGE = (-1000, 1000)
 MAX_PROMPTS_PER_JOB = 10_000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_JOBS_PER_SUBMISSION = 100_000
-IMPORT_KEYS = {"prompt_ids", "weights", "priority", "idempotency_key", "params"}
+IMPORT_KEYS = {"prompt_ids", "weights", "priority", "idempotency_key", "params", "sweep"}
+SWEEP_KEYS = {"weights", "seeds", "name"}
 # A JSON number past this many digits is no parameter of a job, and Python refuses to convert
 # one past 4,300 digits with a ValueError of its own.
 MAX_NUMBER_DIGITS = 30
@@ -82,6 +84,32 @@ class JobRequest:
 
 def with_sweep(request: JobRequest, sweep_id: str) -> JobRequest:
     return replace(request, sweep_id=sweep_id)
+
+
+@dataclass(frozen=True)
+class NewSweep:
+    """A sweep to insert with its jobs (services.sweeps builds it; import carries it)."""
+
+    id: str
+    name: str | None  # None: a dated default name, chosen when it is inserted
+    spec: dict[str, Any]
+    runs: int
+    jobs: tuple[JobRequest, ...]
+
+
+def add_new_sweeps(session: Session, new: Sequence[NewSweep]) -> list[str]:
+    """Insert sweep rows (before their jobs' runs, which name them); returns their names."""
+    names: list[str] = []
+    for sweep in new:
+        names.append(sweep_store.free_name(session, sweep.name, also_taken=names))
+    sweep_store.add_sweeps(
+        session,
+        [
+            sweep_store.new_sweep_row(name, s.spec, s.runs, s.id)
+            for name, s in zip(names, new, strict=True)
+        ],
+    )
+    return names
 
 
 def build_request(
@@ -137,17 +165,24 @@ def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
     return EnqueueResult(job_id=job_id, run_ids=run_ids, created=True)
 
 
-def import_jobs(ctx: Context, path: Path) -> ImportResult:
-    """Enqueue one job per JSONL line, all in one transaction: one bad line rejects the file."""
-    result = enqueue_many(ctx, parse_import_file(path))
+def import_jobs(ctx: Context, path: Path, *, confirm: bool = False) -> ImportResult:
+    """Enqueue one job per JSONL line, or one sweep per sweep line, all in one transaction: one
+    bad line rejects the file. A sweep above `max_sweep_runs` needs `confirm`."""
+    limit = None if confirm else ctx.settings.max_sweep_runs
+    requests, new_sweeps = parse_import_file(path, max_sweep_runs=limit)
+    result = enqueue_many(ctx, requests, new_sweeps=new_sweeps)
     log.info("imported jobs=%d runs=%d from %s", len(result.job_ids), result.runs, path)
     return result
 
 
-def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
-    """Queue every request or none. A request whose idempotency key already names a job with
-    the same content is skipped (an earlier submission queued it); one whose key names a job
-    with other content, or a key repeated within `requests`, is refused."""
+def enqueue_many(
+    ctx: Context, requests: Sequence[JobRequest], *, new_sweeps: Sequence[NewSweep] = ()
+) -> ImportResult:
+    """Queue every request or none (and `new_sweeps`, with their jobs). A request whose
+    idempotency key already names a job with the same content is skipped (an earlier
+    submission queued it); one whose key names a job with other content, or a key repeated
+    within `requests`, is refused."""
+    requests = [*requests, *(job for sweep in new_sweeps for job in sweep.jobs)]
     if not requests:
         raise InvalidInput("give at least one job", field="jobs")
     if len(requests) > MAX_JOBS_PER_SUBMISSION:
@@ -157,6 +192,7 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
         raise InvalidInput("an idempotency key is repeated", field="jobs")
     with ctx.db.write() as session:
         require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
+        add_new_sweeps(session, new_sweeps)
         # A concurrent submission may take one of the keys between the look-up and the insert:
         # then nothing was inserted, and the look-up is made again (each retry means another
         # submission committed, so this ends).
@@ -173,20 +209,30 @@ def enqueue_many(ctx: Context, requests: Sequence[JobRequest]) -> ImportResult:
     return ImportResult(job_ids=[job_id for job_id, _ in created], runs=runs)
 
 
-def parse_import_file(path: Path) -> list[JobRequest]:
+def parse_import_file(
+    path: Path, *, max_sweep_runs: int | None = None
+) -> tuple[list[JobRequest], list[NewSweep]]:
+    """The file's job lines and sweep lines (a line with a `sweep` object); a sweep above
+    `max_sweep_runs` is refused (None: any size)."""
     check_path(path, "file")
     if not path.is_file():
         raise InvalidInput(f"{path} does not exist or is not a file", field="file")
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise InvalidInput(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MiB", field="file")
     requests: list[JobRequest] = []
+    new_sweeps: list[NewSweep] = []
     keys: set[str] = set()
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                request = _parse_import_line(_decoded(raw))
+                parsed = _parse_import_line(_decoded(raw))
+                if isinstance(parsed, NewSweep):
+                    _check_sweep_size(parsed, max_sweep_runs)
+                    new_sweeps.append(parsed)
+                    continue
+                request = parsed
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"{path.name} line {number}: {exc.message}", field=exc.field
@@ -198,9 +244,18 @@ def parse_import_file(path: Path) -> list[JobRequest]:
             if request.idempotency_key:
                 keys.add(request.idempotency_key)
             requests.append(request)
-    if not requests:
+    if not requests and not new_sweeps:
         raise InvalidInput(f"{path} holds no jobs", field="file")
-    return requests
+    return requests, new_sweeps
+
+
+def _check_sweep_size(sweep: NewSweep, limit: int | None) -> None:
+    if limit is not None and sweep.runs > limit:
+        raise InvalidInput(
+            f"the sweep has {sweep.runs} runs, above the limit of {limit} (max_sweep_runs); "
+            "import with --yes to queue it",
+            field="confirm",
+        )
 
 
 def _decoded(raw: bytes) -> str:
@@ -219,7 +274,7 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _parse_import_line(line: str) -> JobRequest:
+def _parse_import_line(line: str) -> JobRequest | NewSweep:
     try:
         data = json.loads(line, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
@@ -238,6 +293,8 @@ def _parse_import_line(line: str) -> JobRequest:
     prompt_ids = data.get("prompt_ids")
     if not isinstance(prompt_ids, list):
         raise InvalidInput("prompt_ids must be a list of prompt ids", field="prompt_ids")
+    if "sweep" in data:
+        return _parse_sweep_line(data, prompt_ids, params)
     weights = data.get("weights")
     if not isinstance(weights, dict):
         raise InvalidInput('weights must be an object like {"edge": 0.5}', field="weights")
@@ -246,6 +303,38 @@ def _parse_import_line(line: str) -> JobRequest:
     if key is not None and not isinstance(key, str):
         raise InvalidInput("idempotency_key must be a string", field="idempotency_key")
     return build_request(prompt_ids, weights, params, priority=priority, idempotency_key=key)
+
+
+def _parse_sweep_line(
+    data: dict[str, Any], prompt_ids: list[Any], params: dict[str, Any]
+) -> NewSweep:
+    """A sweep line: `{"sweep": {"weights": {"depth": "0.2:0.8:0.2"}, "seeds": [1, 2],
+    "name": "look"}, "prompt_ids": [...], ...parameters}`."""
+    from cosmos_workflow.services import sweeps  # it builds on this module
+
+    sweep = data["sweep"]
+    if not isinstance(sweep, dict) or not sweep.keys() <= SWEEP_KEYS or "weights" not in sweep:
+        raise InvalidInput(
+            'sweep must be an object like {"weights": {"depth": "0.2:0.8:0.2"}, '
+            '"seeds": [1, 2], "name": "look"}',
+            field="sweep",
+        )
+    if "weights" in data or "idempotency_key" in data:
+        raise InvalidInput(
+            "a sweep line takes its weights inside sweep, and no idempotency_key", field="sweep"
+        )
+    name = sweep.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidInput("the sweep's name must be text", field="name")
+    request = sweeps.build_sweep(
+        prompt_ids,
+        sweeps.axes_from_mapping(sweep["weights"]),
+        seeds=sweep.get("seeds"),
+        params=params,
+        name=name,
+        priority=data.get("priority", 0),
+    )
+    return request.new_sweep()
 
 
 def require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:

@@ -7,7 +7,6 @@ regroup the runs like any others; they keep their sweep."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cosmos_workflow import defaults
-from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
+from cosmos_workflow.domain.errors import InvalidInput, NotFound
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.sweeps import (
     SweepGrid,
@@ -57,6 +56,12 @@ class SweepRequest:
     @property
     def runs(self) -> int:
         return len(self.prompt_ids) * len(self.jobs)
+
+    def new_sweep(self) -> queue.NewSweep:
+        """The sweep with its id, its jobs naming it: ready to insert."""
+        sweep_id = store.new_sweep_id()
+        jobs = tuple(queue.with_sweep(job, sweep_id) for job in self.jobs)
+        return queue.NewSweep(sweep_id, self.name, self.spec(), self.runs, jobs)
 
     def spec(self) -> dict[str, Any]:
         """What is stored with the sweep: enough to show it and lay its runs out as a grid."""
@@ -242,11 +247,9 @@ def queue_sweep(
 
 def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -> SweepResult:
     queue.require_prompts(session, request.prompt_ids)
-    name = _free_name(session, request.name)
-    row = store.new_sweep_row(name, request.spec(), request.runs)
-    store.add_sweeps(session, [row])
-    jobs = [queue.with_sweep(job, row["id"]) for job in request.jobs]
-    created = queue.insert_jobs(ctx, session, jobs)
+    new = request.new_sweep()
+    name = queue.add_new_sweeps(session, [new])[0]
+    created = queue.insert_jobs(ctx, session, new.jobs)
     assert created is not None, "jobs without idempotency keys are always inserted"
     job_ids = [job_id for job_id, _ in created]
     predicted = job_store.predicted_seconds_of(session, job_ids)
@@ -273,24 +276,10 @@ def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -
         over_limit=request.runs > limit,
     )
     session.flush()
-    sweep = store.find_sweep(session, row["id"])
+    sweep = store.find_sweep(session, new.id)
     assert sweep is not None
     counts = store.status_counts(session, [sweep.id])[sweep.id]
     return SweepResult(preview=preview, sweep=SweepView.of(sweep, counts), job_ids=job_ids)
-
-
-def _free_name(session: Session, name: str | None) -> str:
-    """The asked name (a taken one is a Conflict), or `sweep-<date>-<n>` with the first free n."""
-    if name is not None:
-        if store.taken_names(session, [name]):
-            raise Conflict(f"a sweep named {name!r} exists; choose another --name", field="name")
-        return name
-    prefix = time.strftime("sweep-%Y%m%d-", time.localtime())
-    taken = store.names_like(session, prefix)
-    number = 1
-    while f"{prefix}{number}" in taken:
-        number += 1
-    return f"{prefix}{number}"
 
 
 def list_sweeps(ctx: Context, *, limit: int = 100, offset: int = 0) -> SweepList:

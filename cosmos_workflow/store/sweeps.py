@@ -3,12 +3,14 @@ and the jobs that hold its unfinished runs (for a cancel)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from cosmos_workflow.domain.errors import Conflict
 from cosmos_workflow.domain.ids import new_id
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.models import RunRow, SweepRow
@@ -16,8 +18,36 @@ from cosmos_workflow.store.models import RunRow, SweepRow
 _CHUNK = 500
 
 
-def new_sweep_row(name: str, spec: dict[str, Any], runs: int) -> dict[str, Any]:
-    return {"id": new_id("sw"), "name": name, "created_at": now(), "spec": spec, "runs": runs}
+def new_sweep_id() -> str:
+    return new_id("sw")
+
+
+def new_sweep_row(
+    name: str, spec: dict[str, Any], runs: int, sweep_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": sweep_id or new_sweep_id(),
+        "name": name,
+        "created_at": now(),
+        "spec": spec,
+        "runs": runs,
+    }
+
+
+def free_name(session: Session, name: str | None, also_taken: Iterable[str] = ()) -> str:
+    """The asked name (a taken one is a Conflict), or `sweep-<date>-<n>` with the first free n
+    (`also_taken`: names given to sweeps of the same submission, not yet inserted)."""
+    reserved = set(also_taken)
+    if name is not None:
+        if name in reserved or taken_names(session, [name]):
+            raise Conflict(f"a sweep named {name!r} exists; choose another name", field="name")
+        return name
+    prefix = time.strftime("sweep-%Y%m%d-", time.localtime())
+    taken = names_like(session, prefix) | reserved
+    number = 1
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
 
 
 def add_sweeps(session: Session, rows: Sequence[dict[str, Any]]) -> None:
