@@ -59,10 +59,10 @@ def test_an_input_outside_home_plays_and_only_served_folders_are_served(
         " return v && v.readyState >= 2 && v.duration > 0; }",
         timeout=60_000,
     )
+    # One preview per player: the RGB video (H.264 already: linked) and its edge control's.
     previews = sorted((home / "previews").iterdir())
-    assert [p.suffix for p in previews] == [".mp4"] and previews[0].read_bytes() == (
-        video.read_bytes()
-    )
+    assert [p.suffix for p in previews] == [".mp4", ".mp4"]
+    (preview,) = [p for p in previews if p.read_bytes() == video.read_bytes()]
 
     output = home / "outputs" / "run_0abc" / "output.mp4"
     output.parent.mkdir(parents=True)
@@ -75,8 +75,8 @@ def test_an_input_outside_home_plays_and_only_served_folders_are_served(
         return httpx.get(f"{server.url}gradio_api/file={path}", timeout=30).status_code
 
     assert (home / "cosmos.db").is_file()
-    assert {p.name: status(p) for p in (previews[0], output)} == {
-        previews[0].name: 200,
+    assert {p.name: status(p) for p in (preview, output)} == {
+        preview.name: 200,
         "output.mp4": 200,
     }
     assert {p.name: status(p) for p in (home / "cosmos.db", log, video)} == {
