@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 
 from cosmos_workflow import __version__
-from cosmos_workflow.api.auth import TokenGuard
+from cosmos_workflow.api.auth import LoginSession, TokenGuard, add_session_route
 from cosmos_workflow.api.browser import CrossSiteGuard, HostGuard, HostRule
 from cosmos_workflow.api.errors import document_write_refusals, install_error_handlers
 from cosmos_workflow.api.fallback import install_api_fallback
@@ -34,8 +34,9 @@ def create_app(
     worker: EmbeddedWorker | None = None,
     bind: tuple[str, int | None] = IN_PROCESS,
 ) -> FastAPI:
-    """Build the app. With a token, every /api route needs `Authorization: Bearer <token>` and
-    the UI asks for it at a login page; without one, the server must only listen on loopback
+    """Build the app. With a token, every /api route needs `Authorization: Bearer <token>` (or
+    the session cookie that `POST /api/session` and the UI's login set) and the UI asks for it
+    at a login page; without one, the server must only listen on loopback
     (the `serve` command enforces that). A token shorter than 16 characters is a ConfigError.
     `worker` is the server's embedded worker, whose state `GET /api/worker` and the UI's banner
     show (None: the server runs without one). `bind` is the address and port the server listens
@@ -51,9 +52,13 @@ def create_app(
     )
     install_error_handlers(app)
     api = build_router(ctx, worker)
+    add_session_route(api, guard)
     app.include_router(api, dependencies=[Depends(guard)])
     install_api_fallback(app, api)
     document_write_refusals(app)
+    if with_ui:
+        # Innermost: it sees only what the Host, size and cross-site guards let through.
+        app.add_middleware(LoginSession, guard=guard)
     _install_guards(app, ctx, bind)
     if with_ui:
         from cosmos_workflow.ui.app import mount_ui
