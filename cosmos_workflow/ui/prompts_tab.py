@@ -1,5 +1,5 @@
-"""Prompts: a searchable table, creating a prompt for an input, and queueing inference for
-several prompts with a weight per control and the advanced parameters."""
+"""Prompts: a searchable table, creating a prompt for an input, queueing inference for several
+prompts with a weight per control and the advanced parameters, and sweeps (ui/sweep_builder)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import gradio as gr
 
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import PARAM_NAMES, Backend, Preset
 from cosmos_workflow.services import inputs, prompts, queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import PromptView
+from cosmos_workflow.ui import job_params, sweep_builder
 from cosmos_workflow.ui.common import shown_errors
 
 HEADERS = ["id", "name", "input", "text"]
@@ -77,22 +77,10 @@ def build(ctx: Context) -> dict[str, Any]:
                 label="Priority (higher runs first)",
                 elem_id="prompts-priority",
             )
-        with gr.Accordion("Advanced parameters (empty = the backend's default)", open=False):
-            with gr.Row():
-                backend = gr.Dropdown(
-                    [b.value for b in Backend], value=Backend.TRANSFER1.value, label="Backend"
-                )
-                steps = gr.Number(None, precision=0, label="Steps")
-                guidance = gr.Number(None, label="Guidance")
-                seed = gr.Number(None, precision=0, label="Seed")
-            with gr.Row():
-                sigma_max = gr.Number(None, label="Sigma max")
-                fps = gr.Number(None, precision=0, label="Output fps")
-                blur = gr.Dropdown(["", *[p.value for p in Preset]], value="", label="vis blur")
-                canny = gr.Dropdown(["", *[p.value for p in Preset]], value="", label="edge canny")
-                distilled = gr.Checkbox(False, label="Distilled edge model")
+        params = job_params.fields("prompts")
         enqueue = gr.Button("Queue inference", variant="primary", elem_id="prompts-queue")
         confirmation = gr.Markdown(elem_id="prompts-confirmation")
+    sweep = sweep_builder.build(ctx)
 
     def load(words: str | None = "") -> tuple[Any, ...]:
         names = {v.id: v.name for v in inputs.list_inputs(ctx)}
@@ -103,6 +91,8 @@ def build(ctx: Context) -> dict[str, Any]:
             _rows(views, names),
             gr.update(choices=[(n, i) for i, n in names.items()]),
             gr.update(choices=_choices(every)),
+            gr.update(choices=sweep_builder.prompt_choices(every)),
+            *sweep_builder.listing(ctx),
         )
 
     @shown_errors
@@ -124,8 +114,7 @@ def build(ctx: Context) -> dict[str, Any]:
     @shown_errors
     def submit(chosen: list[str], mode: str, prio: float | None, *values: Any) -> str:
         weights = {c: w for c, w in zip(CONTROLS, values[: len(CONTROLS)], strict=True) if w}
-        raw = dict(zip(PARAM_NAMES, values[len(CONTROLS) :], strict=True))
-        params = {k: v for k, v in raw.items() if v not in (None, "", False)}
+        params = job_params.chosen(values[len(CONTROLS) :])
         if not chosen:
             raise gr.Error("Prompts to queue: select at least one prompt.")
         groups = [[p] for p in chosen] if mode == "one job per prompt" else [list(chosen)]
@@ -139,13 +128,10 @@ def build(ctx: Context) -> dict[str, Any]:
             )
         return "\n".join(lines)
 
-    search.click(shown_errors(load), inputs=[query], outputs=[table, input_choice, selected])
-    query.submit(shown_errors(load), inputs=[query], outputs=[table, input_choice, selected])
-    create.click(
-        add,
-        inputs=[input_choice, text, negative, prompt_name],
-        outputs=[table, input_choice, selected, text],
-    )
+    loaded = [table, input_choice, selected, sweep.prompts, sweep.table, sweep.pick]
+    search.click(shown_errors(load), inputs=[query], outputs=loaded)
+    query.submit(shown_errors(load), inputs=[query], outputs=loaded)
+    create.click(add, inputs=[input_choice, text, negative, prompt_name], outputs=[*loaded, text])
     enqueue.click(
         submit,
         inputs=[
@@ -153,16 +139,8 @@ def build(ctx: Context) -> dict[str, Any]:
             grouping,
             priority,
             *sliders,
-            backend,
-            steps,
-            guidance,
-            seed,
-            sigma_max,
-            fps,
-            blur,
-            canny,
-            distilled,
+            *params,
         ],
         outputs=[confirmation],
     )
-    return {"load": (load, [table, input_choice, selected])}
+    return {"load": (load, loaded)}
