@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -181,6 +182,80 @@ class PlannerConfig(BaseModel):
     lookahead: int = Field(defaults.CONTINUOUS_LOOKAHEAD, ge=1, le=10_000)
 
 
+NotifyEvent = Literal["run_failed", "job_finished", "sweep_finished", "queue_drained"]
+# What a target hears of when its entry lists no events: the ends a person waits for (a whole
+# sweep, the whole queue), one message each. Every job's end and every failed run are asked for
+# by name: a sweep of hundreds of runs would otherwise send hundreds of messages.
+DEFAULT_NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("sweep_finished", "queue_drained")
+# An HTTP header name (RFC 9110 token); a value with a line break would inject a header.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+
+
+class NotifyConfig(BaseModel):
+    """One place to tell when work ends (`[[notify]]`): an http(s) URL that gets a POST for
+    each of the events in `on`, in `format`: `json` (the product's own JSON), `ntfy` (ntfy's
+    publish format: plain text with Title, Tags and Priority headers) or `slack` (an incoming
+    webhook's `{"text": ...}`, which Mattermost and Discord's Slack-compatible URL also take).
+    The URL and `headers` (for auth) are secrets: never logged, printed or echoed in an error;
+    logs name the target by its scheme and host only."""
+
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+
+    url: str = Field(repr=False)
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    format: Literal["json", "ntfy", "slack"] = "json"
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        # Only the scheme is ever repeated: the rest may hold a token.
+        if any(ord(char) < 33 or ord(char) == 127 for char in url):
+            raise ValueError("the URL contains a space or a control character")
+        try:
+            parts = urlsplit(url)
+            host, _port = parts.hostname, parts.port  # a port past 65535 or not a number raises
+        except ValueError:
+            raise ValueError("the URL does not parse (check its host and port)") from None
+        if parts.scheme.lower() not in ("http", "https"):
+            shown = f"{parts.scheme!r}" if parts.scheme else "none"
+            raise ValueError(f"expected an http:// or https:// URL, got scheme {shown}")
+        if not host:
+            raise ValueError("the URL names no host (expected http(s)://host/...)")
+        return url
+
+    @field_validator("on")
+    @classmethod
+    def _some_events(cls, events: list[NotifyEvent]) -> list[NotifyEvent]:
+        if not events:
+            raise ValueError("lists no event; name at least one or remove the entry")
+        return list(dict.fromkeys(events))
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header {name[:40]!r}: not a valid HTTP header name")
+            # The value is never repeated (a token); HTTP carries printable ASCII and tabs.
+            if not all(char == "\t" or " " <= char <= "~" for char in value):
+                raise ValueError(
+                    f"header {name}: its value holds a line break, a control character or "
+                    "a character outside ASCII"
+                )
+        return headers
+
+    @property
+    def where(self) -> str:
+        """The target as logs name it: scheme and host (and port), never the path or query."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme.lower()}://{host}{port}"
+
+
 # The web server's limits (api/ enforces them): a token shorter than this is refused at start,
 # and a request body past this many bytes (8 MiB: a bulk import of thousands of jobs fits; the
 # UI uploads nothing) is refused unread.
@@ -227,6 +302,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(MAX_REQUEST_BYTES, ge=1024, le=2**31 - 1)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     hosts: list[HostConfig] = Field(default_factory=list)
+    # Where to say that work ended (`[[notify]]`); worker processes send (cosmos_workflow/notify).
+    notify: list[NotifyConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -445,7 +522,7 @@ def _leading_keys(loc: Sequence[int | str]) -> list[str]:
 
 
 # Values never repeated in an error message: they may hold a password or a token.
-_SECRET_KEYS = frozenset({"api_token", "database_url", "env"})
+_SECRET_KEYS = frozenset({"api_token", "database_url", "env", "url", "headers"})
 
 _FORMS = {
     "float_parsing": "a number",
@@ -515,6 +592,7 @@ def _model_at(parent: Sequence[int | str]) -> type[BaseModel] | None:
         (): Settings,
         ("planner",): PlannerConfig,
         ("hosts",): HostConfig,
+        ("notify",): NotifyConfig,
     }
     return models.get(tuple(_leading_keys(parent)))
 

@@ -166,7 +166,7 @@ def test_a_bad_variable_is_one_line_and_exit_2_for_every_command(
             "colour = 'red'\n",
             "colour: unknown key (known keys: allowed_hosts, allowed_origins, api_token, "
             "database_outage_seconds, database_url, home, hosts, input_roots, lease_seconds, "
-            "max_attempts, max_request_bytes, max_sweep_runs, planner, retention_days, "
+            "max_attempts, max_request_bytes, max_sweep_runs, notify, planner, retention_days, "
             "sim_time_scale, stop_grace_seconds)",
         ),
         (WORKER, "lease_seconds = 'soon'\n", "lease_seconds: expected a number of seconds"),

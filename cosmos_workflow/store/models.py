@@ -320,3 +320,15 @@ class EventRow(Base):
     job_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class NotificationRow(Base):
+    """A notification claimed for sending (cosmos_workflow/notify): its key names the event, its
+    subject and the target, so of the workers that see the same event only the one whose insert
+    lands sends it. Pruned with the events (store/retention.py)."""
+
+    __tablename__ = "notifications"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)  # the event that caused it
+    created_at: Mapped[float] = mapped_column(Float, index=True)

@@ -10,7 +10,8 @@ What goes, for a cutoff time:
 - events created before it, and those of the jobs that go, but never the newest event: SQLite
   numbers a new row after the largest id left, so deleting the newest would hand its id out
   again, and a live-stream client resuming after the last id it saw would miss events;
-- plans created before it that no remaining job came from.
+- plans created before it that no remaining job came from;
+- notification claims made before it (store/notifications.py).
 
 The same selection serves a dry run (in a read transaction) and the prune itself (selected and
 deleted in one write transaction), so a dry run shows exactly what a prune would delete. Deletes
@@ -31,6 +32,7 @@ from cosmos_workflow.store.models import (
     AttemptRow,
     EventRow,
     JobRow,
+    NotificationRow,
     PlanRow,
     RunRow,
     TimingRow,
@@ -88,6 +90,8 @@ def delete_prunable(session: Session, rows: Prunable) -> None:
     """Delete what `select_prunable` chose, in the same transaction."""
     old = _old_events(rows.cutoff, rows.newest_event)
     session.execute(delete(EventRow).where(old))
+    # Claims of notifications sent before the cutoff: their events go with this prune.
+    session.execute(delete(NotificationRow).where(NotificationRow.created_at < rows.cutoff))
     for chunk in _chunks(rows.job_ids):
         session.execute(
             delete(EventRow).where(EventRow.job_id.in_(chunk), EventRow.id < rows.newest_event)

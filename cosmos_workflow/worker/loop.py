@@ -22,6 +22,7 @@ from typing import TypeVar
 from cosmos_workflow import defaults
 from cosmos_workflow.domain.errors import Conflict, FatalError
 from cosmos_workflow.hosts.base import Host
+from cosmos_workflow.notify.watch import start_notifier
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
@@ -72,6 +73,8 @@ def run_worker(
     quit_when_idle = once or exit_when_idle
     retention = RetentionTimer(ctx)
     retention.start()
+    # `[[notify]]`: a thread of its own that tails the events; no job waits for it.
+    notifier = start_notifier(ctx)
     try:
         slots = [
             SlotWorker(ctx, choice.on_slot(slot), stop, kill)
@@ -84,6 +87,8 @@ def run_worker(
             _run_together(slots, budget, quit_when_idle, stop)
     finally:
         retention.stop()
+        if notifier is not None:
+            notifier.stop()  # tells of this worker's last ends first
     return budget.done
 
 

@@ -214,7 +214,8 @@ def test_deletes_are_bulk(ctx: Context) -> None:
     results = []
     deletes = _deletes_during(ctx, lambda: results.append(prune(ctx, MONTH, now=later(31))))
     assert (results[0].jobs, results[0].runs) == (12, 12)
-    assert sorted(deletes) == sorted(["events", "events", "timings", "attempts", "runs", "jobs"])
+    tables = ["events", "notifications", "events", "timings", "attempts", "runs", "jobs"]
+    assert sorted(deletes) == sorted(tables)
 
 
 def test_long_id_lists_are_deleted_in_chunks(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
