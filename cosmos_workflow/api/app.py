@@ -14,6 +14,7 @@ from cosmos_workflow.api.browser import CrossSiteGuard, HostGuard, HostRule
 from cosmos_workflow.api.errors import document_write_refusals, install_error_handlers
 from cosmos_workflow.api.fallback import install_api_fallback
 from cosmos_workflow.api.limits import BodyLimit
+from cosmos_workflow.api.review_routes import add_review_page
 from cosmos_workflow.api.routes import build_router
 from cosmos_workflow.services.context import Context
 
@@ -55,6 +56,7 @@ def create_app(
     add_session_route(api, guard)
     app.include_router(api, dependencies=[Depends(guard)])
     install_api_fallback(app, api)
+    add_review_page(app)  # before the UI's mount at /, which would answer /review otherwise
     document_write_refusals(app)
     if with_ui:
         # Innermost: it sees only what the Host, size and cross-site guards let through.

@@ -194,7 +194,7 @@ class UndoRequest(Body):
 
 
 class RatingRequest(Body):
-    rating: int = Field(ge=1, le=5, description="1 to 5.")
+    rating: int | None = Field(ge=1, le=5, description="1 to 5; null clears the rating.")
 
 
 class ErrorDetail(BaseModel):

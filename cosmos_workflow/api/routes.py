@@ -18,6 +18,7 @@ from cosmos_workflow.api import models
 from cosmos_workflow.api.errors import error_responses
 from cosmos_workflow.api.files import IMAGE_TYPES, VIDEO_TYPES, confined_file, media_type_of
 from cosmos_workflow.api.models import NO_NUL
+from cosmos_workflow.api.review_routes import add_review_routes
 from cosmos_workflow.api.stream import event_stream, frame_schema, start_of_stream
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.text import MAX_NAME_CHARS, MAX_SEARCH_CHARS
@@ -106,6 +107,7 @@ def build_router(ctx: Context, worker: EmbeddedWorker | None = None) -> APIRoute
     _batch_routes(router, ctx)
     _run_routes(router, ctx)
     _sweep_routes(router, ctx)
+    add_review_routes(router, ctx)
     _event_routes(router, ctx)
     return router
 
@@ -483,7 +485,7 @@ def _run_routes(router: APIRouter, ctx: Context) -> None:
         "/runs",
         tags=["runs"],
         operation_id="list_runs",
-        responses=error_responses(422),
+        responses=error_responses(404, 422),
     )
     def list_runs(
         status: OptionalText = None,

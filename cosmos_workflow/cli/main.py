@@ -16,6 +16,7 @@ from cosmos_workflow.cli import (
     prompts,
     prune,
     queue,
+    review,
     runs,
     serve,
     sweeps,
@@ -33,6 +34,7 @@ app.add_typer(batch.app, name="batch")
 app.command("sweep")(sweeps.sweep)
 app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(review.app, name="review")
 app.add_typer(runs.job_app, name="job")
 app.command("logs")(runs.logs)
 app.command("worker")(worker.worker)
