@@ -89,7 +89,7 @@ def build_sweep(
     base = dict(params or {})
     if grid.seeds and "seed" in base:
         raise InvalidInput(
-            "give the seed either as a parameter or as --seeds, not both", field="seeds"
+            "give the seed either as a parameter or as the sweep's seeds, not both", field="seeds"
         )
     if name is not None:
         name = check_line(name, "name", max_chars=MAX_NAME_CHARS).strip()
