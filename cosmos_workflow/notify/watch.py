@@ -95,7 +95,8 @@ class Notifier:
         senders to deliver what is queued."""
         deadline = time.monotonic() + flush_s
         self._stop.set()
-        self._thread.join(flush_s)
+        if self._thread.is_alive():
+            self._thread.join(flush_s)
         for sender, _key in self.senders:
             sender.close(max(0.0, deadline - time.monotonic()))
 
