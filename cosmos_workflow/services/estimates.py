@@ -10,8 +10,8 @@ verification counts only where it holds on every profile of the fleet."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +24,7 @@ from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.cost import CostModel, CostParams
 from cosmos_workflow.planner.cost_defaults import default_cost_model
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.targets import choose_hosts
+from cosmos_workflow.services.targets import choose_hosts, pace_of
 from cosmos_workflow.store.db import now
 from cosmos_workflow.store.session import Session
 from cosmos_workflow.store.timings import latest_calibrations, learned_limits
@@ -51,6 +51,12 @@ class PlanningTarget:
 
     fleet: Fleet
     simulated: frozenset[tuple[str, bool]]  # (GPU profile, runs the simulator) of its slots
+    # Real seconds per predicted GPU second, by host: the time scale of a simulated host (a
+    # host not listed runs in real time). Plans are GPU time; ETAs are wall-clock time.
+    paces: Mapping[str, float] = field(default_factory=dict)
+
+    def pace(self, slot: Slot) -> float:
+        return self.paces.get(slot.host, 1.0)
 
     @property
     def gpu_profile(self) -> str:
@@ -93,8 +99,9 @@ class PlanningTarget:
         running: Sequence[SlotJob] | None = None,
         cost: CostModel | None = None,
     ) -> PlanningTarget:
-        """The same fleet with each slot busy for what its running job has left (predicted,
-        scaled to the slot's profile); `running` and `cost` when the caller has them."""
+        """The same fleet with each slot busy for the GPU time its running job has left
+        (predicted, scaled to the slot's profile; on a simulated host the wall-clock time left
+        is that GPU time times its pace); `running` and `cost` when the caller has them."""
         jobs = running_on_slots(session) if running is None else running
         model = cost if cost is not None else self.cost_model(session)[0]
         stamp = now()
@@ -103,16 +110,17 @@ class PlanningTarget:
             slot = self.fleet.slot(job.slot) if job.slot else None
             finish = self.finish_of(job, slot, model) if slot else None
             if slot is not None and finish is not None:
-                busy[slot.name] = max(0.0, finish - stamp)
+                pace = self.pace(slot)
+                busy[slot.name] = max(0.0, finish - stamp) / pace if pace > 0 else 0.0
         return replace(self, fleet=self.fleet.with_busy(busy))
 
     def finish_of(self, job: SlotJob, slot: Slot, cost: CostModel) -> float | None:
         """When a running job is predicted to end on its slot (Unix seconds): its stored
-        prediction, made for the planned profile, scaled to the slot's."""
+        prediction, made for the planned profile, scaled to the slot's, at the slot's pace."""
         if job.started_at is None or job.predicted_seconds is None:
             return None
         scale = profile_scale(cost, job.backend, slot.gpu_profile, self.gpu_profile)
-        return job.started_at + job.predicted_seconds * scale
+        return job.started_at + job.predicted_seconds * scale * self.pace(slot)
 
 
 def planning_target(
@@ -128,6 +136,7 @@ def planning_target(
     choices = choose_hosts(ctx.settings, [host_name] if host_name else [], simulate=False)
     fleet = Fleet.of(slot for choice in choices for slot in choice.slots)
     simulated = frozenset((c.config.gpu_profile, c.simulate) for c in choices)
+    paces = {c.config.name: pace_of(c, ctx.settings.sim_time_scale) for c in choices if c.simulate}
     if slots is not None and groups is not None:
         raise InvalidInput("give slots or a fleet description, not both", field="fleet")
     if slots is not None:
@@ -136,7 +145,7 @@ def planning_target(
         return PlanningTarget(Fleet.uniform(slots, profile, fleet.smallest_memory_gb), simulated)
     if groups is not None:
         return _described(groups, simulated)
-    return PlanningTarget(fleet, simulated)
+    return PlanningTarget(fleet, simulated, paces)
 
 
 def _described(

@@ -4,15 +4,17 @@ Each queued job, in queue order, is taken by the slot that is free first (a slot
 is free when that job's predicted time is up), as the workers take them, and lasts its
 predicted seconds scaled to that slot's GPU profile. Predictions are the cost model's
 (calibrated where measured timings exist) for the fleet's slowest profile, stored with each
-job; a faster slot takes the share the cost model gives its profile. A job without a
+job; a faster slot takes the share the cost model gives its profile, and a simulated host's
+slot its time scale of it (ETAs are wall-clock times, predictions GPU time). A job without a
 prediction (upscale, enhance) is scheduled as taking no time and has no predicted finish.
 A paused queue is scheduled as if it were resumed now."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from cosmos_workflow.domain.fleet import Fleet
 from cosmos_workflow.planner.cost import CostModel
 from cosmos_workflow.planner.schedule import list_schedule
 from cosmos_workflow.services.context import Context
@@ -50,15 +52,30 @@ def queue_etas(
         for backend in {backend for _, backend, _ in queued}
         for profile in target.fleet.profiles
     }
+    fleet, paced = _wall_clock(target)
     seconds = [
-        {p: (predicted or 0.0) * scale[(backend, p)] for p in target.fleet.profiles}
+        {key: (predicted or 0.0) * scale[(backend, p)] * pace for key, (p, pace) in paced.items()}
         for _, backend, predicted in queued
     ]
-    schedule = list_schedule(seconds, target.fleet)
+    schedule = list_schedule(seconds, fleet)
     for (job_id, _, predicted), at in zip(queued, schedule.placements, strict=True):
         finish = stamp + at.finish if predicted is not None else None
         etas[job_id] = Eta(at.slot, stamp + at.start, finish)
     return etas
+
+
+def _wall_clock(target: PlanningTarget) -> tuple[Fleet, dict[str, tuple[str, float]]]:
+    """The fleet in wall-clock time: a simulated host's slots run at its pace, so each is
+    scheduled under a profile key of its own (profile and pace), with its busy time paced too;
+    the keys map back to (profile, pace)."""
+    keys: dict[str, tuple[str, float]] = {}
+    slots = []
+    for slot in target.fleet.slots:
+        pace = target.pace(slot)
+        key = slot.gpu_profile if pace == 1.0 else f"{slot.gpu_profile}@{pace:g}"
+        keys[key] = (slot.gpu_profile, pace)
+        slots.append(replace(slot, gpu_profile=key, busy_for_seconds=slot.busy_for_seconds * pace))
+    return Fleet.of(slots), keys
 
 
 def _running(

@@ -6,6 +6,7 @@ configured host is never silently replaced by the simulator. A host's GPUs are c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -13,6 +14,7 @@ from cosmos_workflow.config import HostConfig, Settings
 from cosmos_workflow.domain.errors import ConfigError
 from cosmos_workflow.domain.fleet import Slot, host_slots
 from cosmos_workflow.domain.work import HostTarget
+from cosmos_workflow.simulator.runtime import TIME_SCALE_ENV, time_scale
 
 DEFAULT_HOST = HostConfig(name="local-simulated", simulate=True)
 
@@ -54,6 +56,31 @@ class HostChoice:
             disable_guardrails=self.config.disable_guardrails,
             master_port=self.slot.master_port if self.slot else None,
         )
+
+
+def simulated_time_scale(choice: HostChoice, setting: float) -> float:
+    """Real seconds per simulated GPU second of a simulated host's processes: COSMOS_SIM_TIME_SCALE
+    where it is set explicitly (in the worker's environment, which may change after the settings
+    were read, as `cosmos demo` does; else in the host's `env` table), else the setting. A bad
+    explicit value is a ConfigError that names where it was set."""
+    places = (
+        ("the environment", os.environ),
+        (f"host {choice.config.name!r} env", choice.config.env),
+    )
+    for where, values in places:
+        text = values.get(TIME_SCALE_ENV, "")
+        if text.strip():
+            try:
+                return time_scale(text)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return setting
+
+
+def pace_of(choice: HostChoice, setting: float) -> float:
+    """Real seconds per predicted GPU second on this host: 1 on a GPU, the time scale on the
+    simulator (an ETA is wall-clock time; predictions are GPU time)."""
+    return simulated_time_scale(choice, setting) if choice.simulate else 1.0
 
 
 def choose_host(settings: Settings, name: str | None, simulate: bool) -> HostChoice:

@@ -34,7 +34,7 @@ from cosmos_workflow import defaults
 from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
-from cosmos_workflow.domain.errors import ConfigError, FatalError, InvalidInput
+from cosmos_workflow.domain.errors import FatalError, InvalidInput
 from cosmos_workflow.domain.params import JobKind
 from cosmos_workflow.domain.states import AttemptEnd, FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
@@ -47,8 +47,8 @@ from cosmos_workflow.hosts.container import (
 )
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.jobwork import load_job_work
-from cosmos_workflow.services.targets import HostChoice
-from cosmos_workflow.simulator.runtime import DEFAULT_TIME_SCALE, TIME_SCALE_ENV, time_scale
+from cosmos_workflow.services.targets import HostChoice, simulated_time_scale
+from cosmos_workflow.simulator.runtime import DEFAULT_TIME_SCALE, TIME_SCALE_ENV
 from cosmos_workflow.store import attempts, jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS, now
 from cosmos_workflow.store.events import record_event
@@ -683,25 +683,6 @@ def host_environment(
         if gpu_dir is not None:
             env[SIMULATED_GPU_DIR] = gpu_dir
     return env
-
-
-def simulated_time_scale(choice: HostChoice, setting: float) -> float:
-    """Real seconds per simulated GPU second of a simulated host's processes: COSMOS_SIM_TIME_SCALE
-    where it is set explicitly (in the worker's environment, which may change after the settings
-    were read, as `cosmos demo` does; else in the host's `env` table), else the setting. A bad
-    explicit value is a ConfigError that names where it was set."""
-    places = (
-        ("the environment", os.environ),
-        (f"host {choice.config.name!r} env", choice.config.env),
-    )
-    for where, values in places:
-        text = values.get(TIME_SCALE_ENV, "")
-        if text.strip():
-            try:
-                return time_scale(text)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-    return setting
 
 
 def containerized(choice: HostChoice) -> bool:

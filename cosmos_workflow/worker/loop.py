@@ -26,11 +26,11 @@ from cosmos_workflow.notify.watch import start_notifier
 from cosmos_workflow.services.batching import batch_queue_head
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.retention import prune
-from cosmos_workflow.services.targets import HostChoice, choose_hosts
+from cosmos_workflow.services.targets import HostChoice, choose_hosts, simulated_time_scale
 from cosmos_workflow.store import jobs
 from cosmos_workflow.store.db import TRANSIENT_ERRORS
 from cosmos_workflow.store.workers import register_worker, stop_worker, worker_heartbeat
-from cosmos_workflow.worker.execute import JobExecutor, simulated_time_scale
+from cosmos_workflow.worker.execute import JobExecutor
 from cosmos_workflow.worker.hosts import open_host
 from cosmos_workflow.worker.reaper import Reaper, ReaperTimer, reaper_interval, sweep
 

@@ -147,10 +147,16 @@ def test_continuous_batching_leaves_work_for_free_slots(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_running_jobs_eta_is_scaled_to_its_slots_profile(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("pace", [1.0, 0.01])
+def test_a_running_jobs_eta_is_scaled_to_its_slots_profile_and_pace(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, pace: float
+) -> None:
     """Predictions are stored for the fleet's slowest profile (A100 here); the same job running
-    on the H100 slot is predicted to end sooner, by the cost model's ratio of the two."""
-    Path(env["COSMOS_CONFIG"]).write_text(_config(FLEETS[2]))
+    on the H100 slot is predicted to end sooner, by the cost model's ratio of the two. ETAs are
+    wall-clock times: on simulated hosts at time scale 0.01 they come 100 times sooner, while
+    the predictions (GPU time) stay as they are."""
+    monkeypatch.delenv("COSMOS_SIM_TIME_SCALE", raising=False)
+    Path(env["COSMOS_CONFIG"]).write_text(f"sim_time_scale = {pace}\n" + _config(FLEETS[2]))
     ctx = Context(load_settings())
     try:
         prompt_ids = seed_prompts(ctx, 1)
@@ -159,15 +165,25 @@ def test_a_running_jobs_eta_is_scaled_to_its_slots_profile(env: dict[str, str]) 
             worker = register_worker(ctx.db, slot.split("/")[0], simulate=True, slot=slot)
             claim = claim_next_job(ctx.db, worker, lease_seconds=600)
             assert claim is not None and claim.job_id == job.job_id
-        running = {job.eta_slot: job for job in queue.list_queue(ctx).jobs}
+        waiting = queue.enqueue(ctx, queue.build_request(prompt_ids, {"edge": 0.4}))
+        jobs = queue.list_queue(ctx).jobs
+        running = {job.eta_slot: job for job in jobs if job.status == "running"}
         fast, slow = running["fast/0"], running["slow/0"]
         assert fast.predicted_seconds == slow.predicted_seconds  # both for the A100
         assert fast.started_at and fast.eta_finish_at and slow.started_at and slow.eta_finish_at
         fast_left = fast.eta_finish_at - fast.started_at
         slow_left = slow.eta_finish_at - slow.started_at
-        assert slow_left == pytest.approx(slow.predicted_seconds, abs=0.01)
+        assert slow.predicted_seconds and slow.predicted_seconds > 100
+        assert slow_left == pytest.approx(slow.predicted_seconds * pace, abs=0.01)
         ratio = profile_scale(default_cost_model(), "transfer1", "h100-80gb", "a100-80gb")
         assert ratio < 0.95
         assert fast_left == pytest.approx(slow_left * ratio, abs=0.01)
+        # The queued job starts when the fast slot frees, and lasts its paced time there.
+        queued = next(job for job in jobs if job.id == waiting.job_id)
+        assert queued.eta_slot == "fast/0" and queued.eta_start_at and queued.eta_finish_at
+        assert queued.eta_start_at == pytest.approx(fast.eta_finish_at, abs=1.0)
+        assert queued.predicted_seconds
+        expected = queued.predicted_seconds * ratio * pace
+        assert queued.eta_finish_at - queued.eta_start_at == pytest.approx(expected, rel=0.01)
     finally:
         ctx.db.dispose()

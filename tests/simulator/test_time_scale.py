@@ -16,10 +16,10 @@ from cosmos_workflow.config import HostConfig, Settings, load_settings
 from cosmos_workflow.domain.errors import ConfigError
 from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.targets import HostChoice
+from cosmos_workflow.services.targets import HostChoice, simulated_time_scale
 from cosmos_workflow.simulator.runtime import DEFAULT_TIME_SCALE, TIME_SCALE_ENV
 from cosmos_workflow.store.models import RunRow, TimingRow
-from cosmos_workflow.worker.execute import host_environment, simulated_time_scale
+from cosmos_workflow.worker.execute import host_environment
 from cosmos_workflow.worker.loop import run_worker
 from tests.services.helpers import seed_prompts
 from tests.simulator.conftest import simulate
