@@ -1,6 +1,15 @@
 """The Gradio UI, mounted at / in the API's FastAPI app. Every action calls the same service
 functions as the CLI and the REST API. With a token, Gradio's login page asks for it (any user
-name, the token as password)."""
+name, the token as password); the login also sets the session cookie (api/auth.py) that lets the
+page's script read /api/events.
+
+Live updates: LIVE_JS opens one EventSource on /api/events per page. An event of a kind a tab
+shows marks that tab; 300 ms after the last one (a burst of progress and log events is one
+update) the script clicks the hidden trigger (ui/common.live_trigger) of each marked tab that is
+on screen, and the tab's own handler re-reads everything it shows through the services. A tab
+opened later re-reads when selected. Polling remains only as a fallback: while the stream is
+down (server restarting, no session cookie) the script triggers the visible tab every 5 s, and
+every 30 s in any case, for the texts that move with the clock alone (ETAs, the Fleet chart)."""
 
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ from cosmos_workflow.api.models import EmbeddedWorkerStatus
 from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.ui import fleet_tab, inputs_tab, jobs_tab, prompts_tab, runs_tab
+from cosmos_workflow.ui.common import live_trigger
 from cosmos_workflow.ui.media import previews_dir, served_dirs
 
 if TYPE_CHECKING:
@@ -26,6 +36,62 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE = "Cosmos Workflow"
+# Which event kinds (api/stream.py, store/events.py) each live trigger follows.
+LIVE_JS = """
+() => {
+  const DEBOUNCE_MS = 300, FALLBACK_MS = 5000, CLOCK_MS = 30000, RETRY_MS = 10000;
+  const other = (kind) => /^(input|prompt)\\./.test(kind);
+  const FOLLOWS = {
+    jobs: (kind) => !other(kind),
+    runs: (kind) => /^runs?\\./.test(kind) || kind === "jobs.enqueued" || kind === "job.status",
+    fleet: (kind) => !other(kind) && kind !== "job.log" && !/^run\\.(rated|picked)$/.test(kind),
+    banner: (kind) => /^(worker|queue)\\./.test(kind),
+  };
+  const live = (window.cosmosLive = { open: false, events: 0, updates: 0 });
+  const marked = new Set();
+  let timer = null;
+  let updatedAt = Date.now();
+  const onScreen = (name) => {
+    if (name === "banner") return true;
+    const panel = document.getElementById("tab-" + name);
+    return !!panel && panel.getClientRects().length > 0;
+  };
+  const update = () => {
+    timer = null;
+    for (const name of marked) {
+      const trigger = document.getElementById("live-" + name);
+      if (trigger && onScreen(name)) { trigger.click(); live.updates += 1; }
+    }
+    marked.clear();
+    updatedAt = Date.now();
+  };
+  const mark = (names) => {
+    names.forEach((name) => marked.add(name));
+    if (marked.size && timer === null) timer = setTimeout(update, DEBOUNCE_MS);
+  };
+  const connect = () => {
+    const source = new EventSource("api/events");
+    source.onopen = () => { live.open = true; mark(Object.keys(FOLLOWS)); };
+    source.onmessage = (message) => {
+      let kind = "";
+      try { kind = JSON.parse(message.data).kind || ""; } catch (error) { return; }
+      live.events += 1;
+      mark(Object.keys(FOLLOWS).filter((name) => FOLLOWS[name](kind)));
+    };
+    source.onerror = () => {
+      live.open = false;
+      // A refused stream (401) is closed for good: try again later (the browser retries
+      // dropped connections itself).
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_MS);
+    };
+  };
+  connect();
+  setInterval(() => {
+    const idle = Date.now() - updatedAt;
+    if ((!live.open && idle >= FALLBACK_MS) || idle >= CLOCK_MS) mark(["jobs", "runs", "fleet"]);
+  }, FALLBACK_MS);
+}
+"""
 
 
 def banner(ctx: Context, worker: EmbeddedWorker | None = None) -> str:
@@ -79,19 +145,30 @@ def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:
     with blocks:
         gr.Markdown(f"# {TITLE}")
         status = gr.Markdown(elem_id="banner")
+        banner_trigger = live_trigger("banner")
         with gr.Tabs():
             with gr.Tab("Inputs", id="inputs", elem_id="tab-inputs"):
                 inputs_parts = inputs_tab.build(ctx)
             with gr.Tab("Prompts", id="prompts", elem_id="tab-prompts"):
                 prompts_parts = prompts_tab.build(ctx)
-            with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_tab_shown:
                 runs_parts = runs_tab.build(ctx)
-            with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
+            with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs") as jobs_tab_shown:
                 jobs_parts = jobs_tab.build(ctx)
-            with gr.Tab("Fleet", id="fleet", elem_id="tab-fleet"):
+            with gr.Tab("Fleet", id="fleet", elem_id="tab-fleet") as fleet_tab_shown:
                 fleet_parts = fleet_tab.build(ctx)
         blocks.load(lambda: banner(ctx, worker), outputs=[status])
+        banner_trigger.click(lambda: banner(ctx, worker), outputs=[status], show_progress="hidden")
+        # Workers' liveness is their heartbeat, which records no event: the banner keeps its
+        # own slow look.
         gr.Timer(5.0).tick(lambda: banner(ctx, worker), outputs=[status], show_progress="hidden")
+        # A tab the stream's updates skipped while it was hidden reads afresh when opened.
+        for shown, parts in (
+            (runs_tab_shown, runs_parts),
+            (jobs_tab_shown, jobs_parts),
+            (fleet_tab_shown, fleet_parts),
+        ):
+            _on_select(shown, parts)
         _on_load(blocks, inputs_parts)
         _on_load(blocks, prompts_parts)
         _on_load(blocks, runs_parts)
@@ -103,6 +180,11 @@ def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:
 def _on_load(blocks: gr.Blocks, parts: dict[str, Any]) -> None:
     load, outputs = parts["load"]
     blocks.load(load, inputs=parts.get("load_inputs"), outputs=outputs)
+
+
+def _on_select(shown: gr.Tab, parts: dict[str, Any]) -> None:
+    load, outputs = parts["load"]
+    shown.select(load, inputs=parts.get("load_inputs"), outputs=outputs, show_progress="hidden")
 
 
 def login_check(token: str) -> Any:
@@ -126,5 +208,6 @@ def mount_ui(
         allowed_paths=[str(folder) for folder in served_dirs(ctx.settings)],
         ssr_mode=False,
         footer_links=["api"],
+        js=LIVE_JS,
     )
     return app

@@ -28,6 +28,12 @@ def shown_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def live_trigger(tab: str) -> gr.Button:
+    """A button nobody sees: the page's event-stream script (ui/app.py) clicks it when
+    something the tab shows changed, so the tab re-reads through its own handler."""
+    return gr.Button("Live update", visible="hidden", elem_id=f"live-{tab}")
+
+
 def seconds_text(value: float | None) -> str:
     if value is None:
         return "-"
@@ -48,6 +54,38 @@ def controls_text(weights: dict[str, Any]) -> str:
 
 def weights_text(weights: dict[str, Any]) -> str:
     return ", ".join(f"{k}={float(v):g}" for k, v in sorted(weights.items())) or "-"
+
+
+def ranges_text(ranges: dict[str, list[float]]) -> str:
+    """A job's weights over its runs: `depth 0.4-0.8, seg 0.3` (one value when all agree)."""
+    parts = []
+    for control, bounds in sorted(ranges.items()):
+        low, high = (float(bounds[0]), float(bounds[-1])) if bounds else (0.0, 0.0)
+        parts.append(f"{control} {low:g}" if low == high else f"{control} {low:g}-{high:g}")
+    return ", ".join(parts) or "-"
+
+
+def short_text(text: str | None, limit: int = 60) -> str:
+    """A prompt on one line, cut to `limit` characters: lists say which prompt, details say it
+    all."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+FINISHING_SECONDS = 10.0  # this close past its predicted end a job is finishing, not late
+
+
+def remaining_text(finish_at: float | None, now: float) -> str:
+    """Until a predicted end: `in 3.0 min`; `finishing` around it; `overdue by 2.0 min` past it.
+    The ETA of a running job is its prediction, which a slow run outlives: never `in 0 s`."""
+    if finish_at is None:
+        return "no estimate"
+    left = finish_at - now
+    if left > 1:
+        return f"in {seconds_text(left)}"
+    if left > -FINISHING_SECONDS:
+        return "finishing"
+    return f"overdue by {seconds_text(-left)}"
 
 
 def parse_date(text: str | None, field: str) -> float | None:

@@ -1,6 +1,7 @@
 """Fleet: every GPU slot of the configured hosts at a glance. A one-line summary, the slots as a
 Gantt chart (what ran, what runs now, what the ETA predicts next; ui.fleet_chart) and a table of
-what each slot does, all read from one services.fleet.fleet_view and refreshed on a timer."""
+what each slot does, all read from one services.fleet.fleet_view and refreshed when the page's
+event stream says a job, run or worker changed (ui/app.py), and now and then for the clock."""
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ import gradio as gr
 
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.fleet import FleetView, SlotView, fleet_view
-from cosmos_workflow.ui.common import seconds_text, shown_errors
+from cosmos_workflow.ui.common import live_trigger, remaining_text, seconds_text, shown_errors
 from cosmos_workflow.ui.fleet_chart import fleet_svg, slot_label
 from cosmos_workflow.ui.jobs_tab import progress_text
 
 HOURS = [("1 h", 1), ("6 h", 6), ("24 h", 24)]
 DEFAULT_HOURS = 6
-REFRESH_SECONDS = 5.0  # the chart moves with the clock; slots change when jobs start and end
 SLOT_HEADERS = ["slot", "worker", "running", "progress", "ETA", "idle for", "queued here"]
 
 
 def summary_text(view: FleetView) -> str:
     """Slots, busy, idle, queued and the predicted drain, measured from now."""
     if view.drain_at is not None:
-        drain = f"predicted drain in **{seconds_text(max(view.drain_at - view.at, 0.0))}**"
+        left = remaining_text(view.drain_at, view.at)
+        # Past the prediction (the last running job is slower than predicted): say so.
+        if left.startswith("in "):
+            drain = f"predicted drain in **{left.removeprefix('in ')}**"
+        else:
+            drain = f"predicted drain: {left}"
     elif view.queued_jobs:
         drain = "drain time unknown (no estimate)"
     else:
@@ -58,7 +63,7 @@ def _slot_row(slot: SlotView, now: float) -> list[Any]:
         _worker_text(slot),
         slot.job_id or "",
         _progress(slot.progress),
-        f"in {seconds_text(max(eta - now, 0.0))}" if eta is not None else "",
+        remaining_text(eta, now) if eta is not None else "",
         idle,
         slot.queued_next,
     ]
@@ -84,11 +89,11 @@ def build(ctx: Context) -> dict[str, Any]:
             HOURS, value=DEFAULT_HOURS, label="Hours of history", elem_id="fleet-hours", scale=4
         )
         refresh = gr.Button("Refresh", elem_id="fleet-refresh", size="sm", scale=1)
+    live_button = live_trigger("fleet")
     chart = gr.HTML(elem_id="fleet-chart")
     table = gr.Dataframe(
         headers=SLOT_HEADERS, label="Slots", interactive=False, elem_id="fleet-slots"
     )
-    timer = gr.Timer(REFRESH_SECONDS)
 
     def load(shown_hours: float | None) -> tuple[str, str, list[list[Any]]]:
         view = fleet_view(ctx, hours=float(shown_hours or DEFAULT_HOURS))
@@ -98,5 +103,7 @@ def build(ctx: Context) -> dict[str, Any]:
     shown = shown_errors(load)
     refresh.click(shown, inputs=[hours], outputs=outputs)
     hours.change(shown, inputs=[hours], outputs=outputs)
-    timer.tick(shown, inputs=[hours], outputs=outputs, show_progress="hidden")
+    live_button.click(
+        shown, inputs=[hours], outputs=outputs, show_progress="hidden", trigger_mode="always_last"
+    )
     return {"load": (shown, outputs), "load_inputs": [hours]}

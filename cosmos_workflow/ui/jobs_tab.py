@@ -1,8 +1,11 @@
-"""Jobs: the queue (paginated, with ETA), pause/resume, cancel and move, the running job's live
-progress and log, and the smart-batching panel.
+"""Jobs: the queue (paginated, with ETA), pause/resume, cancel and move, a selected job's runs,
+the running job's live progress and log, and the smart-batching panel.
 
-The live log is per browser session: each session keeps its own cursor into the events table in
-a gr.State, so two browsers never share or steal each other's lines."""
+The queue table, the counts, the running panel and the selected job's runs are read by one
+handler (`refresh`), which the page's event stream triggers (ui/app.py): they never show two
+different moments of the queue. The live log is per browser session: each session keeps its own
+cursor into the events table in a gr.State, so two browsers never share or steal each other's
+lines."""
 
 from __future__ import annotations
 
@@ -11,10 +14,19 @@ from typing import Any
 
 import gradio as gr
 
+from cosmos_workflow.domain.errors import CosmosError
 from cosmos_workflow.services import events, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.views import JobView
-from cosmos_workflow.ui.common import controls_text, seconds_text, shown_errors
+from cosmos_workflow.services.views import JobView, RunView
+from cosmos_workflow.ui.common import (
+    live_trigger,
+    ranges_text,
+    remaining_text,
+    seconds_text,
+    short_text,
+    shown_errors,
+    weights_text,
+)
 
 QUEUE_HEADERS = [
     "#",
@@ -23,7 +35,7 @@ QUEUE_HEADERS = [
     "kind",
     "priority",
     "runs",
-    "controls",
+    "weights",
     "predicted",
     "ETA (slot: start -> finish)",
 ]
@@ -40,11 +52,11 @@ PLAN_HEADERS = [
     "why",
     "slot: start-finish",
 ]
+JOB_RUN_HEADERS = ["run", "status", "prompt", "weights", "seed", "sweep"]
 VERDICT_TEXT = {"identical": "identical", "verified": "verified", "may_differ": "MAY DIFFER"}
 PAGE_SIZES = [10, 25, 50, 100]
 LOG_KEEP_LINES = 400  # lines of the running job's log a session keeps on screen
 LIVE_KINDS = frozenset({"job.log", "job.progress", "job.status", "run.status"})
-LIVE_SECONDS = 1.0  # how often a session looks for new progress and log lines
 
 
 def _queue_rows(jobs: list[JobView], at: float) -> list[list[Any]]:
@@ -63,7 +75,7 @@ def _queue_rows(jobs: list[JobView], at: float) -> list[list[Any]]:
                 job.kind,
                 job.priority,
                 len(job.runs),
-                controls_text({c: 1 for run in job.runs for c in run.weights}),
+                ranges_text(job.weight_ranges),
                 seconds_text(predicted),
                 _eta_text(job, at),
             ]
@@ -72,20 +84,39 @@ def _queue_rows(jobs: list[JobView], at: float) -> list[list[Any]]:
 
 
 def _eta_text(job: JobView, at: float) -> str:
-    """`slot: start -> finish` from now; running jobs show their finish only."""
+    """`slot: start -> finish` from now; running jobs show their finish only, and one past its
+    predicted time says it is finishing or overdue (services.eta keeps a running job's
+    prediction: the clock passes it when the job runs slower than predicted)."""
     if job.eta_start_at is None:
         return "-" if job.status == "queued" else ""
-    finish = "?" if job.eta_finish_at is None else _from_now(job.eta_finish_at - at)
-    when = (
-        f"done {finish}"
-        if job.status == "running"
-        else (f"{_from_now(job.eta_start_at - at)} -> {finish}")
-    )
+    if job.status == "running":
+        left = remaining_text(job.eta_finish_at, at)
+        when = f"done {left}" if left.startswith("in ") else left
+    else:
+        finish = "?" if job.eta_finish_at is None else _from_now(job.eta_finish_at - at)
+        when = f"{_from_now(job.eta_start_at - at)} -> {finish}"
     return f"{job.eta_slot}: {when}" if job.eta_slot else when
 
 
 def _from_now(seconds: float) -> str:
     return "now" if seconds <= 1 else f"in {seconds_text(seconds)}"
+
+
+def job_run_rows(job: JobView) -> list[list[Any]]:
+    """What each run of a job is: its prompt, own weights, seed, status and sweep."""
+    return [_job_run_row(run) for run in job.runs]
+
+
+def _job_run_row(run: RunView) -> list[Any]:
+    seed = "" if run.seed is None else run.seed
+    return [
+        run.id,
+        run.status,
+        short_text(run.prompt_text),
+        weights_text(run.weights),
+        seed,
+        run.sweep_name or "",
+    ]
 
 
 def _plan_rows(plan: Any) -> list[list[Any]]:
@@ -167,9 +198,10 @@ def build(ctx: Context) -> dict[str, Any]:
         page = gr.Number(1, precision=0, minimum=1, label="Page", elem_id="jobs-page")
         history = gr.Checkbox(False, label="Show finished jobs", elem_id="jobs-history")
         refresh = gr.Button("Refresh", elem_id="jobs-refresh")
+    live_button = live_trigger("jobs")
     table = gr.Dataframe(
         headers=QUEUE_HEADERS,
-        label="Queue (click a row to select a job)",
+        label="Queue (click a row to select a job and list its runs)",
         interactive=False,
         elem_id="jobs-table",
     )
@@ -178,6 +210,12 @@ def build(ctx: Context) -> dict[str, Any]:
         cancel = gr.Button("Cancel job", variant="stop", elem_id="jobs-cancel")
         top = gr.Button("Move to top", elem_id="jobs-top")
         bottom = gr.Button("Move to bottom", elem_id="jobs-bottom")
+    job_runs = gr.Dataframe(
+        headers=JOB_RUN_HEADERS,
+        label="Runs of the selected job",
+        interactive=False,
+        elem_id="jobs-runs",
+    )
     with gr.Accordion("Running job: live progress and log", open=True):
         running = gr.Markdown("Nothing is running.", elem_id="jobs-running")
         live_log = gr.Textbox(
@@ -222,7 +260,6 @@ def build(ctx: Context) -> dict[str, Any]:
             undo = gr.Button("Undo batch", elem_id="batch-undo")
     plan_id = gr.State(None)
     live = gr.State({"job_id": None, "after": 0, "lines": []})
-    timer = gr.Timer(LIVE_SECONDS)
 
     def load(size: float, number: float | None, with_history: bool) -> tuple[Any, ...]:
         per_page = int(size or 25)
@@ -239,8 +276,26 @@ def build(ctx: Context) -> dict[str, Any]:
         )
         return _queue_rows(found.jobs, time.time()), text
 
-    def pick(event: gr.SelectData) -> str:
-        return str(event.row_value[1]) if event.row_value else ""
+    def runs_of(job_id: str | None) -> list[list[Any]]:
+        chosen = (job_id or "").strip()
+        return job_run_rows(queue.get_job(ctx, chosen)) if chosen else []
+
+    def pick(event: gr.SelectData) -> tuple[str, list[list[Any]]]:
+        job_id = str(event.row_value[1]) if event.row_value else ""
+        return job_id, runs_of(job_id)
+
+    def refresh_all(
+        size: float, number: float | None, with_history: bool, job_id: str, state: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """Everything the tab shows of the queue, read at one moment: the live trigger's and
+        the page load's handler."""
+        rows, text = load(size, number, with_history)
+        state, running_text, log_text = follow_running(ctx, state)
+        try:
+            chosen = runs_of(job_id)
+        except CosmosError:  # the selected job was pruned meanwhile
+            chosen = []
+        return rows, text, state, running_text, log_text, chosen
 
     def need(job_id: str | None) -> str:
         if not (job_id or "").strip():
@@ -315,7 +370,8 @@ def build(ctx: Context) -> dict[str, Any]:
     queue_outputs = [table, status_text]
     for trigger in (refresh.click, page.submit, page_size.change, history.change):
         trigger(shown_errors(load), inputs=view_inputs, outputs=queue_outputs)
-    table.select(pick, outputs=[selected])
+    table.select(shown_errors(pick), outputs=[selected, job_runs])
+    selected.submit(shown_errors(runs_of), inputs=[selected], outputs=[job_runs])
     pause.click(set_paused(True), inputs=view_inputs, outputs=queue_outputs)
     resume.click(set_paused(False), inputs=view_inputs, outputs=queue_outputs)
     cancel.click(act("cancel"), inputs=[selected, *view_inputs], outputs=queue_outputs)
@@ -337,27 +393,40 @@ def build(ctx: Context) -> dict[str, Any]:
         shown_errors(apply_plan), inputs=[plan_id, *view_inputs], outputs=[*queue_outputs, summary]
     )
     undo.click(shown_errors(undo_batch), inputs=[undo_id, *view_inputs], outputs=queue_outputs)
-    timer.tick(
-        lambda state: follow_running(ctx, state),
-        inputs=[live],
-        outputs=[live, running, live_log],
+    live_inputs = [*view_inputs, selected, live]
+    live_outputs = [*queue_outputs, live, running, live_log, job_runs]
+    shown_refresh = shown_errors(refresh_all)
+    live_button.click(
+        shown_refresh,
+        inputs=live_inputs,
+        outputs=live_outputs,
         show_progress="hidden",
+        trigger_mode="always_last",
     )
-    return {"load": (load, queue_outputs), "load_inputs": view_inputs}
+    return {"load": (shown_refresh, live_outputs), "load_inputs": live_inputs}
 
 
-def progress_text(progress: dict[str, Any]) -> str:
-    """Transfer1 reports finished clips (its only progress bar), Transfer2.5 denoising steps."""
-    step, total = progress.get("step"), progress.get("total")
-    if step is None or total is None:
-        return "starting"
-    unit = "clip" if progress.get("clip") is not None else "step"
-    return f"{unit} {step} of {total}"
+def progress_text(progress: dict[str, Any] | None, logged: bool = False) -> str:
+    """What the worker recorded in the job's latest `job.progress` event (worker/execute.py:
+    `step`, `total`, `clip`). Transfer1's only bar counts finished clips (`clip == step`), so
+    it shows the clip being generated; Transfer2.5's bars count denoising steps (`clip` None).
+    Before the first bar: `loading model` once the process logged anything, else `starting`."""
+    step, total = _count(progress, "step"), _count(progress, "total")
+    if step is None or not total:
+        return "loading model" if logged else "starting"
+    if progress and progress.get("clip") is not None:
+        return f"clip {step + 1} of {total}" if step < total else f"{total} of {total} clips done"
+    return f"step {min(step, total)} of {total}"
+
+
+def _count(progress: dict[str, Any] | None, key: str) -> int | None:
+    value = (progress or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
-    """One tick of this session's live view: the running job, its progress, new log lines."""
-    live = queue.live_jobs(ctx)  # only running jobs are read: cheap every second
+    """This session's live view: the running job, its progress and ETA, new log lines."""
+    live = queue.live_jobs(ctx)  # only running jobs are read: cheap on every event
     job = live[0].job if live else None
     if job is None:
         text = (
@@ -381,10 +450,19 @@ def follow_running(ctx: Context, state: dict[str, Any]) -> tuple[Any, ...]:
         "lines": lines[-LOG_KEEP_LINES:],
         "progress": progress,
     }
-    described = progress_text(progress)
-    text = (
-        f"Running job `{job.id}` ({len(job.runs)} run(s), "
-        f"{controls_text(job.runs[0].weights) if job.runs else '-'}) on "
-        f"{job.host_name or 'a worker'}: {described}."
-    )
+    text = running_text(job, progress, bool(lines), time.time(), len(live) - 1)
     return state, text, "\n".join(state["lines"])
+
+
+def running_text(
+    job: JobView, progress: dict[str, Any] | None, logged: bool, at: float, others: int = 0
+) -> str:
+    """The running panel's line: the job, its runs' weight ranges (a batch's first run says
+    nothing of the others), where it runs, its progress and when it should be done."""
+    left = remaining_text(job.eta_finish_at, at) if job.eta_start_at is not None else ""
+    eta = f"; done {left}" if left.startswith("in ") else (f"; {left}" if left else "")
+    more = f" {others} more job(s) running (Fleet tab)." if others > 0 else ""
+    return (
+        f"Running job `{job.id}` ({len(job.runs)} run(s), {ranges_text(job.weight_ranges)}) "
+        f"on {job.host_name or 'a worker'}: {progress_text(progress, logged)}{eta}.{more}"
+    )

@@ -1,5 +1,9 @@
-"""Runs: finished outputs in a gallery with a video player, filters, details (parameters,
-predicted vs measured time, log tail, error), rating, retry and upscale."""
+"""Runs: finished outputs in a gallery with a video player, filters (a sweep's among them),
+details (prompt, parameters, predicted vs measured time, log tail, error), rating, retry and
+upscale. Every thumbnail and row says what its run is: prompt, weights, seed, status, rating.
+
+The filters apply when asked (Apply filters) and are kept in a gr.State: the live trigger
+(ui/app.py) re-reads the list with the applied filters, never with a half-typed one."""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from typing import Any
 import gradio as gr
 
 from cosmos_workflow.domain.states import RunStatus
-from cosmos_workflow.services import queue
+from cosmos_workflow.services import queue, sweeps
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.ui.common import (
-    controls_text,
+    live_trigger,
     parse_date,
     seconds_text,
+    short_text,
     shown_errors,
     weights_text,
     when_text,
@@ -26,37 +31,56 @@ from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 HEADERS = [
     "run",
     "status",
-    "kind",
     "prompt",
-    "controls",
+    "weights",
+    "seed",
+    "sweep",
+    "rating",
+    "kind",
     "predicted",
     "measured",
-    "rating",
     "created",
 ]
 LOG_TAIL_LINES = 60
+SWEEP_CHOICES = 200  # the newest sweeps offered in the filter; an older one can be typed
+DEFAULT_FILTERS = {"status": "succeeded", "prompt": "", "controls": "", "rating": "", "since": ""}
 
 
 def _row(run: RunView) -> list[Any]:
     return [
         run.id,
         run.status,
-        run.kind,
-        run.prompt_id,
+        short_text(run.prompt_text, 50),
         weights_text(run.weights),
+        "" if run.seed is None else run.seed,
+        run.sweep_name or "",
+        run.rating or "",
+        run.kind,
         seconds_text(run.predicted_seconds),
         seconds_text(run.compute_seconds),
-        run.rating or "",
         when_text(run.created_at),
     ]
+
+
+def caption(run: RunView) -> str:
+    """A thumbnail's caption: which prompt, weights and seed, its status and rating."""
+    parts = [short_text(run.prompt_text, 40), weights_text(run.weights)]
+    if run.seed is not None:
+        parts.append(f"seed {run.seed}")
+    parts.append(run.status)
+    parts.append(f"{run.rating}/5" if run.rating else "unrated")
+    return " · ".join(parts)
 
 
 def _details(run: RunView) -> str:
     lines = [
         f"### Run `{run.id}`: {run.status}",
-        f"- job `{run.job_id}` (queued in `{run.origin_job_id}`), prompt `{run.prompt_id}`, "
-        f"kind {run.kind}",
-        f"- controls: {weights_text(run.weights)}",
+        f"- prompt `{run.prompt_id}`: {short_text(run.prompt_text, 400)}",
+        f"- job `{run.job_id}` (queued in `{run.origin_job_id}`), kind {run.kind}"
+        + (f", sweep {run.sweep_name}" if run.sweep_name else "")
+        + (", **picked**" if run.picked else ""),
+        f"- controls: {weights_text(run.weights)}"
+        + ("" if run.seed is None else f"; seed {run.seed}"),
         f"- time: predicted {seconds_text(run.predicted_seconds)}, measured "
         f"{seconds_text(run.compute_seconds)}",
         f"- started {when_text(run.started_at) or '-'}, "
@@ -85,7 +109,15 @@ def build(ctx: Context) -> dict[str, Any]:
             ["", "1", "2", "3", "4", "5"], value="", label="Rating", elem_id="runs-rating-filter"
         )
         since = gr.Textbox(label="Created since (YYYY-MM-DD)", elem_id="runs-since")
+        sweep = gr.Dropdown(
+            [""],
+            value="",
+            label="Sweep",
+            allow_custom_value=True,  # an older sweep than those offered, by name or id
+            elem_id="runs-sweep",
+        )
         refresh = gr.Button("Apply filters", elem_id="runs-refresh")
+    live_button = live_trigger("runs")
     summary = gr.Markdown(elem_id="runs-summary")
     gallery = gr.Gallery(
         label="Finished outputs (click one to play it)",
@@ -108,26 +140,53 @@ def build(ctx: Context) -> dict[str, Any]:
     log_tail = gr.Textbox(label="Log tail", lines=10, max_lines=20, elem_id="runs-log")
     listed = gr.State([])
     current = gr.State(None)
+    applied = gr.State(dict(DEFAULT_FILTERS, sweep=""))
+    last_shown = gr.State(None)  # what the list shows now: a live update that changes nothing
+    # leaves the gallery alone (a re-sent gallery flickers and loses its selection)
 
-    def load(
-        state: str, prompt_id: str, control_set: str, stars_filter: str, date: str
-    ) -> tuple[Any, ...]:
+    def read(filters: dict[str, str]) -> list[Any]:
         found = runs.list_runs(
             ctx,
-            status=state or None,
-            prompt_id=(prompt_id or "").strip() or None,
-            controls=(control_set or "").strip() or None,
-            rating=int(stars_filter) if stars_filter else None,
-            since=parse_date(date, "Created since"),
+            status=filters["status"] or None,
+            prompt_id=filters["prompt"] or None,
+            controls=filters["controls"] or None,
+            rating=int(filters["rating"]) if filters["rating"] else None,
+            since=parse_date(filters["since"], "Created since"),
+            sweep=filters["sweep"] or None,
             limit=500,
         )
         with_thumbs = [
             r for r in found.runs if r.thumbnail_path and Path(r.thumbnail_path).is_file()
         ]
-        items = [(r.thumbnail_path, f"{controls_text(r.weights)} · {r.id}") for r in with_thumbs]
+        items = [(r.thumbnail_path, caption(r)) for r in with_thumbs]
         matched = f"{found.total}" if found.total_exact else f"more than {found.total:,}"
         text = f"{matched} run(s) match; {len(with_thumbs)} with an output shown below."
-        return items, [r.id for r in with_thumbs], [_row(r) for r in found.runs], text
+        return [items, [r.id for r in with_thumbs], [_row(r) for r in found.runs], text]
+
+    def apply(
+        state: str, prompt_id: str, control_set: str, stars: str, date: str, chosen: str
+    ) -> tuple[Any, ...]:
+        filters = {
+            "status": state or "",
+            "prompt": (prompt_id or "").strip(),
+            "controls": (control_set or "").strip(),
+            "rating": stars or "",
+            "since": (date or "").strip(),
+            "sweep": (chosen or "").strip(),
+        }
+        shown = read(filters)  # refused filters raise here: the applied ones stay
+        return (*shown, filters, shown)
+
+    def live(filters: dict[str, str], last: list[Any] | None) -> tuple[Any, ...]:
+        shown = read(filters)
+        if shown == last:
+            return (*(gr.skip() for _ in shown), last)
+        return (*shown, shown)
+
+    def reload(filters: dict[str, str], last: list[Any] | None) -> tuple[Any, ...]:
+        """On page load and when the tab is opened: the list, and the sweeps to filter by."""
+        names = [s.name for s in sweeps.list_sweeps(ctx, limit=SWEEP_CHOICES).sweeps]
+        return (*live(filters, last), gr.update(choices=["", *names]))
 
     def show(run_id: str) -> tuple[Any, ...]:
         run = runs.get_run(ctx, run_id)
@@ -165,13 +224,23 @@ def build(ctx: Context) -> dict[str, Any]:
         result = queue.enqueue_upscale(ctx, need(run_id))
         gr.Info(f"Queued upscale job {result.job_id}.")
 
-    filters = [status, prompt, controls, rating, since]
+    filters = [status, prompt, controls, rating, since, sweep]
     outputs = [gallery, listed, table, summary]
-    refresh.click(shown_errors(load), inputs=filters, outputs=outputs)
+    refresh.click(shown_errors(apply), inputs=filters, outputs=[*outputs, applied, last_shown])
+    live_button.click(
+        shown_errors(live),
+        inputs=[applied, last_shown],
+        outputs=[*outputs, last_shown],
+        show_progress="hidden",
+        trigger_mode="always_last",
+    )
     shown = [video, details, log_tail, current, stars]
     gallery.select(shown_errors(pick_gallery), inputs=[listed], outputs=shown)
     table.select(shown_errors(pick_table), outputs=shown)
     rate.click(shown_errors(rate_it), inputs=[current, stars], outputs=[details])
     retry.click(shown_errors(retry_it), inputs=[current])
     upscale.click(shown_errors(upscale_it), inputs=[current])
-    return {"load": (load, outputs), "load_inputs": filters}
+    return {
+        "load": (shown_errors(reload), [*outputs, last_shown, sweep]),
+        "load_inputs": [applied, last_shown],
+    }

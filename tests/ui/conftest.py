@@ -75,12 +75,15 @@ class Server:
             self.process = subprocess.Popen(
                 argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
             )
+        token = self.env.get("COSMOS_API_TOKEN")  # a test that set one asks with it
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"cosmos serve exited:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}api/health", timeout=2).status_code == 200:
+                health = httpx.get(f"{self.url}api/health", headers=headers, timeout=2)
+                if health.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -87,9 +87,14 @@ def test_slot_rows_show_progress_only_when_reported() -> None:
         "",
         0,
     ]
-    assert rows[1][3] == "clip 1 of 4" and rows[2][3] == "" and rows[2][4] == ""
+    # Transfer1 reports finished clips: one done of four is the second clip being generated.
+    assert rows[1][3] == "clip 2 of 4" and rows[2][3] == "" and rows[2][4] == ""
     assert rows[3][1:] == ["none", "", "", "", "12.0 min", 2]
     assert slot_rows(_view([_slot(0)]))[0][5] == "never used"
+    overdue = _slot(0, job_id="job_a", eta_finish_at=NOW - 300)
+    assert slot_rows(_view([overdue]))[0][4] == "overdue by 5.0 min"
+    late = summary_text(_view([overdue], drain_at=NOW - 300))
+    assert "predicted drain: overdue by 5.0 min" in late
 
 
 def _queue_jobs(ctx: Context, count: int) -> list[str]:
