@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cosmos_workflow.cli.common import JsonOption, console, err_console, print_json, table
+from cosmos_workflow.cli.review import DEFAULT_SERVER, review_url
 
 
 def demo(
@@ -112,7 +113,12 @@ def _progress(done_and_total: Callable[[], tuple[int, int]], worker: threading.T
 
 
 def _summary(result: Any, folder: Path) -> None:
-    executions = (result.unbatched, result.batched, result.batched_output_changes_allowed)
+    executions = (
+        result.unbatched,
+        result.batched,
+        result.batched_output_changes_allowed,
+        result.sweep,
+    )
     rows = [
         [
             e.label,
@@ -148,5 +154,8 @@ def _summary(result: Any, folder: Path) -> None:
     console.print(
         "\nOpen the web UI on the demo data:\n"
         f"  COSMOS_HOME={folder} cosmos serve\n"
-        "then browse http://127.0.0.1:7860"
+        "then browse http://127.0.0.1:7860, and review the sweep it rendered last (pick the "
+        "weights that look right, compare two side by side, export the picks):\n"
+        f"  {review_url(DEFAULT_SERVER, result.sweep_name)}\n"
+        f"  (COSMOS_HOME={folder} cosmos review {result.sweep_name} --open)"
     )

@@ -20,7 +20,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from cosmos_workflow.demo.samples import SCENES, make_scene
-from cosmos_workflow.services import batching, calibration, inputs, prompts, queue
+from cosmos_workflow.domain.sweeps import parse_axis
+from cosmos_workflow.services import batching, calibration, inputs, prompts, queue, sweeps
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.runs import list_runs
 from cosmos_workflow.worker.loop import run_worker
@@ -90,6 +91,10 @@ class DemoResult(BaseModel):
     measured_seconds_batched_output_changes_allowed: float
     prediction_error_pct_output_changes_allowed: float
     batches_may_differ_output_changes_allowed: int  # batches whose outputs may differ
+    # A small weight sweep rendered last, to look at in the review grid (`cosmos review`).
+    sweep_id: str
+    sweep_name: str
+    sweep: Execution
 
 
 @dataclass
@@ -179,6 +184,7 @@ def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
     fitted = calibration.calibrate(ctx)
     kept, batched = _batched_run(ctx, hooks, allow=False)
     loose, batched_loose = _batched_run(ctx, hooks, allow=True)
+    sweep_id, swept = _review_sweep(ctx, hooks)
     return DemoResult(
         home=str(ctx.settings.home),
         runs=runs,
@@ -199,6 +205,29 @@ def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
         measured_seconds_batched_output_changes_allowed=batched_loose.measured_seconds,
         prediction_error_pct_output_changes_allowed=_error_pct(loose, batched_loose),
         batches_may_differ_output_changes_allowed=_may_differ(loose),
+        sweep_id=sweep_id,
+        sweep_name=SWEEP_NAME,
+        sweep=swept,
+    )
+
+
+SWEEP_NAME = "demo-depth-x-seg"
+SWEEP_AXES = ("depth=0.2:0.8:0.2", "seg=0.3,0.6")
+
+
+def _review_sweep(ctx: Context, hooks: Hooks) -> tuple[str, Execution]:
+    """A 4 x 2 weight sweep over one prompt of the first scene, batched (outputs kept) and
+    rendered: what a user then picks from in the review grid."""
+    hooks.step(f"queueing and rendering a sweep for the review grid: {' x '.join(SWEEP_AXES)}")
+    scene = SCENES[0].name
+    prompt = prompts.list_prompts(ctx, input_name_or_id=scene)[0].id
+    request = sweeps.build_sweep([prompt], [parse_axis(a) for a in SWEEP_AXES], name=SWEEP_NAME)
+    result = sweeps.queue_sweep(ctx, request)
+    plan = batching.analyze(ctx, mode="auto")
+    batching.apply_plan(ctx, plan.plan_id)
+    assert result.sweep is not None
+    return result.sweep.id, execute(
+        ctx, "sweep (auto, outputs kept)", plan.predicted_seconds_after, hooks
     )
 
 

@@ -176,3 +176,11 @@ def test_demo_json(tmp_path: Path, cosmos: Cosmos) -> None:
     assert result["measured_seconds_batched"] < result["measured_seconds_unbatched"]
     assert result["unbatched"]["runs_succeeded"] == result["runs"]
     assert result["batched"]["runs_succeeded"] == result["runs"]
+    # It ends with a rendered 4 x 2 sweep, and the review grid lays it out.
+    assert result["sweep"]["runs_succeeded"] == 8
+    demo = Cosmos({"COSMOS_HOME": str(tmp_path / "demo")})
+    demo.env.pop("COSMOS_DATABASE_URL", None)
+    sweep = demo.json("sweeps", "show", result["sweep_name"])["sweep"]
+    assert sweep["id"] == result["sweep_id"] and sweep["counts"] == {"succeeded": 8}
+    grid = demo.json("review", result["sweep_name"])
+    assert grid["url"].endswith(f"/review?sweep={result['sweep_name']}")
