@@ -199,6 +199,8 @@ OPERATION_IDS = {
     "list_runs", "get_run", "rate_run", "upscale_run", "get_run_video", "get_run_thumbnail",
     "get_run_log",
     "stream_events", "create_session",
+    "create_sweep", "list_sweeps", "get_sweep", "cancel_sweep",
+    "get_review", "pick_run", "export_review", "get_input_video", "get_input_control_video",
 }  # fmt: skip
 
 
