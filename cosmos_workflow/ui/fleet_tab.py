@@ -24,11 +24,12 @@ def summary_text(view: FleetView) -> str:
     """Slots, busy, idle, queued and the predicted drain, measured from now."""
     if view.drain_at is not None:
         left = remaining_text(view.drain_at, view.at)
-        # Past the prediction (the last running job is slower than predicted): say so.
         if left.startswith("in "):
             drain = f"predicted drain in **{left.removeprefix('in ')}**"
-        else:
+        elif left.startswith("overdue"):  # the last running job is slower than predicted
             drain = f"predicted drain: {left}"
+        else:  # about now (a simulated host's queue drains in a blink)
+            drain = "predicted drain in **under 1 s**"
     elif view.queued_jobs:
         drain = "drain time unknown (no estimate)"
     else:

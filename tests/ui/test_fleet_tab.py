@@ -95,6 +95,7 @@ def test_slot_rows_show_progress_only_when_reported() -> None:
     assert slot_rows(_view([overdue]))[0][4] == "overdue by 5.0 min"
     late = summary_text(_view([overdue], drain_at=NOW - 300))
     assert "predicted drain: overdue by 5.0 min" in late
+    assert "drain in **under 1 s**" in summary_text(_view([_slot(0)], drain_at=NOW + 0.5))
 
 
 def _queue_jobs(ctx: Context, count: int) -> list[str]:
