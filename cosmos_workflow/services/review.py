@@ -29,6 +29,7 @@ from cosmos_workflow.services.contact_sheet import write_contact_sheet
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.sweeps import SweepView
 from cosmos_workflow.services.views import RunView
+from cosmos_workflow.store.attempts import RanCommand, ran_commands
 from cosmos_workflow.store.runs import run_sources
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,10 @@ class ExportedRun(BaseModel):
     rating: int | None
     output_file: str  # in the export folder
     source_path: str  # the output it was copied from
+    # The exact command whose process made this output (the argv its attempt recorded), and
+    # the host it ran on; None only for an output made before attempts were recorded.
+    ran_command: str | None
+    ran_on_host: str | None
     # The command the run's job ran with, as `cosmos job render` writes it (its files under
     # command_script's folder); None when this configuration cannot render it (command_error).
     command: str | None
@@ -288,8 +293,10 @@ def export_picked(
         for job_id, (_, rendered) in commands.items():
             if rendered is not None:
                 written += _copy_tree(rendered, target, f"{COMMANDS}/{job_id}")
+        ran = _ran_commands(ctx, chosen)
         exported = [
-            _exported(r, names[r.id], sources.get(r.prompt_id), commands[r.job_id]) for r in chosen
+            _exported(r, names[r.id], sources.get(r.prompt_id), commands[r.job_id], ran)
+            for r in chosen
         ]
         write_contact_sheet(grid.pages, target / CONTACT_SHEET)
         _write_manifests(target, grid.sweep, exported)
@@ -383,6 +390,11 @@ def _refuse_existing(target: Path, planned: list[str], overwrite: bool) -> None:
         )
 
 
+def _ran_commands(ctx: Context, chosen: list[RunView]) -> dict[str, RanCommand]:
+    with ctx.db.read() as session:
+        return ran_commands(session, [(r.job_id, r.finished_at) for r in chosen])
+
+
 class RenderOutcome(BaseModel):
     command: str | None
     error: str | None
@@ -423,9 +435,13 @@ def _exported(
     name: str,
     source: _Source | None,
     rendered: tuple[RenderOutcome, Path | None],
+    ran: dict[str, RanCommand],
 ) -> ExportedRun:
     outcome, folder = rendered
+    made_by = ran.get(f"{run.job_id}@{run.finished_at}")
     return ExportedRun(
+        ran_command=shlex.join(made_by.argv) if made_by else None,
+        ran_on_host=made_by.host_name if made_by else None,
         run_id=run.id,
         job_id=run.job_id,
         prompt_id=run.prompt_id,
@@ -457,7 +473,7 @@ def _write_manifests(target: Path, sweep: SweepView, exported: list[ExportedRun]
     columns = [
         "run_id", "job_id", "prompt_id", "prompt_name", "prompt_text", "output_file", "seed",
         "rating", *(f"weight_{c}" for c in controls), *(f"param_{p}" for p in params),
-        "command", "render_command", "command_error",
+        "ran_command", "ran_on_host", "command", "render_command", "command_error",
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

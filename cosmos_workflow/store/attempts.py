@@ -185,3 +185,40 @@ def _open(db: Database, query: Select[AttemptRow]) -> list[OpenAttempt]:
         for row in rows
         if row.marker
     ]
+
+
+@dataclass(frozen=True)
+class RanCommand:
+    """The argv an attempt ran, and where."""
+
+    argv: list[str]
+    host_name: str
+    machine: str | None
+
+
+def ran_commands(
+    session: Session, runs: Sequence[tuple[str, float | None]]
+) -> dict[str, RanCommand]:
+    """For each (job id, run finished at): the newest attempt of that job that started before
+    the run finished, the one whose process made its output; keyed by job id and finish."""
+    job_ids = sorted({job_id for job_id, _ in runs})
+    rows: list[AttemptRow] = []
+    for start in range(0, len(job_ids), 500):
+        rows += session.scalars(
+            select(AttemptRow)
+            .where(AttemptRow.job_id.in_(job_ids[start : start + 500]))
+            .order_by(AttemptRow.started_at)
+        ).all()
+    found: dict[str, RanCommand] = {}
+    for job_id, finished_at in runs:
+        made = [
+            row
+            for row in rows
+            if row.job_id == job_id and (finished_at is None or row.started_at <= finished_at)
+        ]
+        if made:
+            last = made[-1]
+            found[f"{job_id}@{finished_at}"] = RanCommand(
+                [str(a) for a in last.argv or []], last.host_name, last.machine
+            )
+    return found

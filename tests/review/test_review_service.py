@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.sweeps import parse_axis
 from cosmos_workflow.services import queue, review, runs, sweeps
 from cosmos_workflow.services.contact_sheet import BORDER, PICKED, cell_origin, sheet_size
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.store.models import AttemptRow
 from tests.review.helpers import finish_all, queue_small_sweep, with_host
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
@@ -125,6 +127,7 @@ def test_export_writes_exactly_the_picked_runs(hosted: Context, tmp_path: Path) 
     for entry in manifest["runs"]:
         assert entry["params"]["steps"] == 5 and entry["seed"] in (1, 2)
         assert entry["command"] and entry["command_error"] is None
+        assert entry["ran_command"] and entry["ran_on_host"]  # what really made the output
         script = (folder / entry["command_script"]).read_text()
         assert shlex.join(shlex.split(entry["command"])) in script
         assert str(folder / "commands" / entry["job_id"]) in script
@@ -187,6 +190,11 @@ def test_without_a_renderable_host_the_manifest_says_why(ctx: Context, tmp_path:
     result = review.export_picked(ctx, sweep.name, tmp_path / "x")
     (entry,) = result.runs
     assert entry.command is None and entry.command_error and "code_dir" in entry.command_error
+    # What ran is known whatever the configuration can render now: the attempt's own argv.
+    assert entry.ran_command and entry.ran_on_host == "local-simulated"
+    with ctx.db.read() as session:
+        argvs = [a.argv for a in session.scalars(select(AttemptRow)) if a.job_id == run.job_id]
+    assert shlex.split(entry.ran_command) == argvs[-1]
     assert entry.render_command == f"cosmos job render {run.job_id} --out commands/{run.job_id}"
 
 
