@@ -691,7 +691,53 @@ STATE = [
     ),
 ]
 
-CASES = [*BROWSER_SAFETY, *METHODS_AND_PATHS, *MALFORMED, *STRICT_TYPES, *TEXT, *QUERIES, *STATE]
+
+def sweep(**fields: Any) -> dict[str, Any]:
+    """A valid sweep over the seeded prompt, with `fields` changed."""
+    return {"prompt_ids": ["@P0"], "weights": {"edge": [0.3, 0.6]}, **fields}
+
+
+SWEEPS = [
+    post("sweep-over-limit", "/api/sweeps", sweep(weights={"edge": "0.001:1:0.001"}), 422,
+         "above the limit of 500"),
+    post("sweep-backwards", "/api/sweeps", sweep(weights={"edge": "0.8:0.2:0.1"}), 422, "stops"),
+    post("sweep-zero-step", "/api/sweeps", sweep(weights={"edge": "0.2:0.8:0"}), 422,
+         "step above 0"),
+    post("sweep-weight-high", "/api/sweeps", sweep(weights={"edge": [2.0]}), 422,
+         "less than or equal to 1"),
+    post("sweep-no-axis", "/api/sweeps", sweep(weights={}), 422, "at least 1 item"),
+    post("sweep-control", "/api/sweeps", sweep(weights={"nope": [0.5]}), 422, "unknown control"),
+    post("sweep-repeated", "/api/sweeps", sweep(weights={"edge": [0.5, 0.5]}), 422, "repeats"),
+    post("sweep-all-zero", "/api/sweeps", sweep(weights={"edge": [0]}), 422, "all weights at 0"),
+    post("sweep-axis-text", "/api/sweeps", sweep(weights={"edge": "abc"}), 422, "numbers"),
+    post("sweep-seed", "/api/sweeps", sweep(seeds=[-1]), 422, "greater than or equal to 0"),
+    post("sweep-seeds-repeated", "/api/sweeps", sweep(seeds=[1, 1]), 422, "repeated"),
+    post("sweep-seed-twice", "/api/sweeps", sweep(seeds=[1], params={"seed": 2}), 422,
+         "not both"),
+    post("sweep-extra", "/api/sweeps", sweep(x=1), 422, f"x: {EXTRA}"),
+    post("sweep-name-nul", "/api/sweeps", sweep(name=NUL), 422, NUL_MSG, both=True),
+    post("sweep-name-blank", "/api/sweeps", sweep(name="  "), 422, "blank"),
+    post("sweep-confirm-type", "/api/sweeps", sweep(confirm=1), 422, "valid boolean"),
+    post("sweep-prompt", "/api/sweeps", sweep(prompt_ids=["nowhere"]), 404, "nowhere"),
+    post("sweep-steps", "/api/sweeps", sweep(params={"steps": 0}), 422, "greater than or equal"),
+    get("sweep-unknown", "/api/sweeps/nowhere", 404, "no sweep"),
+    post("sweep-cancel-unknown", "/api/sweeps/nowhere/cancel", NO_BODY, 404, "no sweep"),
+    get("runs-sweep-unknown", "/api/runs", 404, "no sweep", params={"sweep": "nowhere"}),
+    post("pick-type", "/api/runs/@RUN/pick", {"picked": 1}, 422, "valid boolean"),
+    post("pick-unknown", "/api/runs/nowhere/pick", {"picked": True}, 404, "nowhere"),
+    get("review-unknown", "/api/review", 404, "no sweep", params={"sweep": "nowhere"}),
+]  # fmt: skip
+
+CASES = [
+    *BROWSER_SAFETY,
+    *METHODS_AND_PATHS,
+    *MALFORMED,
+    *STRICT_TYPES,
+    *TEXT,
+    *QUERIES,
+    *STATE,
+    *SWEEPS,
+]
 
 
 @dataclass

@@ -405,6 +405,20 @@ CASES = [
     cli("input-remove-nul", "input", "remove", NUL, message=NUL_MSG, both=True),
     cli("input-remove-newline", "input", "remove", "a\nb", message=CTRL_MSG),
     # -- queue add -------------------------------------------------------------------------
+    cli("sweep-over-limit", "sweep", "@P0", "-w", "edge=0.001:1:0.001", message="--yes"),
+    cli("sweep-backwards", "sweep", "@P0", "-w", "edge=0.8:0.2:0.1", message="stops"),
+    cli("sweep-no-equals", "sweep", "@P0", "-w", "edge", message="depth=0.2:0.8:0.2"),
+    cli("sweep-three-parts", "sweep", "@P0", "-w", "edge=0.1:0.2", message="start:stop:step"),
+    cli("sweep-weight-high", "sweep", "@P0", "-w", "edge=1.5", message="between 0 and 1"),
+    cli("sweep-two-axes", "sweep", "@P0", "-w", "edge=0.5", "-w", "canny=0.2", message="two axes"),
+    cli("sweep-seeds", "sweep", "@P0", "-w", "edge=0.5", "--seeds", "1:x", message="whole number"),
+    cli("sweep-seeds-range", "sweep", "@P0", "-w", "edge=0.5", "--seeds", "5:1", message="range"),
+    cli("sweep-name-nul", "sweep", "@P0", "-w", "edge=0.5", "--name", NUL, message=NUL_MSG),
+    cli("sweep-prompt", "sweep", "pr_nothing", "-w", "edge=0.5", code=1, message="unknown prompt"),
+    cli("sweep-show-unknown", "sweeps", "show", "nowhere", code=1, message="no sweep"),
+    cli("sweep-cancel-unknown", "sweeps", "cancel", "nowhere", code=1, message="no sweep"),
+    cli("runs-sweep-unknown", "runs", "list", "--sweep", "nowhere", code=1, message="no sweep"),
+    cli("pick-unknown", "runs", "pick", "nowhere", code=1, message="nowhere"),
     cli("add-prompt-unknown", "queue", "add", "pr_nothing", code=1, message="unknown prompt"),
     cli("add-prompt-nul", "queue", "add", NUL, message=NUL_MSG, both=True),
     cli("add-prompt-surrogate", "queue", "add", SURROGATE, message=SUR_MSG, both=True),
@@ -662,6 +676,22 @@ CASES = [
     cli("logs-tail-zero", "logs", "@JOB", "--tail", "0", message="tail must be"),
     # -- JSONL import ----------------------------------------------------------------------
     line("jsonl-not-json", b"{oops\n", message="line 1: not valid JSON"),
+    line(
+        "jsonl-sweep-not-object",
+        b'{"prompt_ids": ["@P0"], "sweep": [1]}\n',
+        message="sweep must be an object",
+    ),
+    line(
+        "jsonl-sweep-weights-outside",
+        b'{"prompt_ids": ["@P0"], "weights": {"edge": 0.5}, '
+        b'"sweep": {"weights": {"edge": [0.5]}}}\n',
+        message="inside sweep",
+    ),
+    line(
+        "jsonl-sweep-over-limit",
+        b'{"prompt_ids": ["@P0"], "sweep": {"weights": {"edge": "0.001:1:0.001"}}}\n',
+        message="line 1: the sweep has 1000 runs",
+    ),
     line("jsonl-array", b"[1, 2]\n", message="line 1: each line must be a JSON object"),
     line("jsonl-string", b'"job"\n', message="each line must be a JSON object"),
     line("jsonl-params-list", OK_LINE + b', "params": [1, 2]}\n', message="params must be"),
