@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from cosmos_workflow.config import NotifyConfig
-from cosmos_workflow.notify.messages import Notification, render
+from cosmos_workflow.notify.messages import Notification, Outgoing, render
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,12 @@ class Sender:
                 )
 
     def deliver(self, note: Notification) -> bool:
-        """POST `note`, retrying what may pass later; True when the target took it."""
+        """POST `note`, retrying what may pass later; True when the target took it. Every
+        attempt sends the same body (rendered once), so a receiver can tell a retry."""
+        outgoing = render(note, self.target.format, time.time())
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._post(note)
+                return self._post(note, outgoing)
             except _Retry as failure:
                 if attempt == self.attempts:
                     log.warning(
@@ -163,8 +165,7 @@ class Sender:
                     return False
         return False
 
-    def _post(self, note: Notification) -> bool:
-        outgoing = render(note, self.target.format, time.time())
+    def _post(self, note: Notification, outgoing: Outgoing) -> bool:
         headers = {**outgoing.headers, **self.target.headers}
         try:
             answer = self._client.post(self.target.url, content=outgoing.body, headers=headers)
