@@ -56,7 +56,7 @@ def test_a_sweep_above_the_limit_needs_confirming(ctx: Context) -> None:
     prompts = seed_prompts(ctx, 2)
     request = _sweep(prompts, "depth=0.2,0.4")
     before = database_snapshot(ctx)
-    with pytest.raises(InvalidInput, match="above the limit of 3.*--yes"):
+    with pytest.raises(InvalidInput, match=r"above the limit of 3.*--yes"):
         sweeps.queue_sweep(ctx, request)
     assert database_snapshot(ctx) == before
     preview = sweeps.queue_sweep(ctx, request, dry_run=True).preview
