@@ -61,20 +61,7 @@ def validate_weights(raw: Mapping[str, object]) -> dict[Control, float]:
     weights: dict[Control, float] = {}
     for name, value in raw.items():
         control = parse_control(str(name))
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InvalidInput(
-                f"weight of {name!r} must be a number, got {value!r}", field="weights"
-            )
-        try:
-            number = float(value)
-        except ValueError:
-            raise InvalidInput(
-                f"weight of {name!r} must be a number, got {value!r}", field="weights"
-            ) from None
-        if not math.isfinite(number) or not 0.0 <= number <= 1.0:
-            raise InvalidInput(
-                f"weight of {name!r} must be between 0 and 1, got {value!r}", field="weights"
-            )
+        number = parse_weight(value, f"weight of {name!r}")
         if control in weights:
             raise InvalidInput(f"control {control.value!r} is given twice", field="weights")
         if number > 0.0:
@@ -85,6 +72,19 @@ def validate_weights(raw: Mapping[str, object]) -> dict[Control, float]:
             field="weights",
         )
     return weights
+
+
+def parse_weight(value: object, what: str) -> float:
+    """A weight as a number in [0, 1], from a number or its text; `what` names it in errors."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(f"{what} must be a number, got {value!r}", field="weights")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a number, got {value!r}", field="weights") from None
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise InvalidInput(f"{what} must be between 0 and 1, got {value!r}", field="weights")
+    return number
 
 
 def parse_weights_text(text: str) -> dict[Control, float]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cosmos_workflow.domain.controls import Control, parse_control
+from cosmos_workflow.domain.controls import Control, parse_control, parse_weight
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import MAX_SEED
 
@@ -101,7 +101,7 @@ def _stepped(control: Control, spec: str) -> tuple[float, ...]:
             f"a stepped axis is start:stop:step, e.g. {control.value}=0.2:0.8:0.2; got {spec!r}",
             field="weights",
         )
-    start, stop, step = (_weight(control, p.strip(), what="start, stop and step") for p in parts)
+    start, stop, step = (_weight(control, p.strip()) for p in parts)
     if step <= 0:
         raise InvalidInput(f"the {control.value} axis needs a step above 0", field="weights")
     if stop < start:
@@ -115,22 +115,8 @@ def _stepped(control: Control, spec: str) -> tuple[float, ...]:
     return tuple(round(start + i * step, AXIS_DECIMALS) for i in range(count))
 
 
-def _weight(control: Control, value: object, what: str = "weights") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidInput(
-            f"{control.value} {what} must be numbers, got {value!r}", field="weights"
-        )
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{control.value} {what} must be numbers, got {value!r}", field="weights"
-        ) from None
-    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
-        raise InvalidInput(
-            f"{control.value} {what} must be between 0 and 1, got {value!r}", field="weights"
-        )
-    return number
+def _weight(control: Control, value: object) -> float:
+    return parse_weight(value, f"a {control.value} axis value")
 
 
 def check_axes(axes: Sequence[WeightAxis]) -> tuple[WeightAxis, ...]:

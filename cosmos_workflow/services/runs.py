@@ -19,7 +19,9 @@ from cosmos_workflow.services.queue import run_labels
 from cosmos_workflow.services.sweeps import find as find_sweep
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.store.jobs import find_job
+from cosmos_workflow.store.models import RunRow
 from cosmos_workflow.store.runs import RunFilter, find_run, pick, rate, runs_page
+from cosmos_workflow.store.session import Session
 
 MAX_LOG_LINES = 100_000
 
@@ -88,11 +90,8 @@ def _run_status(status: str) -> RunStatus:
 
 
 def get_run(ctx: Context, run_id: str) -> RunView:
-    check_line(run_id, "run_id")
     with ctx.db.read() as session:
-        row = find_run(session, run_id)
-        if row is None:
-            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        row = _run(session, run_id)
         return RunView.of(row, run_labels(session, [row]))
 
 
@@ -100,11 +99,8 @@ def rate_run(ctx: Context, run_id: str, rating: int | None) -> RunView:
     """Rate a run 1 to 5; None clears its rating."""
     if rating is not None:
         _check_rating(rating)
-    check_line(run_id, "run_id")
     with ctx.db.write() as session:
-        row = find_run(session, run_id)
-        if row is None:
-            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        row = _run(session, run_id)
         rate(session, row, rating)
         return RunView.of(row, run_labels(session, [row]))
 
@@ -113,13 +109,18 @@ def pick_run(ctx: Context, run_id: str, picked: bool) -> RunView:
     """Mark a run as picked (or unpick it): the review grid's export takes the picked runs."""
     if not isinstance(picked, bool):
         raise InvalidInput(f"picked must be true or false, got {picked!r}", field="picked")
-    check_line(run_id, "run_id")
     with ctx.db.write() as session:
-        row = find_run(session, run_id)
-        if row is None:
-            raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+        row = _run(session, run_id)
         pick(session, row, picked)
         return RunView.of(row, run_labels(session, [row]))
+
+
+def _run(session: Session, run_id: str) -> RunRow:
+    check_line(run_id, "run_id")
+    row = find_run(session, run_id)
+    if row is None:
+        raise NotFound(f"no run with id {run_id!r}; see `cosmos runs list`")
+    return row
 
 
 def _check_rating(rating: int) -> None:

@@ -709,7 +709,7 @@ SWEEPS = [
     post("sweep-control", "/api/sweeps", sweep(weights={"nope": [0.5]}), 422, "unknown control"),
     post("sweep-repeated", "/api/sweeps", sweep(weights={"edge": [0.5, 0.5]}), 422, "repeats"),
     post("sweep-all-zero", "/api/sweeps", sweep(weights={"edge": [0]}), 422, "all weights at 0"),
-    post("sweep-axis-text", "/api/sweeps", sweep(weights={"edge": "abc"}), 422, "numbers"),
+    post("sweep-axis-text", "/api/sweeps", sweep(weights={"edge": "abc"}), 422, "a number"),
     post("sweep-seed", "/api/sweeps", sweep(seeds=[-1]), 422, "greater than or equal to 0"),
     post("sweep-seeds-repeated", "/api/sweeps", sweep(seeds=[1, 1]), 422, "repeated"),
     post("sweep-seed-twice", "/api/sweeps", sweep(seeds=[1], params={"seed": 2}), 422,
