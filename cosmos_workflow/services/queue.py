@@ -105,7 +105,7 @@ def add_new_sweeps(session: Session, new: Sequence[NewSweep]) -> list[str]:
     sweep_store.add_sweeps(
         session,
         [
-            sweep_store.new_sweep_row(name, s.spec, s.runs, s.id)
+            sweep_store.new_sweep_row(s.id, name, s.spec, s.runs)
             for name, s in zip(names, new, strict=True)
         ],
     )

@@ -252,10 +252,10 @@ def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -
     created = queue.insert_jobs(ctx, session, new.jobs)
     assert created is not None, "jobs without idempotency keys are always inserted"
     job_ids = [job_id for job_id, _ in created]
-    predicted = job_store.predicted_seconds_of(session, job_ids)
+    jobs = job_store.jobs_by_id(session, job_ids)
+    known = [j.predicted_seconds for j in jobs.values() if j.predicted_seconds is not None]
     etas = queue_etas(ctx, session, MAX_ETA_JOBS)
-    finishes = [etas[j].finish_at for j in job_ids if j in etas]
-    known = [p for p in predicted.values() if p is not None]
+    finishes = [etas[j].finish_at if j in etas else None for j in job_ids]
     preview = SweepPreview(
         name=name,
         prompts=len(request.prompt_ids),
@@ -266,11 +266,8 @@ def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -
         axes={a.control.value: list(a.values) for a in request.grid.axes},
         seeds=list(request.grid.seeds),
         predicted_gpu_seconds=round(sum(known), 3) if known else None,
-        predicted_finish_at=(
-            max(f for f in finishes if f is not None)
-            if finishes and len(finishes) == len(job_ids) and None not in finishes
-            else None
-        ),
+        # Known only when every job of it has an ETA with a finish.
+        predicted_finish_at=None if None in finishes else max(f for f in finishes if f is not None),
         predicted_for=planning_target(ctx).gpu_profile,
         limit=limit,
         over_limit=request.runs > limit,
@@ -278,7 +275,7 @@ def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -
     session.flush()
     sweep = store.find_sweep(session, new.id)
     assert sweep is not None
-    counts = store.status_counts(session, [sweep.id])[sweep.id]
+    counts = {RunStatus.QUEUED.value: request.runs}  # just inserted: every run is queued
     return SweepResult(preview=preview, sweep=SweepView.of(sweep, counts), job_ids=job_ids)
 
 
@@ -320,11 +317,9 @@ def cancel_sweep(ctx: Context, id_or_name: str) -> SweepCancel:
         mine = {r.id: r for r in store.runs_of_sweep(session, sweep.id) if r.status in ACTIVE_RUNS}
         job_ids = sorted({r.job_id for r in mine.values()})
         held = runs_of_jobs(session, job_ids)
+        jobs = job_store.jobs_by_id(session, job_ids)
         cancelled, stopping, shared = 0, [], []
-        for job_id in job_ids:
-            job = job_store.find_job(session, job_id)
-            if job is None:
-                continue
+        for job_id, job in sorted(jobs.items()):
             active = [r.id for r in held[job_id] if r.status in ACTIVE_RUNS]
             ours = [run_id for run_id in active if run_id in mine]
             alone = len(ours) == len(active)

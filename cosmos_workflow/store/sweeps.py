@@ -1,5 +1,5 @@
-"""Sweep rows and what a sweep's runs look like together: counts by status, the runs in order,
-and the jobs that hold its unfinished runs (for a cancel)."""
+"""Sweep rows, their names, and what a sweep's runs look like together: counts by status and
+the runs in the order the sweep queued them."""
 
 from __future__ import annotations
 
@@ -22,11 +22,9 @@ def new_sweep_id() -> str:
     return new_id("sw")
 
 
-def new_sweep_row(
-    name: str, spec: dict[str, Any], runs: int, sweep_id: str | None = None
-) -> dict[str, Any]:
+def new_sweep_row(sweep_id: str, name: str, spec: dict[str, Any], runs: int) -> dict[str, Any]:
     return {
-        "id": sweep_id or new_sweep_id(),
+        "id": sweep_id,
         "name": name,
         "created_at": now(),
         "spec": spec,
