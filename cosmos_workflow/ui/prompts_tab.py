@@ -85,8 +85,8 @@ def build(ctx: Context) -> dict[str, Any]:
     def load(words: str | None = "") -> tuple[Any, ...]:
         names = {v.id: v.name for v in inputs.list_inputs(ctx)}
         words = (words or "").strip()
-        views = prompts.search_prompts(ctx, words) if words else prompts.list_prompts(ctx)
         every = prompts.list_prompts(ctx)
+        views = prompts.search_prompts(ctx, words) if words else every
         return (
             _rows(views, names),
             gr.update(choices=[(n, i) for i, n in names.items()]),
