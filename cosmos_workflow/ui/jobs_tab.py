@@ -90,8 +90,7 @@ def _eta_text(job: JobView, at: float) -> str:
     if job.eta_start_at is None:
         return "-" if job.status == "queued" else ""
     if job.status == "running":
-        left = remaining_text(job.eta_finish_at, at)
-        when = f"done {left}" if left.startswith("in ") else left
+        when = _done_text(job.eta_finish_at, at)
     else:
         finish = "?" if job.eta_finish_at is None else _from_now(job.eta_finish_at - at)
         when = f"{_from_now(job.eta_start_at - at)} -> {finish}"
@@ -100,6 +99,12 @@ def _eta_text(job: JobView, at: float) -> str:
 
 def _from_now(seconds: float) -> str:
     return "now" if seconds <= 1 else f"in {seconds_text(seconds)}"
+
+
+def _done_text(finish_at: float | None, at: float) -> str:
+    """A running job's end: `done in 3.0 min`, `finishing`, `overdue by 2.0 min`."""
+    left = remaining_text(finish_at, at)
+    return f"done {left}" if left.startswith("in ") else left
 
 
 def job_run_rows(job: JobView) -> list[list[Any]]:
@@ -459,8 +464,7 @@ def running_text(
 ) -> str:
     """The running panel's line: the job, its runs' weight ranges (a batch's first run says
     nothing of the others), where it runs, its progress and when it should be done."""
-    left = remaining_text(job.eta_finish_at, at) if job.eta_start_at is not None else ""
-    eta = f"; done {left}" if left.startswith("in ") else (f"; {left}" if left else "")
+    eta = f"; {_done_text(job.eta_finish_at, at)}" if job.eta_start_at is not None else ""
     more = f" {others} more job(s) running (Fleet tab)." if others > 0 else ""
     return (
         f"Running job `{job.id}` ({len(job.runs)} run(s), {ranges_text(job.weight_ranges)}) "
