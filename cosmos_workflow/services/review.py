@@ -29,7 +29,7 @@ from cosmos_workflow.services.contact_sheet import write_contact_sheet
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.sweeps import SweepView
 from cosmos_workflow.services.views import RunView
-from cosmos_workflow.store.attempts import RanCommand, ran_commands
+from cosmos_workflow.store.attempts import RanCommand, RunKey, ran_commands
 from cosmos_workflow.store.runs import run_sources
 
 log = logging.getLogger(__name__)
@@ -390,7 +390,7 @@ def _refuse_existing(target: Path, planned: list[str], overwrite: bool) -> None:
         )
 
 
-def _ran_commands(ctx: Context, chosen: list[RunView]) -> dict[str, RanCommand]:
+def _ran_commands(ctx: Context, chosen: list[RunView]) -> dict[RunKey, RanCommand]:
     with ctx.db.read() as session:
         return ran_commands(session, [(r.job_id, r.finished_at) for r in chosen])
 
@@ -435,10 +435,10 @@ def _exported(
     name: str,
     source: _Source | None,
     rendered: tuple[RenderOutcome, Path | None],
-    ran: dict[str, RanCommand],
+    ran: dict[RunKey, RanCommand],
 ) -> ExportedRun:
     outcome, folder = rendered
-    made_by = ran.get(f"{run.job_id}@{run.finished_at}")
+    made_by = ran.get((run.job_id, run.finished_at))
     return ExportedRun(
         ran_command=shlex.join(made_by.argv) if made_by else None,
         ran_on_host=made_by.host_name if made_by else None,

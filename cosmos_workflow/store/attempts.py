@@ -7,6 +7,7 @@ worker on that host find such attempts here and end their processes (worker/reap
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -189,36 +190,34 @@ def _open(db: Database, query: Select[AttemptRow]) -> list[OpenAttempt]:
 
 @dataclass(frozen=True)
 class RanCommand:
-    """The argv an attempt ran, and where."""
+    """The argv an attempt ran, and on which host."""
 
     argv: list[str]
     host_name: str
-    machine: str | None
 
 
-def ran_commands(
-    session: Session, runs: Sequence[tuple[str, float | None]]
-) -> dict[str, RanCommand]:
+RunKey = tuple[str, float | None]  # (job id, run finished at)
+
+
+def ran_commands(session: Session, runs: Sequence[RunKey]) -> dict[RunKey, RanCommand]:
     """For each (job id, run finished at): the newest attempt of that job that started before
-    the run finished, the one whose process made its output; keyed by job id and finish."""
+    the run finished, the one whose process made its output."""
     job_ids = sorted({job_id for job_id, _ in runs})
-    rows: list[AttemptRow] = []
+    by_job: dict[str, list[AttemptRow]] = {}
     for start in range(0, len(job_ids), 500):
-        rows += session.scalars(
+        for row in session.scalars(
             select(AttemptRow)
             .where(AttemptRow.job_id.in_(job_ids[start : start + 500]))
             .order_by(AttemptRow.started_at)
-        ).all()
-    found: dict[str, RanCommand] = {}
+        ):
+            by_job.setdefault(row.job_id, []).append(row)
+    found: dict[RunKey, RanCommand] = {}
     for job_id, finished_at in runs:
-        made = [
-            row
-            for row in rows
-            if row.job_id == job_id and (finished_at is None or row.started_at <= finished_at)
-        ]
-        if made:
-            last = made[-1]
-            found[f"{job_id}@{finished_at}"] = RanCommand(
-                [str(a) for a in last.argv or []], last.host_name, last.machine
+        rows = by_job.get(job_id, [])
+        if finished_at is not None:
+            rows = rows[: bisect_right(rows, finished_at, key=lambda row: row.started_at)]
+        if rows:
+            found[(job_id, finished_at)] = RanCommand(
+                [str(a) for a in rows[-1].argv or []], rows[-1].host_name
             )
     return found
