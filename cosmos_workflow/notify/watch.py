@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cosmos_workflow.config import NotifyConfig
+from cosmos_workflow.domain.states import JOB_MOVES, UNFINISHED_RUNS
 from cosmos_workflow.notify.messages import Notification, counted, one_line, overall
 from cosmos_workflow.notify.send import Sender
 from cosmos_workflow.store import notifications as store
@@ -48,9 +49,9 @@ GAP_WAIT_SECONDS = 30.0
 MAX_GAPS = 1000
 # How long a stopping worker lets its senders deliver what is queued.
 FLUSH_SECONDS = 10.0
-ENDED_JOBS = frozenset({"succeeded", "failed", "cancelled"})
+# A job's end: a status it never leaves (succeeded, failed, cancelled).
+ENDED_JOBS = frozenset(status for status, moves in JOB_MOVES.items() if not moves)
 WATCHED = frozenset({"job.status", "run.status", "runs.status"})
-ACTIVE_RUNS = frozenset({"queued", "running"})
 
 
 def target_key(target: NotifyConfig) -> str:
@@ -208,7 +209,7 @@ class Notifier:
     def _finished_sweeps(self, session: Session, rows: Sequence[EventRow]) -> list[Notification]:
         sweep_ids = store.sweep_ids_of_jobs(session, {r.job_id for r in rows if r.job_id})
         counts = status_counts(session, sorted(sweep_ids))
-        done = {s: c for s, c in counts.items() if c and not ACTIVE_RUNS.intersection(c)}
+        done = {s: c for s, c in counts.items() if c and not UNFINISHED_RUNS.intersection(c)}
         names = sweep_names(session, done)
         last = rows[-1]
         return [_sweep_finished(last, s, names.get(s, s), c) for s, c in sorted(done.items())]
