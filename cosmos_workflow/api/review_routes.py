@@ -23,9 +23,9 @@ from cosmos_workflow.domain.errors import NotFound
 from cosmos_workflow.domain.text import MAX_NAME_CHARS
 from cosmos_workflow.services import review, runs
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.media import playable_video, previews_dir, served_dirs
 from cosmos_workflow.services.review import ExportResult, ReviewGrid
 from cosmos_workflow.services.views import RunView
-from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 
 Id = Annotated[str, InPath(pattern=NO_NUL, max_length=MAX_NAME_CHARS)]
 Text = Annotated[str | None, Query(pattern=NO_NUL, max_length=MAX_NAME_CHARS)]

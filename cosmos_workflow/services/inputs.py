@@ -300,7 +300,7 @@ def _own_files(ctx: Context, row: InputRow, every: Sequence[InputRow]) -> list[P
         if thumbnail.parent == home / "thumbnails" and thumbnail.is_file():
             found.append(thumbnail)
     shared = {p for other in every if other.id != row.id for p in _videos(other)}
-    previews = media.previews_dir(home)
+    previews = media.previews_dir(ctx.settings)
     for video in sorted(set(_videos(row)) - shared):
         stem = media.preview_stem(Path(video))
         if stem is not None and previews.is_dir():

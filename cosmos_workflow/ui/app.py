@@ -26,9 +26,9 @@ from cosmos_workflow.api.auth import token_matches
 from cosmos_workflow.api.models import EmbeddedWorkerStatus
 from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.media import previews_dir, served_dirs
 from cosmos_workflow.ui import fleet_tab, inputs_tab, jobs_tab, prompts_tab, runs_tab
 from cosmos_workflow.ui.common import live_trigger
-from cosmos_workflow.ui.media import previews_dir, served_dirs
 
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker

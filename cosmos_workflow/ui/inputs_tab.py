@@ -13,9 +13,9 @@ from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.services import inputs
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.inputs import InputRemoval
+from cosmos_workflow.services.media import playable_video, previews_dir, served_dirs
 from cosmos_workflow.services.views import InputView
 from cosmos_workflow.ui.common import shown_errors, when_text
-from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 
 CONTROLS = [c.value for c in Control]
 PICK = "Select an input to see its frames, fps, size and controls."

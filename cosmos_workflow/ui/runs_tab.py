@@ -16,6 +16,7 @@ import gradio as gr
 from cosmos_workflow.domain.states import RunStatus
 from cosmos_workflow.services import queue, sweeps
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.media import playable_video, previews_dir, served_dirs
 from cosmos_workflow.services.views import RunView
 from cosmos_workflow.ui.common import (
     live_trigger,
@@ -26,7 +27,6 @@ from cosmos_workflow.ui.common import (
     weights_text,
     when_text,
 )
-from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 
 HEADERS = [
     "run",

@@ -12,8 +12,8 @@ import pytest
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.services import events, inputs, prompts, queue
 from cosmos_workflow.services.context import Context
+from cosmos_workflow.services.media import playable_video, previews_dir, served_dirs
 from cosmos_workflow.store import jobs as store
-from cosmos_workflow.ui.media import playable_video, previews_dir, served_dirs
 from tests.services.helpers import seed_input, seed_prompts
 from tests.services.history import files_under
 from tests.services.snapshot import database_snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosmos_workflow.ui.media import codec_of, playable_video
+from cosmos_workflow.services.media import codec_of, playable_video
 from tests.ui.test_served_files import make_h264
 from tests.videos import make_video
 
