@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import gradio as gr
 
 from cosmos_workflow.domain.errors import CosmosError
+from cosmos_workflow.services.views import RunView
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,6 +71,19 @@ def short_text(text: str | None, limit: int = 60) -> str:
     all."""
     line = " ".join((text or "").split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def run_cells(run: RunView, prompt_chars: int = 60) -> list[Any]:
+    """What a run is, as a table's first cells: id, status, prompt, its own weights, seed and
+    sweep (the Jobs tab's runs of a job; the Runs tab's rows, which add more)."""
+    return [
+        run.id,
+        run.status,
+        short_text(run.prompt_text, prompt_chars),
+        weights_text(run.weights),
+        "" if run.seed is None else run.seed,
+        run.sweep_name or "",
+    ]
 
 
 FINISHING_SECONDS = 10.0  # this close past its predicted end a job is finishing, not late

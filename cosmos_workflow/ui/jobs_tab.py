@@ -17,15 +17,14 @@ import gradio as gr
 from cosmos_workflow.domain.errors import CosmosError
 from cosmos_workflow.services import events, queue
 from cosmos_workflow.services.context import Context
-from cosmos_workflow.services.views import JobView, RunView
+from cosmos_workflow.services.views import JobView
 from cosmos_workflow.ui.common import (
     live_trigger,
     ranges_text,
     remaining_text,
+    run_cells,
     seconds_text,
-    short_text,
     shown_errors,
-    weights_text,
 )
 
 QUEUE_HEADERS = [
@@ -109,19 +108,7 @@ def _done_text(finish_at: float | None, at: float) -> str:
 
 def job_run_rows(job: JobView) -> list[list[Any]]:
     """What each run of a job is: its prompt, own weights, seed, status and sweep."""
-    return [_job_run_row(run) for run in job.runs]
-
-
-def _job_run_row(run: RunView) -> list[Any]:
-    seed = "" if run.seed is None else run.seed
-    return [
-        run.id,
-        run.status,
-        short_text(run.prompt_text),
-        weights_text(run.weights),
-        seed,
-        run.sweep_name or "",
-    ]
+    return [run_cells(run) for run in job.runs]
 
 
 def _plan_rows(plan: Any) -> list[list[Any]]:

@@ -21,6 +21,7 @@ from cosmos_workflow.services.views import RunView
 from cosmos_workflow.ui.common import (
     live_trigger,
     parse_date,
+    run_cells,
     seconds_text,
     short_text,
     shown_errors,
@@ -48,12 +49,7 @@ DEFAULT_FILTERS = {"status": "succeeded", "prompt": "", "controls": "", "rating"
 
 def _row(run: RunView) -> list[Any]:
     return [
-        run.id,
-        run.status,
-        short_text(run.prompt_text, 50),
-        weights_text(run.weights),
-        "" if run.seed is None else run.seed,
-        run.sweep_name or "",
+        *run_cells(run, 50),
         run.rating or "",
         run.kind,
         seconds_text(run.predicted_seconds),
