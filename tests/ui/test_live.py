@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from cosmos_workflow.services import prompts, queue
 from cosmos_workflow.services.context import Context
-from tests.ui.conftest import Server
+from tests.ui.conftest import Server, browser_page
 from tests.ui.pages import open_ui, tab, table_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,11 +29,8 @@ PROGRESS = re.compile(r"(clip|step) \d+ of \d+")  # Transfer1 counts clips
 
 @pytest.fixture
 def second_page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
+    with browser_page(browser) as opened:
+        yield opened
 
 
 def _row_of(page: Any, job_id: str) -> list[str]:
