@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosmos_workflow.services.media import first_frame
+
 if TYPE_CHECKING:
     from PIL import Image as PILImage
     from PIL import ImageDraw
@@ -109,11 +111,4 @@ def _frame(cell: ReviewCell) -> PILImage.Image | None:
     if run.thumbnail_path and Path(run.thumbnail_path).is_file():
         with Image.open(run.thumbnail_path) as image:
             return image.convert("RGB")
-    import av
-
-    try:
-        with av.open(run.output_path) as container:
-            decoded = next(container.decode(video=0))
-            return Image.fromarray(decoded.to_ndarray(format="rgb24"))
-    except (av.error.FFmpegError, OSError, ValueError, StopIteration, IndexError):
-        return None
+    return first_frame(run.output_path)

@@ -17,11 +17,14 @@ import shutil
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosmos_workflow.config import Settings
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.work import VideoInfo
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +86,23 @@ def video_decodes(path: Path) -> bool:
     return False
 
 
-def write_thumbnail(video: Path, dest: Path, width: int = 320) -> Path | None:
-    """A JPEG of the first frame, or None when the video cannot be decoded."""
+def first_frame(video: Path | str) -> PILImage.Image | None:
+    """The video's first frame as an RGB image, or None when it cannot be decoded."""
     import av
     from PIL import Image
 
     try:
         with av.open(str(video)) as container:
             frame = next(container.decode(video=0))
-            image = Image.fromarray(frame.to_ndarray(format="rgb24"))
+            return Image.fromarray(frame.to_ndarray(format="rgb24"))
     except (av.error.FFmpegError, OSError, ValueError, StopIteration, IndexError):
+        return None
+
+
+def write_thumbnail(video: Path, dest: Path, width: int = 320) -> Path | None:
+    """A JPEG of the first frame, or None when the video cannot be decoded."""
+    image = first_frame(video)
+    if image is None:
         return None
     height = max(1, round(image.height * width / max(image.width, 1)))
     dest.parent.mkdir(parents=True, exist_ok=True)
