@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from cosmos_workflow.services import queue, workers
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.media import previews_dir, served_dirs
 from cosmos_workflow.ui import fleet_tab, inputs_tab, jobs_tab, prompts_tab, runs_tab
-from cosmos_workflow.ui.common import live_trigger
+from cosmos_workflow.ui.common import escaped, live_trigger
 
 if TYPE_CHECKING:
     from cosmos_workflow.worker.embedded import EmbeddedWorker
@@ -121,7 +120,7 @@ def banner(ctx: Context, worker: EmbeddedWorker | None = None) -> str:
 
 def embedded_worker_text(status: EmbeddedWorkerStatus, now: float) -> str:
     """The banner's one line about this server's own worker (`GET /api/worker`)."""
-    error = f" after: {_plain(status.last_error)}" if status.last_error else ""
+    error = f" after: {escaped(status.last_error)}" if status.last_error else ""
     restarts = f" ({status.restarts} restart{'' if status.restarts == 1 else 's'})"
     if status.state == "none":
         return "No worker in this server (run `cosmos worker`)."
@@ -133,11 +132,6 @@ def embedded_worker_text(status: EmbeddedWorkerStatus, now: float) -> str:
     if status.state == "stopped":
         return f"**Worker stopped**{error}."
     return "Worker: starting."
-
-
-def _plain(text: str) -> str:
-    """Text shown as is in Markdown: its markup characters escaped."""
-    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
 
 
 def build_ui(ctx: Context, worker: EmbeddedWorker | None = None) -> gr.Blocks:

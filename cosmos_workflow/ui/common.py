@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -64,6 +65,11 @@ def ranges_text(ranges: dict[str, list[float]]) -> str:
         low, high = (float(bounds[0]), float(bounds[-1])) if bounds else (0.0, 0.0)
         parts.append(f"{control} {low:g}" if low == high else f"{control} {low:g}-{high:g}")
     return ", ".join(parts) or "-"
+
+
+def escaped(text: str) -> str:
+    """Text shown as is in Markdown: its markup characters escaped."""
+    return re.sub(r"([\\`*_\[\]<>|~#])", r"\\\1", text)
 
 
 def short_text(text: str | None, limit: int = 60) -> str:

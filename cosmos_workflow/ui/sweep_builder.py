@@ -6,7 +6,6 @@ runs, jobs and the predicted GPU time are exactly what Queue sweep would queue."
 
 from __future__ import annotations
 
-import re
 import textwrap
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.sweeps import SweepCancel, SweepPreview, SweepResult, SweepView
 from cosmos_workflow.services.views import PromptView
 from cosmos_workflow.ui import job_params
-from cosmos_workflow.ui.common import shown_errors, when_text
+from cosmos_workflow.ui.common import escaped, shown_errors, when_text
 
 # One row per control, in the order people usually sweep them; each row's control can be changed.
 AXIS_CONTROLS = [Control.EDGE.value, Control.DEPTH.value, Control.SEG.value, Control.VIS.value]
@@ -35,11 +34,6 @@ START_TEXT = "Pick prompts and type weights for at least one control to see what
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def escaped(text: str) -> str:
-    """Text shown as is in Markdown: its markup characters escaped."""
-    return re.sub(r"([\\`*_\[\]<>|~#])", r"\\\1", text)
 
 
 def duration_text(seconds: float) -> str:
