@@ -86,6 +86,10 @@ function renderAll() {
   renderGrid();
 }
 
+function weightsText(weights, separator) {
+  return Object.entries(weights).map(([c, v]) => `${c} ${v}`).join(separator);
+}
+
 function pageLabel(page) {
   const name = page.prompt_name || page.prompt_id;
   const seed = page.seed === null ? "" : ` · seed ${page.seed}`;
@@ -159,14 +163,11 @@ function cellElement(cell, r, c) {
   td.dataset.row = r;
   td.dataset.column = c;
   const run = cell.run;
-  td.title = Object.entries(cell.weights).map(([k, v]) => `${k} ${v}`).join(", ");
+  td.title = weightsText(cell.weights, ", ");
   if (run) td.dataset.run = run.id;
   if (cell.video_url) {
-    const video = document.createElement("video");
-    Object.assign(video, { muted: true, loop: true, playsInline: true, preload: "auto" });
-    video.src = cell.video_url;
+    const video = loopingVideo(cell.video_url);
     if (cell.thumbnail_url) video.poster = cell.thumbnail_url;
-    video.addEventListener("loadedmetadata", syncNow);
     td.append(video);
   } else {
     const status = document.createElement("div");
@@ -184,6 +185,14 @@ function cellElement(cell, r, c) {
     showSources();
   });
   return td;
+}
+
+function loopingVideo(url) {
+  // Muted and looping, kept on the shared clock once its length is known.
+  const video = document.createElement("video");
+  Object.assign(video, { muted: true, loop: true, playsInline: true, preload: "auto", src: url });
+  video.addEventListener("loadedmetadata", syncNow);
+  return video;
 }
 
 function badge(run) {
@@ -213,13 +222,18 @@ function markFocus() {
   });
 }
 
-function updateRun(run) {
-  // A rating or pick changed one run: redraw its cell where it shows.
+function* placedRuns() {
+  // Every cell that holds a run, with its page.
   for (const page of state.grid.pages) {
     for (const row of page.cells) {
-      for (const cell of row) if (cell.run && cell.run.id === run.id) cell.run = run;
+      for (const cell of row) if (cell.run) yield { page, cell };
     }
   }
+}
+
+function updateRun(run) {
+  // A rating or pick changed one run: redraw its cell where it shows.
+  for (const { cell } of placedRuns()) if (cell.run.id === run.id) cell.run = run;
   const td = document.querySelector(`td.cell[data-run="${CSS.escape(run.id)}"]`);
   if (td) {
     td.querySelector(".badge").replaceWith(badge(run));
@@ -298,11 +312,7 @@ async function togglePick() {
 }
 
 function findCell(runId) {
-  for (const page of state.grid.pages) {
-    for (const row of page.cells) {
-      for (const cell of row) if (cell.run && cell.run.id === runId) return { page, cell };
-    }
-  }
+  for (const found of placedRuns()) if (found.cell.run.id === runId) return found;
   return null;
 }
 
@@ -318,8 +328,7 @@ function addToCompare() {
 }
 
 function describe(found) {
-  const weights = Object.entries(found.cell.run.weights).map(([c, v]) => `${c} ${v}`).join(" ");
-  return `${pageLabel(found.page)} · ${weights}`;
+  return `${pageLabel(found.page)} · ${weightsText(found.cell.run.weights, " ")}`;
 }
 
 function showCompare() {
@@ -363,7 +372,7 @@ function showSources() {
   const cell = focusedCell();
   if (!page || !cell) return;
   const run = cell.run;
-  const weights = Object.entries(cell.weights).map(([c, v]) => `${c} ${v}`).join(", ");
+  const weights = weightsText(cell.weights, ", ");
   const details = run
     ? `${run.id} · ${run.status} · ${weights} · seed ${run.seed ?? "default"} · ` +
       `rating ${run.rating ?? "none"}${run.picked ? " · picked" : ""}` +
@@ -374,11 +383,8 @@ function showSources() {
   $("source-videos").replaceChildren(
     ...sources.filter(([, url]) => url).map(([name, url]) => {
       const figure = document.createElement("figure");
-      const video = document.createElement("video");
-      Object.assign(video, { muted: true, loop: true, playsInline: true, preload: "auto" });
-      video.src = url;
+      const video = loopingVideo(url);
       video.dataset.source = name;
-      video.addEventListener("loadedmetadata", syncNow);
       const caption = document.createElement("figcaption");
       caption.textContent = name;
       figure.append(video, caption);
