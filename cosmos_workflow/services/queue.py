@@ -582,16 +582,17 @@ def run_labels(session: Session, rows: Sequence[RunRow]) -> RunLabels:
     )
 
 
-def get_job(ctx: Context, job_id: str) -> JobView:
+def get_job(ctx: Context, job_id: str, *, eta: bool = True) -> JobView:
+    """One job with its runs; `eta=False` skips the fleet simulation (a view of its runs)."""
     with ctx.db.read() as session:
         job = _job(session, job_id)
         # A merged job's runs are in its batch job now: show the ones it was created with.
         merged = job.status == JobStatus.MERGED.value
         runs = runs_of_job(session, job_id, created_in=merged)
         position = store.queue_place(session, job) if job.status == JobStatus.QUEUED.value else None
-        active = job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-        eta = queue_etas(ctx, session, position or 0).get(job_id) if active else None
-        return JobView.of(job, runs, position, eta, run_labels(session, runs))
+        active = eta and job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+        predicted = queue_etas(ctx, session, position or 0).get(job_id) if active else None
+        return JobView.of(job, runs, position, predicted, run_labels(session, runs))
 
 
 def _job(session: Session, job_id: str) -> JobRow:
@@ -600,6 +601,12 @@ def _job(session: Session, job_id: str) -> JobRow:
     if job is None:
         raise NotFound(f"no job with id {job_id!r}; see `cosmos queue list --all`")
     return job
+
+
+def is_paused(ctx: Context) -> bool:
+    """Whether the queue is paused (one row read, for a view that asks often)."""
+    with ctx.db.read() as session:
+        return store.is_paused(session)
 
 
 def queue_status(ctx: Context) -> QueueStatus:

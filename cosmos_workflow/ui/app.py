@@ -97,7 +97,7 @@ def banner(ctx: Context, worker: EmbeddedWorker | None = None) -> str:
     """What a user must know before anything else: this server's own worker, and whether work
     is real, simulated, or not running at all."""
     alive = [w for w in workers.list_workers(ctx) if w.alive]
-    paused = queue.queue_status(ctx).paused
+    paused = queue.is_paused(ctx)
     parts = [embedded_worker_text(EmbeddedWorkerStatus.of(worker), time.time())]
     if not alive:
         parts.append("**No worker is running**: queued work will wait until one starts.")

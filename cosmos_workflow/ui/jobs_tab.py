@@ -270,7 +270,7 @@ def build(ctx: Context) -> dict[str, Any]:
 
     def runs_of(job_id: str | None) -> list[list[Any]]:
         chosen = (job_id or "").strip()
-        return job_run_rows(queue.get_job(ctx, chosen)) if chosen else []
+        return job_run_rows(queue.get_job(ctx, chosen, eta=False)) if chosen else []
 
     def pick(event: gr.SelectData) -> tuple[str, list[list[Any]]]:
         job_id = str(event.row_value[1]) if event.row_value else ""
