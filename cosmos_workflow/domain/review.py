@@ -156,10 +156,4 @@ def _cell(
 
 def _ordered(given: Sequence[T], found: Iterable[T]) -> list[T]:
     """`given` in its order, then whatever else `found` holds, in first-seen order."""
-    result = list(dict.fromkeys(given))
-    seen = set(result)
-    for item in found:
-        if item not in seen:
-            seen.add(item)
-            result.append(item)
-    return result
+    return list(dict.fromkeys(itertools.chain(given, found)))

@@ -14,6 +14,8 @@ import re
 import shlex
 import shutil
 import tempfile
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +117,6 @@ def review_grid(
     else:
         axes = axes_of_runs(placed)
         pages = layout(placed, axes, sorted({r.prompt_id for r in placed}))
-    counts: dict[str, int] = {}
-    for run in found.runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
     by_id = {run.id: run for run in found.runs}
     sources = _sources(ctx, [page.prompt_id for page in pages])
     return ReviewGrid(
@@ -126,7 +125,7 @@ def review_grid(
         pages=[_page_view(page, by_id, sources.get(page.prompt_id)) for page in pages],
         runs=len(found.runs),
         total=found.total,
-        counts=counts,
+        counts=dict(Counter(run.status for run in found.runs)),
     )
 
 
@@ -183,7 +182,9 @@ def _page_view(page: Page, by_id: dict[str, RunView], source: _Source | None) ->
     )
 
 
-def _cell_view(weights: dict[str, float], run: RunView | None, earlier: Any) -> ReviewCell:
+def _cell_view(
+    weights: dict[str, float], run: RunView | None, earlier: Sequence[str]
+) -> ReviewCell:
     done = run is not None and run.status == RunStatus.SUCCEEDED and run.output_path is not None
     return ReviewCell(
         weights=weights,
