@@ -74,3 +74,13 @@ def test_imports_inside_functions_and_under_type_checking_count(tmp_path: Path) 
         "    from cosmos_workflow import store\n"
     )
     assert {"sqlalchemy", "sqlalchemy.orm", "cosmos_workflow.store"} <= _imported(module)
+
+
+INNER_LAYERS = (
+    "domain", "planner", "backends", "store", "services", "worker", "notify", "hosts", "simulator",
+)  # fmt: skip
+
+
+def test_inner_layers_never_import_the_outer_ones() -> None:
+    for outer in OUTER_LAYERS:
+        assert _violations(INNER_LAYERS, f"cosmos_workflow.{outer}") == [], outer
