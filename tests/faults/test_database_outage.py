@@ -14,10 +14,12 @@ the database with `BEGIN EXCLUSIVE`, so no write gets through.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ from cosmos_workflow.store.models import JobRow
 from tests.e2e.conftest import BOTH_DATABASES
 from tests.faults.ledger import assert_exactly_once, running_attempt, wait_for
 from tests.faults.proxy import TcpProxy
+from tests.notify.receiver import receiving
 from tests.services.helpers import seed_input, seed_prompts
 
 pytestmark = pytest.mark.slow
@@ -172,3 +175,42 @@ def test_an_outage_past_the_limit_stops_the_worker_and_a_new_one_finishes(
         attempts = session.scalar(select(JobRow.attempts).where(JobRow.id == job_id))
     assert attempts == 2, "the interrupted job ran once more, on the new worker"
     assert_exactly_once(ctx, context=_logs(logs))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_notifications_ride_out_the_outage_and_are_told_once(
+    ctx: Context, env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """The worker's notifier loses the database with the worker (its polls and claims fail):
+    once it is back, every job's end and the drained queue are told, each exactly once."""
+    job_ids = _jobs(ctx, 3)
+    db = Database(database_url)
+    logs = tmp_path / "logs"
+    with receiving() as receiver:
+        config = tmp_path / "notify.toml"
+        config.write_text(
+            f"[[notify]]\nurl = '{receiver.url}/ends'\non = ['job_finished', 'queue_drained']\n"
+        )
+        with workers_on(
+            db,
+            {**env, "COSMOS_CONFIG": str(config)},
+            logs,
+            COSMOS_LEASE_SECONDS="20",
+            COSMOS_DATABASE_OUTAGE_SECONDS="30",
+        ) as workers:
+            worker = workers.start("--exit-when-idle")
+            wait_for(lambda: running_attempt(ctx), 60, "a running model process")
+            time.sleep(0.5)
+            db.cut()
+            time.sleep(OUTAGE_S)
+            db.restore()
+            code = worker.wait(timeout=120)
+        time.sleep(1.0)  # anything told twice would have arrived by now
+        told = [json.loads(r.body) for r in receiver.received]
+    assert code == 0, _logs(logs)
+    assert "notify: reading the events failed" in _logs(logs), "the outage missed the notifier"
+    assert_exactly_once(ctx, fault_free=True, context=_logs(logs))
+    ends = Counter(b["job_id"] for b in told if b["event"] == "job_finished")
+    assert ends == dict.fromkeys(job_ids, 1), (ends, _logs(logs))
+    assert [b["event"] for b in told].count("queue_drained") == 1, told
