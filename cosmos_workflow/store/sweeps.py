@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.domain.errors import Conflict
@@ -49,8 +50,18 @@ def free_name(session: Session, name: str | None, also_taken: Iterable[str] = ()
 
 
 def add_sweeps(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(SweepRow), list(rows))
+    """Insert sweeps. A name another transaction took since `free_name` looked (two sweeps
+    named at the same moment, on PostgreSQL) is a Conflict, not a database error."""
+    if not rows:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(SweepRow), list(rows))
+    except IntegrityError:
+        names = ", ".join(repr(row["name"]) for row in rows)
+        raise Conflict(
+            f"a sweep named {names} was queued meanwhile; try again", field="name"
+        ) from None
 
 
 def find_sweep(session: Session, id_or_name: str) -> SweepRow | None:

@@ -10,6 +10,7 @@ from cosmos_workflow.domain.sweeps import parse_axis
 from cosmos_workflow.services import batching, queue, runs, sweeps
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.store import jobs as job_store
+from cosmos_workflow.store import sweeps as sweep_store
 from tests.services.helpers import seed_prompts
 from tests.services.snapshot import database_snapshot
 
@@ -157,3 +158,16 @@ def test_rating_and_picking_runs(ctx: Context) -> None:
     assert runs.rate_run(ctx, run_id, 4).rating == 4
     assert runs.rate_run(ctx, run_id, None).rating is None
     assert not runs.pick_run(ctx, run_id, False).picked
+
+
+def test_a_name_taken_between_the_look_and_the_insert_is_a_conflict(ctx: Context) -> None:
+    """Two sweeps given the same dated default name at the same moment: the later insert is
+    refused as a Conflict (the unique index decides), and its transaction changes nothing."""
+    prompts = seed_prompts(ctx, 1)
+    taken = sweeps.queue_sweep(ctx, _sweep(prompts, "edge=0.5")).sweep
+    assert taken is not None
+    before = database_snapshot(ctx)
+    with pytest.raises(Conflict, match="queued meanwhile"), ctx.db.write() as session:
+        row = sweep_store.new_sweep_row(sweep_store.new_sweep_id(), taken.name, {}, 1)
+        sweep_store.add_sweeps(session, [row])
+    assert database_snapshot(ctx) == before
