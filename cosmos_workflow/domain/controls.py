@@ -1,7 +1,13 @@
 """Control signals and control sets.
 
 A control is one conditioning signal of Cosmos Transfer (blurred RGB `vis`, Canny `edge`, `depth`,
-`seg`). A run asks for a set of controls, each with a weight in [0, 1]."""
+`seg`) and of Cosmos 3 (the same four, where `vis` is called `blur`, and the world-surface map
+`wsm`). A run asks for a set of controls, each with a weight in [0, 1].
+
+`vis` and Cosmos 3's `blur` are one control: both are the RGB video blurred (a bilateral blur
+plus down- and up-scaling) at the same five strength presets, computed from the input video when
+no control video is given (Transfer2.5 and Cosmos 3 alike), so an input's `vis` control video
+serves as Cosmos 3's `blur` control video and `blur=0.5` and `vis=0.5` mean the same."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ class Control(StrEnum):
     EDGE = "edge"
     DEPTH = "depth"
     SEG = "seg"
+    WSM = "wsm"  # Cosmos 3's world-surface map; always a precomputed control video
 
 
 # File stems and spellings users write, mapped to the control they name.
@@ -28,6 +35,7 @@ CONTROL_ALIASES: dict[str, Control] = {
     "depth": Control.DEPTH,
     "seg": Control.SEG,
     "segmentation": Control.SEG,
+    "wsm": Control.WSM,
 }
 
 ControlSet = frozenset[Control]

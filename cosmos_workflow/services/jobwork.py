@@ -92,12 +92,13 @@ def _run_work(run: RunRow, source: RunSource, upscaled: dict[str, RunRow]) -> Ru
 
 def _output_fps(run: RunRow, source: VideoInfo, upscaled: dict[str, RunRow]) -> int:
     """The frame rate a finished run's video plays at: an upscale keeps its source's, Transfer1
-    writes at its --fps, Transfer2.5 at the input video's (rounded: --fps is an integer)."""
+    writes at its --fps, Transfer2.5 and Cosmos 3 at the input video's (rounded: --fps is an
+    integer)."""
     parent_id = _upscales(run)
     if parent_id and parent_id in upscaled:
         return _output_fps(upscaled[parent_id], source, upscaled)
     params: ExecutionParams = params_from_dict(run.params)
-    if params.backend is Backend.TRANSFER1:
+    if params.backend is Backend.TRANSFER1 and params.fps is not None:
         return params.fps
     low, high = FPS_RANGE
     return min(high, max(low, round(source.fps)))

@@ -15,9 +15,11 @@ from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.params import (
     JobKind,
     check_controls_for_params,
+    num_outputs,
     params_from_dict,
     upscale_params,
     validate_params,
+    with_output_seeds,
 )
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.text import MAX_KEY_CHARS, check_line, check_path, shown
@@ -80,6 +82,19 @@ class JobRequest:
     idempotency_key: str | None = None
     kind: JobKind = JobKind.INFERENCE
     sweep_id: str | None = None  # the sweep (services.sweeps) whose runs these are
+    # Runs per prompt (Cosmos 3's num_outputs): seeds seed, seed+1, ... as NVIDIA expands it.
+    outputs: int = 1
+
+    def run_params(self) -> list[dict[str, Any]]:
+        """The parameters of each prompt's runs, one per output."""
+        if self.outputs == 1:
+            return [self.params]
+        expanded = with_output_seeds(params_from_dict(self.params), self.outputs)
+        return [p.to_dict() for p in expanded]
+
+    @property
+    def run_count(self) -> int:
+        return len(self.prompt_ids) * self.outputs
 
 
 def with_sweep(request: JobRequest, sweep_id: str) -> JobRequest:
@@ -138,9 +153,13 @@ def build_request(
                 "an idempotency key must be 1 to 200 characters", field="idempotency_key"
             )
     checked = validate_weights({str(k): v for k, v in weights.items()})
-    validated = validate_params(dict(params or {}))
-    check_controls_for_params([c.value for c in checked], validated)
-    return JobRequest(ids, checked, validated.to_dict(), priority, idempotency_key)
+    raw = dict(params or {})
+    names = [c.value for c in checked]
+    validated = validate_params(raw, names)
+    check_controls_for_params(names, validated)
+    outputs = num_outputs(raw)
+    with_output_seeds(validated, outputs)  # refuses seeds past the largest
+    return JobRequest(ids, checked, validated.to_dict(), priority, idempotency_key, outputs=outputs)
 
 
 def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
@@ -411,21 +430,22 @@ def insert_jobs(
             idempotency_key=request.idempotency_key,
         )
         job_rows.append(job)
-        run_share = _rounded(estimates[index], "compute_seconds", len(request.prompt_ids))
+        run_share = _rounded(estimates[index], "compute_seconds", request.run_count)
+        each = [(p, params) for p in request.prompt_ids for params in request.run_params()]
         runs = [
             new_run_row(
                 job_id=job["id"],
                 prompt_id=prompt_id,
                 kind=request.kind.value,
                 weights={c.value: w for c, w in request.weights.items()},
-                params=request.params,
+                params=params,
                 index=batch_index,
                 created_at=stamp,
                 predicted_seconds=run_share,
                 parent_run_id=parent_runs[index] if parent_runs else None,
                 sweep_id=request.sweep_id,
             )
-            for batch_index, prompt_id in enumerate(request.prompt_ids)
+            for batch_index, (prompt_id, params) in enumerate(each)
         ]
         run_rows.extend(runs)
         created.append((job["id"], [run["id"] for run in runs]))
@@ -463,11 +483,12 @@ def _estimate_jobs(
                 priority=request.priority,
                 queue_index=0,
                 weights=request.weights,
-                params=params,
+                params=params_from_dict(output),
                 negative_prompt=videos[prompt_id][1],
                 video=videos[prompt_id][0],
             )
             for prompt_id in request.prompt_ids
+            for output in request.run_params()
         ]
         require_one_process(runs)  # refused now rather than failed by the worker
         estimates.append(cost.predict(params.backend, target.gpu_profile, runs))
