@@ -603,14 +603,24 @@ def finish(
     log.info("finished job=%s status=%s", job.id, status.value)
 
 
-def release(held: HeldJob, error: str, *, charged: bool = True) -> JobStatus:
+def release(
+    held: HeldJob, error: str, *, charged: bool = True, requeue: Sequence[str] = ()
+) -> JobStatus:
     """Give a held job whose attempt crashed back to the queue (its unfinished runs only), or
     quarantine it when its charged attempts are used up.
 
     `charged=False`: the attempt ended for a reason outside the job (its worker is stopping,
     or lost touch with the database): the claim's attempt is given back, to the job and to its
-    runs, and the job is never quarantined for it."""
+    runs, and the job is never quarantined for it.
+
+    `requeue`: runs the crashed process never reached. They move first to one new queued job in
+    this job's place with their attempt given back, so neither the charge nor a quarantine of
+    this job touches them."""
     session, job = held.session, held.job
+    if requeue:
+        moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
+        record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(requeue))
+        error = f"{error}; {len(requeue)} run(s) not reached: {moved}"
     if not charged:
         given_back: dict[str, Any] = {"attempts": RunRow.attempts - 1, "started_at": None}
         set_job_status(

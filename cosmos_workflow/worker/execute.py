@@ -25,7 +25,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -313,14 +313,7 @@ class JobExecutor:
         scratch = self.ctx.settings.logs_dir / f"{attempt.key}.read_back"
         texts = read_back(self.host, attempt.workdir, rec.rendered, scratch)
         outcomes = backend.collect(job, rec.rendered, produced, rec.lines, exit_code, texts)
-        # Runs the process never reached go back to the queue; they are not this job's failures.
-        # A crash or an out-of-memory split already gives every unfinished run another go.
-        retried = failure in (FailureClass.CRASH, FailureClass.OUT_OF_MEMORY)
-        not_reached = [
-            r.run_id
-            for r in job.runs
-            if not retried and (outcome := outcomes.get(r.run_id)) and outcome.not_attempted
-        ]
+        not_reached = _not_reached(job, outcomes, failure)
         attempted = replace(job, runs=tuple(r for r in job.runs if r.run_id not in not_reached))
         results = self._run_results(attempt, supervisor, attempted, outcomes, rec.clock)
         done = {run_id for run_id, r in results.items() if r.status == RunStatus.SUCCEEDED}
@@ -333,7 +326,9 @@ class JobExecutor:
         if failure is FailureClass.CRASH and unfinished:
             reason = _crash_reason(result, rec.lines)
             log.warning("job=%s crashed (%s)", job.job_id, reason)
-            self._guarded(attempt, lambda held: _release(held, reason), finished)
+            self._guarded(
+                attempt, lambda held: _release(held, reason, requeue=not_reached), finished
+            )
             return
         if failure is not None:
             message = _last_error_line(rec.lines) or failure.value
@@ -351,7 +346,9 @@ class JobExecutor:
         def write(held: jobs.HeldJob) -> None:
             if timing is not None:
                 timing(held)
-            jobs.finish(held, status, error=error, failure_class=failure, requeue=not_reached)
+            # A crash between two samples fails none of the runs it ran: the job succeeded.
+            failure_class = None if status is JobStatus.SUCCEEDED else failure
+            jobs.finish(held, status, error=error, failure_class=failure_class, requeue=not_reached)
 
         if self._guarded(attempt, write, results) and status is JobStatus.SUCCEEDED:
             self.host.remove(attempt.workdir)
@@ -572,9 +569,30 @@ class Recording:
     predicted: float | None
 
 
-def _release(held: jobs.HeldJob, reason: str, *, charged: bool = True) -> None:
-    status = jobs.release(held, reason, charged=charged)
+def _release(
+    held: jobs.HeldJob, reason: str, *, charged: bool = True, requeue: Sequence[str] = ()
+) -> None:
+    status = jobs.release(held, reason, charged=charged, requeue=requeue)
     log.warning("job=%s released (%s): now %s", held.job.id, reason, status.value)
+
+
+def _not_reached(
+    job: JobWork, outcomes: Mapping[str, RunOutcome], failure: FailureClass | None
+) -> list[str]:
+    """Runs the process never reached: they go back to the queue uncharged, in a job of their
+    own; they are not this job's failures.
+
+    A crash is charged to the run it happened in (a process that dies in sample k, as Cosmos 3
+    and Transfer2.5 do, never starts the samples after it). When the process reached no run at
+    all (it died loading the model), the crash is the process's own and the whole job is
+    charged, or a process that always dies would be requeued for ever. An out-of-memory split
+    already gives every unfinished run another go."""
+    if failure is FailureClass.OUT_OF_MEMORY:
+        return []
+    skipped = [r.run_id for r in job.runs if (o := outcomes.get(r.run_id)) and o.not_attempted]
+    if failure is FailureClass.CRASH and len(skipped) == len(job.runs):
+        return []
+    return skipped
 
 
 def _failed(

@@ -188,3 +188,30 @@ def test_results_for_runs_that_ended_are_ignored(ctx: Context) -> None:
         )
         store.finish(held, JobStatus.SUCCEEDED)
     assert _runs(ctx, run_ids) == [("succeeded", "/o.mp4"), ("succeeded", "/p.mp4")]
+
+
+def test_a_crash_requeues_the_runs_it_never_reached_uncharged(ctx: Context) -> None:
+    """Cosmos 3 dies in sample k and never starts the samples after it: the run it died in is
+    charged with the job, the runs it never reached move to a job of their own with their
+    attempt given back, even when the crash used up the job's last attempt."""
+    prompts = seed_prompts(ctx, 3)
+    job = queue.enqueue(ctx, queue.build_request(prompts, {"edge": 0.5}))
+    with ctx.db.write() as session:
+        session.execute(update(JobRow).values(max_attempts=1))
+    claim = store.claim_next_job(ctx.db, "w", lease_seconds=60)
+    assert claim is not None and claim.job_id == job.job_id
+    done, died_in, never = job.run_ids
+    with store.lease_held(ctx.db, claim.job_id, claim.lease_token) as held:
+        run_store.record_results(
+            held, {done: run_store.RunResult(RunStatus.SUCCEEDED, output_path="/o.mp4")}
+        )
+        status = store.release(held, "exit code 1", requeue=[never])
+    assert status is JobStatus.FAILED  # its one attempt was charged
+    with ctx.db.read() as session:
+        rows = {r.id: r for r in session.scalars(select(RunRow)).all()}
+        moved = session.get(JobRow, rows[never].job_id)
+    assert (rows[done].status, rows[died_in].status) == ("succeeded", "failed")
+    assert rows[died_in].job_id == job.job_id
+    assert moved is not None and moved.id != job.job_id
+    assert (moved.status, rows[never].status, rows[never].attempts) == ("queued", "queued", 0)
+    assert moved.attempts == 0
