@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from cosmos_workflow.domain.guardrails import Guardrails
 from cosmos_workflow.store.models import Base, InputRow, JobRow, PromptRow, RunRow
 
 if TYPE_CHECKING:
@@ -78,6 +79,11 @@ class RunView(BaseModel):
     sweep_id: str | None = None
     sweep_name: str | None = None
     prompt_text: str | None = None  # filled where a list read the prompts (services.runs)
+    # The guardrail posture of the run's latest attempt (domain.guardrails): what its host asked
+    # for and what the model applied; None for a run that never started (or ran before it was
+    # recorded).
+    guardrails_asked: str | None = None
+    guardrails_got: str | None = None
 
     @classmethod
     def of(cls, row: RunRow, labels: RunLabels | None = None) -> RunView:
@@ -87,6 +93,10 @@ class RunView(BaseModel):
             extra["prompt_text"] = labels.prompts.get(row.prompt_id)
             extra["sweep_name"] = labels.sweeps.get(row.sweep_id) if row.sweep_id else None
         return cls.model_validate({**row_columns(row), "picked": bool(row.picked), **extra})
+
+    def guardrails_text(self) -> str:
+        started = self.started_at is not None
+        return guardrails_text(self.guardrails_asked, self.guardrails_got, started=started)
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,26 @@ class EnqueueResult(BaseModel):
 class ImportResult(BaseModel):
     job_ids: list[str]
     runs: int
+
+
+# Why a model's guardrails differ from what was asked, by (asked, got).
+_GUARDRAIL_REASONS: dict[tuple[str, str], str] = {
+    (Guardrails.ON, Guardrails.NOT_APPLIED): "Cosmos 3 transfer never runs them",
+    (Guardrails.OFF, Guardrails.NOT_APPLIED): "Cosmos 3 transfer never runs them",
+    (Guardrails.OFF, Guardrails.ON): "Transfer1 cannot turn them off",
+}
+
+
+def guardrails_text(asked: str | None, got: str | None, *, started: bool = False) -> str:
+    """A run's guardrail posture in words: `on`, or `asked on, got not applied by the model
+    (Cosmos 3 transfer never runs them)` where the model did not do what was asked."""
+    if asked is None or got is None:
+        why = "it ran before postures were recorded" if started else "the run has not started"
+        return f"not recorded ({why})"
+    if asked == got:
+        return got
+    reason = _GUARDRAIL_REASONS.get((asked, got))
+    return f"asked {asked}, got {got}" + (f" ({reason})" if reason else "")
 
 
 def row_columns(row: Base) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from cosmos_workflow.domain.states import LAPSES, AttemptEnd, JobStatus
-from cosmos_workflow.store.db import Database, now
-from cosmos_workflow.store.models import AttemptRow, JobRow
+from cosmos_workflow.domain.guardrails import GuardrailPosture
+from cosmos_workflow.domain.states import LAPSES, AttemptEnd, JobStatus, RunStatus
+from cosmos_workflow.store.db import Database, now, rowcount
+from cosmos_workflow.store.models import AttemptRow, JobRow, RunRow
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,14 @@ def start_attempt(
     lease_token: str,
     argv: Sequence[str],
     process: AttemptProcess,
+    guardrails: GuardrailPosture | None = None,
 ) -> int:
     """Record an attempt before its process starts, so a worker killed a moment later still
-    leaves behind where to look for it."""
+    leaves behind where to look for it; with `guardrails`, also the posture its running runs
+    get (`record_guardrails`), in the same transaction."""
     with db.write() as session:
+        if guardrails is not None:
+            record_guardrails(session, job_id, lease_token, guardrails)
         row = AttemptRow(
             job_id=job_id,
             worker_id=worker_id,
@@ -67,6 +72,32 @@ def start_attempt(
         session.add(row)
         session.flush()
         return row.id
+
+
+def record_guardrails(
+    session: Session, job_id: str, lease_token: str, posture: GuardrailPosture
+) -> int:
+    """Write the guardrail posture of an attempt onto the job's running runs, while `lease_token`
+    holds the job (its row locked first, the lock order of store/jobs.py); a lost lease writes
+    nothing. A run that already ended keeps the posture it ran with. Returns the runs written."""
+    held = session.scalar(
+        select(JobRow.id)
+        .where(
+            JobRow.id == job_id,
+            JobRow.lease_token == lease_token,
+            JobRow.status == JobStatus.RUNNING.value,
+        )
+        .with_for_update()
+    )
+    if held is None:
+        return 0
+    result = session.execute(
+        update(RunRow)
+        .where(RunRow.job_id == job_id, RunRow.status == RunStatus.RUNNING.value)
+        .values(guardrails_asked=posture.asked.value, guardrails_got=posture.got.value)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
 
 
 def set_process_group(db: Database, attempt_id: int, process_group: int) -> None:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test keeps the two equal). Knowing it lets a
 # command check the schema with one SELECT instead of importing Alembic every time.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 # Errors that mean "the database cannot be reached right now" (SQLite busy past its timeout, a
 # PostgreSQL connection reset or refused, the pool exhausted): a worker retries them.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (

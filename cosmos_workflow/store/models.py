@@ -173,6 +173,10 @@ class RunRow(Base):
         ForeignKey("sweeps.id", name="fk_runs_sweep", ondelete="SET NULL"), nullable=True
     )
     picked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The guardrail posture of the run's latest attempt (domain.guardrails.Guardrails values):
+    # what its host asked for and what the model applied. NULL until an attempt starts.
+    guardrails_asked: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    guardrails_got: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class SweepRow(Base):

@@ -35,7 +35,8 @@ from cosmos_workflow.backends import get_backend
 from cosmos_workflow.backends.base import BackendImpl, RenderedJob, RunOutcome
 from cosmos_workflow.domain.controls import control_set_key
 from cosmos_workflow.domain.errors import FatalError, InvalidInput
-from cosmos_workflow.domain.params import JobKind
+from cosmos_workflow.domain.guardrails import guardrail_posture
+from cosmos_workflow.domain.params import Backend, JobKind
 from cosmos_workflow.domain.states import AttemptEnd, FailureClass, JobStatus, RunStatus
 from cosmos_workflow.domain.work import JobWork
 from cosmos_workflow.hosts.base import UNBUFFERED_ENV, ContainerRef, Host, ProcessRef, ProcessResult
@@ -169,7 +170,7 @@ class JobExecutor:
             marker=attempt.key,
             container=container,
         )
-        attempt.attempt_id = self._start_attempt(attempt, argv)
+        attempt.attempt_id = self._start_attempt(attempt, argv, job.backend)
         clock = PhaseClock(backend)
         result = self.host.run(
             argv,
@@ -212,7 +213,7 @@ class JobExecutor:
         attempt.process = replace(attempt.process, process_group=pgid)
         self._write(lambda: attempts.set_process_group(self.ctx.db, attempt_id, pgid))
 
-    def _start_attempt(self, attempt: Attempt, argv: Sequence[str]) -> int:
+    def _start_attempt(self, attempt: Attempt, argv: Sequence[str], backend: Backend) -> int:
         ref = attempt.process
         assert ref is not None
         process = attempts.AttemptProcess(
@@ -231,6 +232,8 @@ class JobExecutor:
                 lease_token=attempt.claim.lease_token,
                 argv=argv,
                 process=process,
+                # What this slot's host asks of the guardrails and what the model applies.
+                guardrails=guardrail_posture(backend, self.choice.target.disable_guardrails),
             )
         )
 
