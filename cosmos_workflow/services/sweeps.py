@@ -14,9 +14,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from cosmos_workflow import defaults
+from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput, NotFound
+from cosmos_workflow.domain.params import Backend
 from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.sweeps import (
+    AXIS_DECIMALS,
+    Combination,
     SweepGrid,
     WeightAxis,
     axis_of,
@@ -29,6 +33,7 @@ from cosmos_workflow.services import queue
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.services.eta import MAX_ETA_JOBS, queue_etas
+from cosmos_workflow.services.input_checks import check_inputs
 from cosmos_workflow.store import jobs as job_store
 from cosmos_workflow.store import sweeps as store
 from cosmos_workflow.store.models import SweepRow
@@ -52,10 +57,13 @@ class SweepRequest:
     priority: int
     jobs: tuple[queue.JobRequest, ...]
     skipped: int
+    # Cosmos 3: combinations that render the same video as an earlier one with the same seed
+    # (NVIDIA normalises the control weights to sum 1).
+    duplicates: int = 0
 
     @property
     def runs(self) -> int:
-        return len(self.prompt_ids) * len(self.jobs)
+        return sum(job.run_count for job in self.jobs)  # Cosmos 3: num_outputs runs per prompt
 
     def new_sweep(self) -> queue.NewSweep:
         """The sweep with its id, its jobs naming it: ready to insert."""
@@ -113,8 +121,43 @@ def build_sweep(
         for cell in cells
     )
     checked = jobs[0].params
+    duplicates = check_cosmos3_grid(grid, cells) if checked["backend"] == Backend.COSMOS3 else 0
     shared = {k: v for k, v in checked.items() if k != "seed" or not grid.seeds}
-    return SweepRequest(name, jobs[0].prompt_ids, grid, shared, priority, jobs, skipped)
+    if jobs[0].outputs > 1:
+        shared["num_outputs"] = jobs[0].outputs
+    return SweepRequest(name, jobs[0].prompt_ids, grid, shared, priority, jobs, skipped, duplicates)
+
+
+def check_cosmos3_grid(grid: SweepGrid, cells: Sequence[Combination]) -> int:
+    """How many combinations render the same video as an earlier one with the same seed.
+
+    Cosmos 3 normalises the control weights to sum 1 (transfer.py L181-189): only their
+    proportions count, so with one control its weight changes nothing, and depth=0.2,seg=0.2
+    renders what depth=0.4,seg=0.4 renders. A sweep in which every combination of a seed renders
+    the same video is refused: it would queue copies of one video as if they compared something."""
+    seen: dict[int | None, set[tuple[tuple[str, float], ...]]] = {}
+    duplicates = 0
+    for cell in cells:
+        shapes = seen.setdefault(cell.seed, set())
+        shape = _proportions(cell.weights)
+        if shape in shapes:
+            duplicates += 1
+        shapes.add(shape)
+    if duplicates and all(len(shapes) == 1 for shapes in seen.values()):
+        axes = " x ".join(axis.describe() for axis in grid.axes)
+        raise InvalidInput(
+            f"with Cosmos 3 the sweep {axes} renders one video per seed: NVIDIA normalises the "
+            "control weights to sum 1, so a single control's weight changes nothing (and "
+            "proportional weights render alike); sweep the weights of two or more controls, or "
+            "sweep seeds with one weight",
+            field="weights",
+        )
+    return duplicates
+
+
+def _proportions(weights: Mapping[Control, float]) -> tuple[tuple[str, float], ...]:
+    total = sum(weights.values())
+    return tuple(sorted((c.value, round(w / total, AXIS_DECIMALS)) for c, w in weights.items()))
 
 
 def axes_from_mapping(raw: Mapping[str, object]) -> list[WeightAxis]:
@@ -143,6 +186,8 @@ class SweepPreview(BaseModel):
     runs: int
     jobs: int
     skipped: int  # combinations left out because every weight in them is 0
+    # Cosmos 3: combinations rendering the same video as another (weights normalised to sum 1)
+    duplicates: int = 0
     axes: dict[str, list[float]]
     seeds: list[int]
     predicted_gpu_seconds: float | None  # each combination as its own process, before batching
@@ -247,6 +292,7 @@ def queue_sweep(
 
 def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -> SweepResult:
     queue.require_prompts(session, request.prompt_ids)
+    check_inputs(session, request.jobs)
     new = request.new_sweep()
     name = queue.add_new_sweeps(session, [new])[0]
     created = queue.insert_jobs(ctx, session, new.jobs)
@@ -263,6 +309,7 @@ def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -
         runs=request.runs,
         jobs=len(job_ids),
         skipped=request.skipped,
+        duplicates=request.duplicates,
         axes={a.control.value: list(a.values) for a in request.grid.axes},
         seeds=list(request.grid.seeds),
         predicted_gpu_seconds=round(sum(known), 3) if known else None,
