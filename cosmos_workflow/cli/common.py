@@ -114,21 +114,85 @@ def shortened(text: str | None, limit: int = 40) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-# The job parameters every command that queues inference takes (`queue add`, `sweep`).
+# The job parameters every command that queues inference takes (`queue add`, `sweep`). Each help
+# says which backend reads it; a Cosmos 3 parameter with another backend is refused.
 StepsOption = Annotated[int | None, typer.Option(help="Sampling steps (default 35).")]
-GuidanceOption = Annotated[float | None, typer.Option(help="Guidance (CFG) scale.")]
-SigmaMaxOption = Annotated[float | None, typer.Option(help="Input-video noise level.")]
-FpsOption = Annotated[int | None, typer.Option(help="Output frames per second.")]
-BlurOption = Annotated[str | None, typer.Option(help="vis blur preset: very_low..very_high.")]
+GuidanceOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Guidance (CFG) scale: Transfer1 0-20 (default 5), Transfer2.5 whole 0-7 (3), "
+        "Cosmos 3 0-7 (default per control, as NVIDIA: 3; wsm 1; several controls 6)."
+    ),
+]
+SigmaMaxOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Transfer1/2.5: input-video noise level. Cosmos 3: the edm sampler's (needs "
+        "--sampler edm)."
+    ),
+]
+FpsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Output frames per second (Transfer1). Cosmos 3 writes at the input video's rate: "
+        "leave it out or give that rate."
+    ),
+]
+BlurOption = Annotated[
+    str | None, typer.Option(help="vis (Cosmos 3: blur) preset: very_low..very_high.")
+]
 CannyOption = Annotated[str | None, typer.Option(help="edge Canny preset: very_low..very_high.")]
-DistilledOption = Annotated[bool, typer.Option(help="Distilled edge model.")]
+DistilledOption = Annotated[bool, typer.Option(help="Transfer1/2.5: the distilled edge model.")]
 PriorityOption = Annotated[int, typer.Option(help="Higher runs first.")]
-BackendOption = Annotated[str, typer.Option(help="transfer1 or transfer2.5.")]
+BackendOption = Annotated[str, typer.Option(help="transfer1, transfer2.5 or cosmos3.")]
+CheckpointOption = Annotated[
+    str | None, typer.Option(help="Cosmos 3: Cosmos3-Nano (default) or Cosmos3-Super.")
+]
+SamplerOption = Annotated[str | None, typer.Option(help="Cosmos 3: unipc (default) or edm.")]
+DiffusionCacheOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--diffusion-cache/--no-diffusion-cache",
+        help="Cosmos 3: skip diffusion steps with SeaCache (default on, as NVIDIA's CLI).",
+        show_default=False,
+    ),
+]
+ControlGuidanceOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Cosmos 3: control CFG 0-10 (1 = off; default per control as NVIDIA: 1.5, seg 2, "
+        "wsm 3; several controls 1)."
+    ),
+]
+ShiftOption = Annotated[
+    float | None, typer.Option(help="Cosmos 3: UniPC time shift, above 0 up to 100 (default 10).")
+]
+ResolutionOption = Annotated[
+    str | None, typer.Option(help="Cosmos 3: tier 256, 480, 720 (default) or 768.")
+]
+ChunkFramesOption = Annotated[
+    int | None,
+    typer.Option(help="Cosmos 3: frames per chunk, rounded up to 4k+1 (default 93; wsm 101)."),
+]
+ConditionalFramesOption = Annotated[
+    int | None, typer.Option(help="Cosmos 3: frames each chunk overlaps the last (default 1).")
+]
+MaxFramesOption = Annotated[
+    int | None, typer.Option(help="Cosmos 3: frames read from each video (default 5000).")
+]
+NumOutputsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Cosmos 3: outputs per prompt, 1-64 (default 1): one run each, seeds seed, seed+1, ..."
+    ),
+]
 
 
 def job_params(**given: Any) -> dict[str, Any]:
-    """The parameters a user gave (None and an unset flag mean the default)."""
-    return {k: v for k, v in given.items() if v is not None and v is not False}
+    """The parameters a user gave (None means the default; so does an unset --distilled)."""
+    return {
+        k: v for k, v in given.items() if v is not None and not (k == "distilled" and v is False)
+    }
 
 
 def compared_text(bit_identical: bool, min_psnr_db: float | None) -> str:

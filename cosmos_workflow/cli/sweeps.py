@@ -12,11 +12,21 @@ from cosmos_workflow.cli.common import (
     BackendOption,
     BlurOption,
     CannyOption,
+    CheckpointOption,
+    ChunkFramesOption,
+    ConditionalFramesOption,
+    ControlGuidanceOption,
+    DiffusionCacheOption,
     DistilledOption,
     FpsOption,
     GuidanceOption,
     JsonOption,
+    MaxFramesOption,
+    NumOutputsOption,
     PriorityOption,
+    ResolutionOption,
+    SamplerOption,
+    ShiftOption,
     SigmaMaxOption,
     StepsOption,
     console,
@@ -54,6 +64,16 @@ def sweep(
     distilled: DistilledOption = False,
     priority: PriorityOption = 0,
     backend: BackendOption = "transfer1",
+    checkpoint: CheckpointOption = None,
+    sampler: SamplerOption = None,
+    diffusion_cache: DiffusionCacheOption = None,
+    control_guidance: ControlGuidanceOption = None,
+    shift: ShiftOption = None,
+    resolution: ResolutionOption = None,
+    chunk_frames: ChunkFramesOption = None,
+    conditional_frames: ConditionalFramesOption = None,
+    max_frames: MaxFramesOption = None,
+    num_outputs: NumOutputsOption = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Queue it even above max_sweep_runs.")
     ] = False,
@@ -76,6 +96,16 @@ def sweep(
         blur=blur,
         canny=canny,
         distilled=distilled,
+        checkpoint=checkpoint,
+        sampler=sampler,
+        diffusion_cache=diffusion_cache,
+        control_guidance=control_guidance,
+        shift=shift,
+        resolution=resolution,
+        chunk_frames=chunk_frames,
+        conditional_frames=conditional_frames,
+        max_frames=max_frames,
+        num_outputs=num_outputs,
     )
     request = sweeps.build_sweep(
         prompt_ids,
@@ -112,6 +142,11 @@ def _print_preview(p: Any) -> None:
     )
     if p.over_limit:
         console.print(f"[yellow]above max_sweep_runs ({p.limit})[/yellow]")
+    if p.duplicates:
+        console.print(
+            f"[yellow]{p.duplicates} combination(s) render the same video as another: Cosmos 3 "
+            "normalises the control weights to sum 1, so only their proportions count[/yellow]"
+        )
 
 
 def _print_queued(result: Any) -> None:

@@ -16,7 +16,9 @@ def verify_batching(
     controls: Annotated[
         str, typer.Option(help="The control set to verify, comma-separated, e.g. depth,seg.")
     ],
-    backend: Annotated[str, typer.Option(help="transfer1 or transfer2.5.")] = "transfer1",
+    backend: Annotated[
+        str, typer.Option(help="The backend to verify: transfer1, transfer2.5 or cosmos3.")
+    ] = "transfer1",
     kind: Annotated[
         list[str] | None,
         typer.Option(help="mixed and/or gpu_batch (default: every kind that applies)."),

@@ -32,3 +32,20 @@ def test_queue_import_refuses_a_distilled_seg_line(ctx: Context, tmp_path: Path)
     code, _, err = cosmos("queue", "import", str(lines))
     assert code == 2 and "exactly the edge control" in err
     assert database_snapshot(ctx) == before
+
+
+def test_queue_add_refuses_cosmos3_controls_it_cannot_compute(ctx: Context) -> None:
+    seed_input(ctx, controls=("depth",))
+    prompt = cosmos_json("prompt", "create", "a car", "--input", "scene")
+    before = database_snapshot(ctx)
+    for control in ("seg", "wsm"):
+        code, _, err = cosmos(
+            "queue", "add", prompt["id"], "--backend", "cosmos3", "--weights", f"{control}=1"
+        )
+        assert code == 2 and f"has no {control} control video" in err
+        assert prompt["id"] in err and "'scene'" in err
+    code, _, err = cosmos("queue", "add", prompt["id"], "--backend", "cosmos3", "--fps", "30")
+    assert code == 2 and "differs from the input video's 24 fps" in err
+    assert database_snapshot(ctx) == before
+    made = cosmos_json("queue", "add", prompt["id"], "--backend", "cosmos3", "--weights", "depth=1")
+    assert len(made["run_ids"]) == 1

@@ -68,3 +68,24 @@ def test_transfer2_5_distilled_defaults_to_its_trained_four_steps(ctx: Context) 
     assert base.params["steps"] == 35
     t1 = queue.build_request([prompt_id], {"edge": 1.0}, {"backend": "transfer1", "distilled": 1})
     assert t1.params["steps"] == 35  # Transfer1 distilled samples in one step whatever is given
+
+
+@pytest.mark.parametrize(
+    ("weights", "params", "message"),
+    [
+        ({"seg": 0.5}, {}, "has no seg control video"),
+        ({"wsm": 0.5}, {}, "has no wsm control video"),
+        ({"edge": 0.5}, {"fps": 25}, "fps 25 differs from the input video's 24 fps"),
+    ],
+)
+def test_cosmos3_inputs_it_would_crash_on_are_refused_at_enqueue(
+    ctx: Context, weights: dict[str, float], params: dict[str, object], message: str
+) -> None:
+    seed_input(ctx, controls=("depth",))
+    prompt_id = prompts.create_prompt(ctx, "scene", "a street at dusk").id
+    request = queue.build_request([prompt_id], weights, {"backend": "cosmos3", **params})
+    before = database_snapshot(ctx)
+    with pytest.raises(InvalidInput, match=message) as refused:
+        queue.enqueue(ctx, request)
+    assert f"prompt {prompt_id} (input 'scene')" in refused.value.message
+    assert database_snapshot(ctx) == before
