@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cosmos_workflow.backends.base import BackendImpl
+from cosmos_workflow.backends.cosmos3 import Cosmos3Backend
 from cosmos_workflow.backends.transfer1 import Transfer1Backend
 from cosmos_workflow.backends.transfer2_5 import Transfer25Backend
 from cosmos_workflow.domain.params import Backend
@@ -10,6 +11,7 @@ from cosmos_workflow.domain.params import Backend
 _BACKENDS: dict[Backend, BackendImpl] = {
     Backend.TRANSFER1: Transfer1Backend(),
     Backend.TRANSFER2_5: Transfer25Backend(),
+    Backend.COSMOS3: Cosmos3Backend(),
 }
 
 

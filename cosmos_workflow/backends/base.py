@@ -127,11 +127,16 @@ class BackendImpl(Protocol):
 
 # -- log prefix --------------------------------------------------------------------------------
 
-# loguru as configured by both NVIDIA repositories: `[MM-DD HH:mm:ss|LEVEL|path:line:func] msg`;
+# loguru as configured by the Transfer repositories: `[MM-DD HH:mm:ss|LEVEL|path:line:func] msg`;
 # fractional seconds are accepted since the simulator (and some loguru setups) print them.
+# Cosmos 3 puts `job=<name>|` and, with per-rank logging, a machine part
+# `[Node../..][RANK../..][process]| ` between the time and the level
+# (NVIDIA/cosmos-framework@5eee9ed cosmos_framework/inference/common/init.py:45-52,
+# cosmos_framework/utils/log.py:78-99); both are optional here.
 LOGURU_LINE = re.compile(
     r"^\[(?P<month>\d\d)-(?P<day>\d\d) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d+))?"
-    r"\|(?P<level>[A-Z]+)\s*\|(?P<where>[^\]]*)\]\s?(?P<message>.*)$"
+    r"\|(?:job=[^|\]]*\|)?(?:\[Node[^|]*\|\s*)?"
+    r"(?P<level>[A-Z]+)\s*\|(?P<where>[^\]]*)\]\s?(?P<message>.*)$"
 )
 
 
