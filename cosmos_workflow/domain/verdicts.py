@@ -1,9 +1,10 @@
 """Whether a batch keeps every run's output: the three verdicts and what a verification proves.
 
 A batch is `identical` when NVIDIA's code proves each run renders exactly what it renders alone
-(a Transfer1 batch of one control set at `--batch_size 1`; a Transfer2.5 batch of one key set),
-`verified` when `cosmos verify-batching` compared that kind of batch frame by frame on the GPU
-profile it will run on and found it identical, and `may_differ` otherwise, with the reason.
+(a Transfer1 batch of one control set at `--batch_size 1`; a Transfer2.5 batch of one key set;
+every Cosmos 3 batch), `verified` when `cosmos verify-batching` compared that kind of batch
+frame by frame on the GPU profile it will run on and found it identical, and `may_differ`
+otherwise, with the reason.
 
 Two kinds of batching can change outputs, and each is verified on its own:
 - `mixed`: runs of different control sets share one process (Transfer1 zero-weight overrides;
@@ -11,6 +12,13 @@ Two kinds of batching can change outputs, and each is verified on its own:
   union.
 - `gpu_batch`: Transfer1 `--batch_size` > 1 denoises items in one tensor, with noise drawn for
   the whole tensor. Keyed by the (shared) control set of the items.
+
+Cosmos 3 has neither: each transfer sample is its own batch of one (NVIDIA/cosmos-framework
+5eee9ed, cosmos_framework/inference/inference.py L1528-1529), generated with its own seed per
+chunk (inference/transfer.py L553), by the one checkpoint that serves every hint, so a shared
+process neither reloads nor switches models; the diffusion cache, the only state kept across
+steps, is reset at every generation call (model/generator/mot/diffusion_cache.py L517-519,
+L608-615). A sample's output depends on its own fields alone: nothing to verify.
 
 Pure: no I/O. The store keeps verification results; the planner reads them as a set of keys."""
 
@@ -70,7 +78,21 @@ class VerdictKey:
 @dataclass(frozen=True, slots=True)
 class BatchVerdict:
     verdict: OutputVerdict
-    reason: str = ""  # why outputs may differ, or what verified it; empty for identical
+    # Why outputs may differ, or what verified it; for identical, empty or (Cosmos 3) why it is
+    # identical by construction.
+    reason: str = ""
+
+
+COSMOS3_REASON = (
+    "Cosmos 3 generates each sample alone (a batch of one) with its own seed, and one "
+    "checkpoint serves every hint: no model reload or switch, so every run renders what it "
+    "renders alone"
+)
+
+
+def identical_by_construction(backend: Backend) -> bool:
+    """Whether every batch of this backend keeps each run's output, whatever it mixes."""
+    return backend is Backend.COSMOS3
 
 
 def batch_verdict(
@@ -83,6 +105,8 @@ def batch_verdict(
     verified: frozenset[VerdictKey] = frozenset(),
 ) -> BatchVerdict:
     """The verdict of one batch: the weaker of its mixing and its GPU batching."""
+    if identical_by_construction(backend):
+        return BatchVerdict(OutputVerdict.IDENTICAL, COSMOS3_REASON)
     sets = set(run_control_sets)
     reasons: list[str] = []
     used: list[str] = []

@@ -16,27 +16,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.params import (
+    Backend,
+    ExecutionParams,
+    default_params,
+    validate_params,
+)
 from cosmos_workflow.planner.cost import (
     CostParams,
     JobEstimate,
-    branch_multiplier,
+    SamplingShape,
+    control_units,
     evaluated_branches,
     gpu_batch_seconds,
     load_seconds,
     loaded_branches,
     sampling_units,
+    shape_of,
+    shape_seconds,
+    variant_factor,
 )
 
 Matrix = npt.NDArray[np.float64]
 
 MARGINAL_GRID = np.linspace(0.02, 1.0, 50)
-DISTILLED_GRID_SPAN = 4.0  # the distilled factor is searched from base/4 to base*4
+DISTILLED_GRID_SPAN = 4.0  # the distilled (and Super) factor is searched from base/4 to base*4
 DISTILLED_GRID_POINTS = 41
 
 
@@ -54,6 +64,30 @@ class TimingSample:
     distilled: bool
     load_seconds: float  # process start to the first sampling step
     compute_seconds: float  # first sampling step to the end, all runs
+    # The runs' parameters where known. Cosmos 3 reads its checkpoint, guidance, control
+    # guidance, chunking and resolution from them; None: NVIDIA's defaults for `controls`.
+    params: ExecutionParams | None = None
+
+    @property
+    def shape(self) -> SamplingShape:
+        return shape_of(_sample_params(self), self.frames)
+
+    @property
+    def checkpoint(self) -> str | None:
+        return _sample_params(self).checkpoint
+
+
+@lru_cache(maxsize=4096)  # the fit reads each sample's parameters at every grid point
+def _sample_params(sample: TimingSample) -> ExecutionParams:
+    """The sample's parameters, with its own steps and distilled flag."""
+    params = sample.params
+    if params is None:
+        if sample.backend is Backend.COSMOS3:
+            names = sorted(control.value for control in sample.controls)
+            params = validate_params({"backend": sample.backend.value}, names)
+        else:
+            params = default_params(sample.backend)
+    return replace(params, steps=sample.steps, distilled=sample.distilled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +100,8 @@ class CalibrationResult:
 
 def sample_estimate(params: CostParams, sample: TimingSample) -> JobEstimate:
     """What `params` predict for a measured process (each run asks for all its controls)."""
-    return JobEstimate(
-        load_seconds(params, sample.backend, sample.controls), _compute(params, sample)
-    )
+    load = load_seconds(params, sample.backend, sample.controls, sample.checkpoint)
+    return JobEstimate(load, _compute(params, sample))
 
 
 def fit_cost_params(samples: Sequence[TimingSample], base: CostParams) -> CalibrationResult:
@@ -100,7 +133,9 @@ def _fit_load(all_samples: Sequence[TimingSample], base: CostParams) -> CostPara
     samples = [s for s in all_samples if s.load_seconds > 0]
     if not samples:
         return base
-    branches = np.array([loaded_branches(s.backend, s.controls) for s in samples], dtype=float)
+    branches = np.array(
+        [loaded_branches(s.backend, s.controls, s.checkpoint) for s in samples], dtype=float
+    )
     measured = np.array([s.load_seconds for s in samples])
     if len(set(branches.tolist())) >= 2:
         design = np.column_stack([np.ones_like(branches), branches])
@@ -130,8 +165,10 @@ def _fit_compute(samples: Sequence[TimingSample], base: CostParams) -> CostParam
     measured = np.array([s.compute_seconds for s in samples])
     best: _Fit | None = None
     for marginal in _marginal_candidates(samples, base):
-        for distilled in _distilled_candidates(samples, base):
-            trial = replace(base, gpu_batch_marginal=marginal, distilled_factor=distilled)
+        for distilled, large in _variant_candidates(samples, base):
+            trial = replace(
+                base, gpu_batch_marginal=marginal, distilled_factor=distilled, super_factor=large
+            )
             fit = _fit_linear_terms(samples, trial, measured)
             if best is None or fit.residual < best.residual:
                 best = fit
@@ -144,14 +181,22 @@ def _marginal_candidates(samples: Sequence[TimingSample], base: CostParams) -> l
     return [float(m) for m in MARGINAL_GRID] if batched else [base.gpu_batch_marginal]
 
 
-def _distilled_candidates(samples: Sequence[TimingSample], base: CostParams) -> list[float]:
-    kinds = {s.distilled for s in samples}
+def _variant_candidates(
+    samples: Sequence[TimingSample], base: CostParams
+) -> list[tuple[float, float]]:
+    """(distilled factor, Super factor) pairs: each searched only when the samples hold both
+    the base variant and that one."""
+    shapes = [s.shape for s in samples]
+    distilled = _factor_grid(base.distilled_factor, {shape.distilled for shape in shapes})
+    large = _factor_grid(base.super_factor, {shape.large for shape in shapes})
+    return [(d, g) for d in distilled for g in large]
+
+
+def _factor_grid(base: float, kinds: set[bool]) -> list[float]:
     if kinds != {True, False}:
-        return [base.distilled_factor]
+        return [base]
     grid = np.geomspace(
-        base.distilled_factor / DISTILLED_GRID_SPAN,
-        base.distilled_factor * DISTILLED_GRID_SPAN,
-        DISTILLED_GRID_POINTS,
+        base / DISTILLED_GRID_SPAN, base * DISTILLED_GRID_SPAN, DISTILLED_GRID_POINTS
     )
     return [float(d) for d in grid]
 
@@ -214,12 +259,13 @@ def _scaled_compute(
 
 def _sampling(params: CostParams, sample: TimingSample, *, with_branches: bool) -> float:
     """Sampling seconds of a sample per unit of `pass_seconds`: without the branch term, or
-    the branch term's coefficient (branches evaluated x the same)."""
-    units = sampling_units(sample.backend, sample.frames, sample.steps, sample.distilled)
-    factor = params.distilled_factor if sample.distilled else 1.0
-    batches = _batch_factor(params, sample)
+    the branch term's coefficient (control units x branches evaluated)."""
+    shape = sample.shape
+    factor = variant_factor(params, shape) * _batch_factor(params, sample)
+    if not with_branches:
+        return sampling_units(shape) * factor
     weight = evaluated_branches(sample.backend, sample.controls, sample.controls)
-    return units * factor * batches * (weight if with_branches else 1.0)
+    return control_units(shape) * weight * factor
 
 
 def _batch_factor(params: CostParams, sample: TimingSample) -> float:
@@ -230,10 +276,8 @@ def _batch_factor(params: CostParams, sample: TimingSample) -> float:
 
 
 def _compute(params: CostParams, sample: TimingSample) -> float:
-    units = sampling_units(sample.backend, sample.frames, sample.steps, sample.distilled)
-    factor = params.distilled_factor if sample.distilled else 1.0
     branches = evaluated_branches(sample.backend, sample.controls, sample.controls)
-    per_run = params.pass_seconds * units * factor * branch_multiplier(params, branches)
+    per_run = shape_seconds(params, sample.shape, branches)
     sampling = per_run * _batch_factor(params, sample)
     return sampling + params.run_overhead_seconds * sample.runs
 

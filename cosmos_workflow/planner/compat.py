@@ -10,6 +10,16 @@ Transfer2.5: sampling parameters are per sample. The model is decided by the uni
 keys in the process: one key -> that single-control model; more -> the multicontrol model for
 every sample. `distilled` must match.
 
+Cosmos 3 (NVIDIA/cosmos-framework 5eee9ed): the checkpoint (`--checkpoint-path`), the sampler
+(`--sampler`) and the diffusion cache (`--diffusion-cache`) are arguments of the process; every
+other field is the sample's own (OmniSampleOverrides, inference/args.py). The model is loaded
+once for all samples (scripts/inference.py L25) and every transfer sample, whatever its hints,
+runs on that one model (`generate_transfer_sample(sample_args=..., model=self.model)`,
+inference.py L1849), so any control mix, resolution, length, step count, guidance, seed or
+negative prompt shares a process without a reload. The parallelism layout and the guardrails
+flag are the host's, equal within a slot. Transfer is never tensor-batched
+(`assert len(sample_args_list) == 1`, inference.py L1528-1529).
+
 Runs of different backends or priorities never share a process. Whether a batch that may form
 keeps every run's output is a separate question, answered by `domain.verdicts.batch_verdict`."""
 
@@ -48,6 +58,14 @@ def process_key(run: QueuedRun) -> tuple[Any, ...]:
     params = run.params
     if run.backend is Backend.TRANSFER2_5:
         return (run.backend.value, run.priority, params.distilled)
+    if run.backend is Backend.COSMOS3:
+        return (
+            run.backend.value,
+            run.priority,
+            params.checkpoint,
+            params.sampler,
+            params.diffusion_cache,
+        )
     return (
         run.backend.value,
         run.priority,
@@ -101,7 +119,8 @@ def require_one_process(prompt_runs: Sequence[QueuedRun]) -> None:
 
 
 def valid_gpu_batch(runs: Sequence[QueuedRun]) -> bool:
-    """Whether these runs may be denoised together (Transfer1 `--batch_size` > 1)."""
+    """Whether these runs may be denoised together (Transfer1 `--batch_size` > 1). Never for
+    Transfer2.5 or Cosmos 3: both generate one sample at a time."""
     if not runs or runs[0].backend is not Backend.TRANSFER1:
         return False
     first = gpu_batch_key(runs[0])

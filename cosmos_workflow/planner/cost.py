@@ -6,6 +6,11 @@ chunks) x forward passes x the cost of one pass. Sampling grows with the number 
 branches evaluated per pass. Transfer1 can denoise several items in one tensor (`--batch_size`),
 which costs less than running them one after another.
 
+Cosmos 3 loads one checkpoint for every hint (no control branch to load) and generates each
+sample alone, chunk by chunk: a chunk's step costs one DiT forward per guidance term, and each
+control is one more target-sized block in the forwards that carry the controls
+(`cosmos3_forwards`). Its units are forwards of one target-sized block of a 93-frame chunk.
+
 Defaults per GPU profile are in `cost_defaults`, each number with its derivation; measured timings
 refit them (`calibration.fit_cost_params`)."""
 
@@ -13,12 +18,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any
 
 from cosmos_workflow.domain.controls import Control, ControlSet
-from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.params import (
+    C3_DEFAULT_CHUNK_FRAMES,
+    C3_DEFAULT_CONDITIONAL_FRAMES,
+    C3_DEFAULT_MAX_FRAMES,
+    C3_DEFAULT_RESOLUTION,
+    C3_MULTI_HINT_DEFAULTS,
+    Backend,
+    ExecutionParams,
+    rounded_chunk,
+)
 from cosmos_workflow.domain.work import QueuedRun
 
 T1_CLIP_FRAMES = 121  # frames per Transfer1 clip; 120 new frames per extra clip (reference 1.7)
@@ -26,6 +40,32 @@ T25_CHUNK_FRAMES = 93  # frames per Transfer2.5 chunk (reference 2.5)
 T25_CONDITIONAL_FRAMES = 1  # default num_conditional_frames: chunk overlap (reference 2.3)
 T25_DISTILLED_STEPS = 4  # the distilled Transfer2.5 model samples 4 steps, no CFG (reference 2.3)
 T25_ALL_CONTROLS = 4  # a multicontrol Transfer2.5 process loads all 4 branches (reference 2.4)
+
+# Cosmos 3 (NVIDIA/cosmos-framework 5eee9ed). The Wan2.2 VAE compresses time 4x
+# (configs/model/Cosmos3-Nano.yaml L151), so a chunk of c frames is (c - 1) / 4 + 1 latent frames
+# and NVIDIA's default 93-frame chunk is 24: the unit of Cosmos 3's `pass_seconds`.
+C3_TEMPORAL_COMPRESSION = 4
+C3_UNIT_LATENT_FRAMES = (C3_DEFAULT_CHUNK_FRAMES - 1) // C3_TEMPORAL_COMPRESSION + 1  # 24
+C3_LARGE_CHECKPOINT = "Cosmos3-Super"
+# Weights (args.py L1174-1186; docs/faq.md L151-156): Nano 32 GB, Super 128 GB. Super's load is
+# counted as Nano's plus 3 more Nano-sized reads: `branch_load_seconds` is the time of one.
+C3_SUPER_EXTRA_LOADS = 3
+# Cost of one forward at each resolution tier relative to 720p, for the same latent frames.
+# 480: published, Cosmos3-Nano text-to-video 720p vs 480p on one H100, 59.83 s / 207.78 s
+# (NVIDIA/cosmos inference_benchmarks.md @aca7057 L35-68; H200 and B200 give 0.281 and 0.289).
+# 768 (1360x768) and 256 (320x192), ASSUMPTION, no figure: above 480 the cost follows the power
+# law of pixels that joins 480p (832x480) and 720p (1280x720) (exponent
+# ln(207.78 / 59.83) / ln(921600 / 399360) = 1.489: attention grows faster than the pixels);
+# below 480 it falls in proportion to the pixels, no faster (attention's share shrinks).
+C3_480_OVER_720 = 59.83 / 207.78
+C3_PIXELS = {"256": 320 * 192, "480": 832 * 480, "720": 1280 * 720, "768": 1360 * 768}
+C3_PIXEL_EXPONENT = math.log(1 / C3_480_OVER_720) / math.log(C3_PIXELS["720"] / C3_PIXELS["480"])
+C3_RESOLUTION_COST: dict[str, float] = {
+    "256": C3_480_OVER_720 * C3_PIXELS["256"] / C3_PIXELS["480"],
+    "480": C3_480_OVER_720,
+    "720": 1.0,
+    "768": math.pow(C3_PIXELS["768"] / C3_PIXELS["720"], C3_PIXEL_EXPONENT),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +79,16 @@ class CostParams:
     branch_fraction: float  # extra pass cost per evaluated control branch (the first included)
     gpu_batch_marginal: float  # share of one item's sampling each extra GPU-batch item adds
     distilled_factor: float  # cost of a distilled pass relative to a base pass
+    # Cosmos 3: cost of a Cosmos3-Super forward relative to a Cosmos3-Nano one (1 elsewhere).
+    super_factor: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CostParams:
-        return cls(**{name: float(data[name]) for name in cls.__dataclass_fields__})
+        """Stored parameters; a field added after they were stored takes its default."""
+        return cls(**{f.name: float(data[f.name]) for f in fields(cls) if f.name in data})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +122,15 @@ def passes_per_clip(backend: Backend, steps: int, distilled: bool) -> int:
     return T25_DISTILLED_STEPS if backend is Backend.TRANSFER2_5 else 1
 
 
-def loaded_branches(backend: Backend, controls: Iterable[Control]) -> int:
+def loaded_branches(
+    backend: Backend, controls: Iterable[Control], checkpoint: str | None = None
+) -> int:
     """Control branches a process loads: Transfer1 one per control; Transfer2.5 one
-    single-control checkpoint, or all four for multicontrol."""
+    single-control checkpoint, or all four for multicontrol. Cosmos 3 loads none (one
+    checkpoint serves every hint); what it counts is the extra Nano-sized weight reads of its
+    checkpoint (Super: 3)."""
+    if backend is Backend.COSMOS3:
+        return C3_SUPER_EXTRA_LOADS if checkpoint == C3_LARGE_CHECKPOINT else 0
     count = len(frozenset(controls))
     if backend is Backend.TRANSFER2_5:
         return 1 if count <= 1 else T25_ALL_CONTROLS
@@ -92,37 +141,157 @@ def evaluated_branches(
     backend: Backend, process_controls: ControlSet, run_controls: ControlSet
 ) -> int:
     """Branches evaluated per pass for one run. Transfer1 runs every loaded branch (a weight of
-    0 only scales its output); Transfer2.5 skips branches whose control input is all zeros, so
-    a run pays for its own controls only."""
-    if backend is Backend.TRANSFER2_5:
+    0 only scales its output); Transfer2.5 skips branches whose control input is all zeros, and
+    a Cosmos 3 sample's sequence holds its own hints only (transfer.py L486-489), so a run
+    there pays for its own controls only."""
+    if backend in (Backend.TRANSFER2_5, Backend.COSMOS3):
         return max(1, len(run_controls))
     return max(1, len(process_controls))
 
 
-def load_seconds(params: CostParams, backend: Backend, controls: Iterable[Control]) -> float:
+def load_seconds(
+    params: CostParams,
+    backend: Backend,
+    controls: Iterable[Control],
+    checkpoint: str | None = None,
+) -> float:
     return params.process_start_seconds + params.branch_load_seconds * loaded_branches(
-        backend, controls
+        backend, controls, checkpoint
     )
 
 
-@lru_cache(maxsize=4096)
-def sampling_units(backend: Backend, frames: int, steps: int, distilled: bool) -> float:
-    """Base-model passes of one run, before the branch and distilled factors."""
-    return float(clip_count(backend, frames) * passes_per_clip(backend, steps, distilled))
+# --- Cosmos 3 --------------------------------------------------------------------------------
+
+
+def cosmos3_forwards(guidance: float, control_guidance: float) -> tuple[int, int]:
+    """DiT forwards per denoising step of a Cosmos 3 transfer chunk, and how many of them carry
+    the control blocks (NVIDIA/cosmos-framework 5eee9ed, model/generator/omni_mot_model.py):
+
+    - control_guidance != 1: the conditional forward, the control-free forward of control-CFG
+      (target only, inference/transfer.py L348-358) and the negative-prompt forward, which runs
+      even at guidance 1 (L3364-3370): 3 forwards, the controls in 2;
+    - else guidance != 1: conditional and negative prompt, both with the controls (L3343-3354);
+    - both 1: the single conditional forward (L3338-3339)."""
+    if control_guidance != 1.0:
+        return 3, 2
+    if guidance != 1.0:
+        return 2, 2
+    return 1, 1
+
+
+def cosmos3_chunks(
+    frames: int, chunk_frames: int, conditional_frames: int, max_frames: int
+) -> tuple[int, int]:
+    """(chunks, frames per chunk) of a Cosmos 3 transfer sample (transfer.py L43-54, L440-444):
+    the control's frames (at most max_frames), in chunks rounded up to 4k+1 frames that overlap
+    by `conditional_frames`; a single frame is one 1-frame chunk."""
+    total = max(1, min(frames, max_frames))
+    chunk = 1 if total == 1 else rounded_chunk(chunk_frames)
+    if total <= chunk:
+        return 1, chunk
+    stride = max(1, chunk - conditional_frames)
+    return 1 + math.ceil((total - chunk) / stride), chunk
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingShape:
+    """What one run's sampling cost depends on, besides its controls.
+
+    Transfer1 and Transfer2.5: frames, steps and distilled. Cosmos 3 also: Super or Nano, the
+    forwards per step (and those carrying controls), the chunks and their latent frames, the
+    resolution tier."""
+
+    backend: Backend
+    frames: int
+    steps: int
+    distilled: bool = False
+    large: bool = False
+    forwards: int = 0
+    control_forwards: int = 0
+    chunks: int = 0
+    chunk_latent_frames: int = 0
+    resolution: str = C3_DEFAULT_RESOLUTION
+
+
+@lru_cache(maxsize=8192)
+def shape_of(params: ExecutionParams, frames: int) -> SamplingShape:
+    if params.backend is not Backend.COSMOS3:
+        return SamplingShape(params.backend, frames, params.steps, params.distilled)
+    # Stored Cosmos 3 parameters always hold control_guidance; NVIDIA's generic value otherwise.
+    control = (
+        C3_MULTI_HINT_DEFAULTS[1] if params.control_guidance is None else params.control_guidance
+    )
+    forwards, carrying = cosmos3_forwards(float(params.guidance), control)
+    chunks, chunk = cosmos3_chunks(
+        frames,
+        params.chunk_frames or C3_DEFAULT_CHUNK_FRAMES,
+        C3_DEFAULT_CONDITIONAL_FRAMES
+        if params.conditional_frames is None
+        else params.conditional_frames,
+        params.max_frames or C3_DEFAULT_MAX_FRAMES,
+    )
+    return SamplingShape(
+        backend=params.backend,
+        frames=frames,
+        steps=params.steps,
+        large=params.checkpoint == C3_LARGE_CHECKPOINT,
+        forwards=forwards,
+        control_forwards=carrying,
+        chunks=chunks,
+        chunk_latent_frames=(chunk - 1) // C3_TEMPORAL_COMPRESSION + 1,
+        resolution=params.resolution or C3_DEFAULT_RESOLUTION,
+    )
+
+
+def _cosmos3_block_units(shape: SamplingShape) -> float:
+    """Forwards of one target-sized block of a 93-frame 720p chunk, per forward per step."""
+    resolution = C3_RESOLUTION_COST.get(shape.resolution, 1.0)
+    return (
+        shape.chunks * shape.steps * shape.chunk_latent_frames / C3_UNIT_LATENT_FRAMES * resolution
+    )
+
+
+# --- any backend -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def sampling_units(shape: SamplingShape) -> float:
+    """Base-model passes of one run, before the branch and variant factors (Cosmos 3: forwards
+    of the target block, in units of a 93-frame 720p chunk)."""
+    if shape.backend is Backend.COSMOS3:
+        return _cosmos3_block_units(shape) * shape.forwards
+    passes = passes_per_clip(shape.backend, shape.steps, shape.distilled)
+    return float(clip_count(shape.backend, shape.frames) * passes)
+
+
+@lru_cache(maxsize=8192)
+def control_units(shape: SamplingShape) -> float:
+    """Passes of one run that evaluate each control branch: every pass for Transfer1 and
+    Transfer2.5; for Cosmos 3 the forwards carrying the controls, each control one block."""
+    if shape.backend is Backend.COSMOS3:
+        return _cosmos3_block_units(shape) * shape.control_forwards
+    return sampling_units(shape)
+
+
+def variant_factor(params: CostParams, shape: SamplingShape) -> float:
+    """Cost of the run's model variant relative to the base one: distilled, or Cosmos3-Super."""
+    if shape.distilled:
+        return params.distilled_factor
+    return params.super_factor if shape.large else 1.0
+
+
+def shape_seconds(params: CostParams, shape: SamplingShape, branches: int) -> float:
+    """Sampling seconds of one run of this shape evaluating `branches` control branches."""
+    units = sampling_units(shape) + params.branch_fraction * control_units(shape) * branches
+    return params.pass_seconds * variant_factor(params, shape) * units
 
 
 def run_sampling_seconds(
     params: CostParams, backend: Backend, run: QueuedRun, process_controls: ControlSet
 ) -> float:
     """Sampling seconds of one run on its own (GPU batch of one)."""
-    units = sampling_units(backend, run.video.frames, run.params.steps, run.params.distilled)
     branches = evaluated_branches(backend, process_controls, run.controls)
-    factor = params.distilled_factor if run.params.distilled else 1.0
-    return params.pass_seconds * units * factor * branch_multiplier(params, branches)
-
-
-def branch_multiplier(params: CostParams, branches: int) -> float:
-    return 1.0 + params.branch_fraction * max(1, branches)
+    return shape_seconds(params, shape_of(run.params, run.video.frames), branches)
 
 
 def gpu_batch_seconds(params: CostParams, item_seconds: Sequence[float]) -> float:
@@ -203,9 +372,10 @@ class CostModel:
             items = [run_sampling_seconds(params, backend, run, loaded) for run in chunk]
             sampling += gpu_batch_seconds(params, items)
         compute = sampling + params.run_overhead_seconds * len(runs)
-        return JobEstimate(load_seconds(params, backend, loaded), compute)
+        checkpoint = runs[0].params.checkpoint if runs else None
+        return JobEstimate(load_seconds(params, backend, loaded, checkpoint), compute)
 
 
 def _shape(run: QueuedRun) -> tuple[Any, ...]:
     """What a run's predicted seconds depend on."""
-    return (run.video.frames, run.params.steps, run.params.distilled, run.controls)
+    return (shape_of(run.params, run.video.frames), run.controls)

@@ -12,12 +12,18 @@ Published anchors:
   374.4 s, H100 NVL 502.6 s; distilled speed-up over base 7.4x, 7.5x, 7.8x respectively.
 - Transfer1-7B, paper Table 5 (reference 1.9), 1 B200, 5 s video (one 121-frame clip):
   diffusion 141.0 s, end-to-end 141.7 s (NVIDIA's own optimised implementation, not the repo's).
+- Cosmos 3 (the Cosmos 3 contract document, section 4): NVIDIA publishes no transfer timing and
+  no load time. The anchor is text-to-video generation time, BF16, batch 1, 189 frames at 720p
+  (NVIDIA/cosmos inference_benchmarks.md @aca7057 L35-68 Nano, L142-169 Super, "average
+  generation (sampling) time"): Cosmos3-Nano on one GPU H100 80GB 207.78 s, H200 214.28 s,
+  B200 114.85 s; Cosmos3-Super B200 one GPU 407.50 s, H200 four GPUs 224.43 s (Nano on four
+  H200: 67.48 s).
 """
 
 from __future__ import annotations
 
 from cosmos_workflow.domain.params import Backend
-from cosmos_workflow.planner.cost import CostModel, CostParams
+from cosmos_workflow.planner.cost import C3_UNIT_LATENT_FRAMES, CostModel, CostParams
 
 DEFAULT_STEPS = 35  # default num_steps of both entry points (reference 1.2, 2.3)
 CFG_PASSES = 2  # one conditional + one negative-prompt pass per step (reference 1.5, 2.6)
@@ -70,6 +76,36 @@ T1_BRANCH_LOAD_SECONDS = 20.0
 T25_PROCESS_START_SECONDS = 54.0
 T25_BRANCH_LOAD_SECONDS = 5.0
 
+# Cosmos 3. The text-to-video anchor runs NVIDIA's defaults (cosmos-framework 5eee9ed,
+# inference/defaults/text2video/sample_args.json L2-3, L18): 35 steps at guidance 6, i.e. two
+# forwards per step (conditional and negative prompt, omni_mot_model.py L3343-3354), over one
+# sequence of (189 - 1) / 4 + 1 = 48 latent frames. Cost taken linear in latent frames (the
+# contract document's planning estimate; attention makes long sequences dearer, which
+# calibration absorbs), so one forward of one target-sized block of a 93-frame (24 latent frame)
+# chunk at 720p costs t2v seconds x 24 / (35 x 2 x 48).
+C3_T2V_STEPS = 35
+C3_T2V_FORWARDS = 2
+C3_T2V_LATENT_FRAMES = (189 - 1) // 4 + 1  # 48
+C3_NANO_T2V_720P_SECONDS = {"h100-80gb": 207.78, "h200-141gb": 214.28, "b200-192gb": 114.85}
+# Super over Nano at equal GPU count: B200 on one GPU 407.50 / 114.85 = 3.548; H200 on four
+# GPUs 224.43 / 67.48 = 3.326. ASSUMPTION: H100 (no Super figure) as H200, the same Hopper
+# compute; A100 as H100. Predictions are for the Nano anchor's single GPU: on a slot of several
+# GPUs both checkpoints speed up alike, which calibration on that slot absorbs.
+C3_SUPER_OVER_NANO = {"b200-192gb": 407.50 / 114.85, "h200-141gb": 224.43 / 67.48}
+# One control block costs one target block: the same tokens (a control video has the target's
+# size and frames, transfer.py L486-491). Linear estimate, refitted by calibration.
+C3_BRANCH_FRACTION = 1.0
+# ASSUMPTION (no figure): 30 s of imports and model construction, the weights at 1 GB/s (Nano
+# 32 GB, plus ~2 GB of VAE and guardrail models) and 60 s for torch.compile of the language
+# region on the first sample (compile enabled, configs/model/Cosmos3-Nano.yaml L24-31).
+C3_PROCESS_START_SECONDS = 30.0 + 34.0 + 60.0
+# ASSUMPTION: each of Super's 3 extra Nano-sized weight reads (96 GB more) at 1 GB/s.
+C3_EXTRA_LOAD_SECONDS = 32.0
+# ASSUMPTION (no figure): per sample, reading and resizing the control videos, computing edge or
+# blur on the CPU, encoding the prompt and writing vision.mp4 and one control_<hint>.mp4 per hint;
+# mostly CPU and disk, so equal on every profile.
+C3_RUN_OVERHEAD_SECONDS = 10.0
+
 PROFILES = ("h100-80gb", "h200-141gb", "b200-192gb", "a100-80gb")
 FALLBACK_PROFILE = "h100-80gb"
 
@@ -120,11 +156,33 @@ def transfer2_5_params(profile: str) -> CostParams:
     )
 
 
+def cosmos3_params(profile: str) -> CostParams:
+    """Cosmos 3 transfer: see the constants above. No term for the guardrails flag: transfer
+    never runs them (inference.py `_generate_transfer_batch`), so they cost no sampling time."""
+    if profile == "a100-80gb":
+        t2v = C3_NANO_T2V_720P_SECONDS["h100-80gb"] * A100_OVER_H100
+    else:
+        t2v = C3_NANO_T2V_720P_SECONDS[profile]
+    per_latent_frame = t2v / (C3_T2V_STEPS * C3_T2V_FORWARDS * C3_T2V_LATENT_FRAMES)
+    large = C3_SUPER_OVER_NANO.get(profile, C3_SUPER_OVER_NANO["h200-141gb"])
+    return CostParams(
+        process_start_seconds=C3_PROCESS_START_SECONDS,
+        branch_load_seconds=C3_EXTRA_LOAD_SECONDS,
+        run_overhead_seconds=C3_RUN_OVERHEAD_SECONDS,
+        pass_seconds=per_latent_frame * C3_UNIT_LATENT_FRAMES,
+        branch_fraction=C3_BRANCH_FRACTION,
+        gpu_batch_marginal=1.0,  # transfer is never batched (inference.py L1528-1529)
+        distilled_factor=1.0,  # no distilled transfer checkpoint (domain.params refuses it)
+        super_factor=large,
+    )
+
+
 def default_params() -> dict[tuple[Backend, str], CostParams]:
     params: dict[tuple[Backend, str], CostParams] = {}
     for profile in PROFILES:
         params[(Backend.TRANSFER1, profile)] = transfer1_params(profile)
         params[(Backend.TRANSFER2_5, profile)] = transfer2_5_params(profile)
+        params[(Backend.COSMOS3, profile)] = cosmos3_params(profile)
     return params
 
 

@@ -68,9 +68,9 @@ def _pack(
         frames = max(run.video.frames for run in by_set[controls])
         for index, (block, union, most) in enumerate(blocks):
             merged, longest = union | controls, max(most, frames)
-            if memory.fits(backend, merged, longest, settings.gpu_memory_gb) and settings.may_mix(
-                backend, distilled, merged
-            ):
+            if memory.mixing_fits(
+                backend, merged, longest, settings.gpu_memory_gb
+            ) and settings.may_mix(backend, distilled, merged):
                 blocks[index] = ([*block, controls], merged, longest)
                 break
         else:
@@ -96,7 +96,7 @@ class _Search:
         merged = self.stats[members[0]]
         for index in members[1:]:
             merged = merged.merged(self.stats[index])
-        if not memory.fits(
+        if not memory.mixing_fits(
             self.backend, merged.controls, merged.max_frames, self.settings.gpu_memory_gb
         ):
             return math.inf
@@ -228,7 +228,7 @@ def _may_join(
         return current.control_sets == stats.control_sets
     backend = piece[0].backend
     merged = current.merged(stats)
-    if not memory.fits(backend, merged.controls, merged.max_frames, settings.gpu_memory_gb):
+    if not memory.mixing_fits(backend, merged.controls, merged.max_frames, settings.gpu_memory_gb):
         return False
     mixing = len(merged.control_sets) > 1
     if mixing and not settings.may_mix(backend, piece[0].params.distilled, merged.controls):

@@ -3,16 +3,34 @@
 memory = base weights + control branches loaded + per item of a GPU batch (activations of one
 clip's tokens, plus the item's decoded video buffers, which grow with its frames) + a reserve.
 Numbers come from the Cosmos Transfer contract document ("reference"); what has no published
-figure is marked ASSUMPTION and is corrected in practice by learned out-of-memory limits."""
+figure is marked ASSUMPTION and is corrected in practice by learned out-of-memory limits.
+
+Cosmos 3 generates one sample at a time, chunk by chunk, moving each finished chunk to the CPU
+(transfer.py L562): a process holds its checkpoint, the guardrail models unless they are turned
+off, and the activations of ONE sample's chunk, whose sequence is the target plus one block per
+hint (transfer.py L423, `[text, ctrl_1 .. ctrl_N, target]`). Memory is per GPU: a slot that
+shards Super over several GPUs is not modelled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import Backend
-from cosmos_workflow.planner.cost import T1_CLIP_FRAMES, T25_CHUNK_FRAMES, loaded_branches
+from cosmos_workflow.domain.params import (
+    C3_DEFAULT_CHECKPOINT,
+    Backend,
+    ExecutionParams,
+    default_params,
+)
+from cosmos_workflow.domain.work import QueuedRun
+from cosmos_workflow.planner.cost import (
+    C3_PIXELS,
+    T1_CLIP_FRAMES,
+    T25_CHUNK_FRAMES,
+    loaded_branches,
+    shape_of,
+)
 
 GB = 1e9
 BF16_BYTES = 2
@@ -66,22 +84,98 @@ MEMORY_PARAMS: dict[Backend, MemoryParams] = {
     Backend.TRANSFER2_5: _transfer2_5(),
 }
 
+# Cosmos 3 weights, bf16, both towers: "Cosmos3-Nano (8B) | 32 GB", "Cosmos3-Super (32B) | 128 GB"
+# (NVIDIA/cosmos-framework 5eee9ed, docs/faq.md L151-156; the same bytes in
+# inference/args.py L1174-1186, `model_memory_bytes`).
+C3_WEIGHTS_GB = {"Cosmos3-Nano": 32.0, "Cosmos3-Super": 128.0}
+# Hidden size of the generation tower. ASSUMPTION: the Qwen3 sizes the towers are named after
+# (8B: 4096, 32B: 5120); the model configs do not state it.
+C3_HIDDEN = {"Cosmos3-Nano": 4096, "Cosmos3-Super": 5120}
+# Guardrail models, loaded with `--guardrails` though transfer never runs them
+# (common/inference.py L135): Qwen/Qwen3Guard-Gen-0.6B in bf16 (guardrail/qwen3guard/
+# qwen3guard.py L30-39) = 1.2 GB, plus RetinaFace ResNet-50 (face_blur_filter.py L55; ASSUMPTION:
+# ~27M parameters in fp32, 0.1 GB).
+C3_GUARDRAIL_GB = 0.6e9 * BF16_BYTES / GB + 0.1
+C3_VAE_GB = 1.0  # ASSUMPTION: the Wan2.2 VAE and the VLM processor, outside model_memory_bytes
+# One token per 32x32 pixels of a latent frame: 16x VAE compression (Cosmos3-Nano.yaml L150)
+# times patch_spatial 2 (L38).
+C3_PIXELS_PER_TOKEN = 32 * 32
+
+
+def cosmos3_block_gb(params: ExecutionParams, frames: int) -> float:
+    """Activations of one target-sized block of a chunk (the target or one hint's control):
+    tokens x hidden x 2 bytes x ACTIVATION_TENSORS (the ASSUMPTION Transfer uses too)."""
+    shape = shape_of(params, frames)
+    pixels = C3_PIXELS.get(shape.resolution, C3_PIXELS["720"])
+    tokens = shape.chunk_latent_frames * pixels / C3_PIXELS_PER_TOKEN
+    hidden = C3_HIDDEN.get(params.checkpoint or C3_DEFAULT_CHECKPOINT, C3_HIDDEN["Cosmos3-Nano"])
+    return tokens * hidden * BF16_BYTES * ACTIVATION_TENSORS / GB
+
+
+def _cosmos3_memory_gb(
+    controls: Iterable[Control], frames: int, params: ExecutionParams | None, guardrails: bool
+) -> float:
+    run = params or default_params(Backend.COSMOS3)
+    checkpoint = run.checkpoint or C3_DEFAULT_CHECKPOINT
+    weights = C3_WEIGHTS_GB.get(checkpoint, C3_WEIGHTS_GB[C3_DEFAULT_CHECKPOINT])
+    fixed = RESERVE_GB + weights + C3_VAE_GB + (C3_GUARDRAIL_GB if guardrails else 0.0)
+    blocks = 1 + len(frozenset(controls))
+    return fixed + blocks * cosmos3_block_gb(run, frames)
+
 
 def predict_memory_gb(
-    backend: Backend, controls: Iterable[Control], gpu_batch_size: int, frames: int
+    backend: Backend,
+    controls: Iterable[Control],
+    gpu_batch_size: int,
+    frames: int,
+    *,
+    params: ExecutionParams | None = None,
+    guardrails: bool = True,
 ) -> float:
     """GPU memory of one process loading `controls`, denoising `gpu_batch_size` items at once,
-    each of `frames` input frames (inputs shorter than a clip are padded to a clip)."""
-    params = MEMORY_PARAMS[backend]
+    each of `frames` input frames (inputs shorter than a clip are padded to a clip).
+
+    Cosmos 3: one sample holding `controls`, with `params`' checkpoint, chunk and resolution
+    (None: NVIDIA's defaults); `guardrails` False when the host passes `--no-guardrails`."""
+    if backend is Backend.COSMOS3:
+        return _cosmos3_memory_gb(controls, frames, params, guardrails)
+    model = MEMORY_PARAMS[backend]
     clip = T25_CHUNK_FRAMES if backend is Backend.TRANSFER2_5 else T1_CLIP_FRAMES
-    per_item = params.item_gb + params.frame_gb * max(frames, clip)
+    per_item = model.item_gb + model.frame_gb * max(frames, clip)
     branches = loaded_branches(backend, controls)
-    return RESERVE_GB + params.base_gb + params.branch_gb * branches + per_item * gpu_batch_size
+    return RESERVE_GB + model.base_gb + model.branch_gb * branches + per_item * gpu_batch_size
 
 
 def fits(backend: Backend, controls: Iterable[Control], frames: int, gpu_memory_gb: float) -> bool:
     """Whether one item at a time fits at all."""
     return predict_memory_gb(backend, controls, 1, frames) <= gpu_memory_gb
+
+
+def mixing_fits(
+    backend: Backend, controls: Iterable[Control], frames: int, gpu_memory_gb: float
+) -> bool:
+    """Whether runs whose controls make up `controls` may share a process, memory-wise.
+
+    Always for Cosmos 3: its process holds the same weights for every hint and one sample at
+    a time, so sharing needs no more memory than the largest run needs alone."""
+    if backend is Backend.COSMOS3:
+        return True
+    return fits(backend, controls, frames, gpu_memory_gb)
+
+
+def process_memory_gb(
+    runs: Sequence[QueuedRun], controls: Iterable[Control], gpu_batch_size: int
+) -> float:
+    """GPU memory of the process running `runs`, loading `controls`: for Cosmos 3 its largest
+    run's alone (one sample at a time), else the union at the GPU batch size."""
+    backend = runs[0].backend
+    if backend is Backend.COSMOS3:
+        return max(
+            predict_memory_gb(backend, run.controls, 1, run.video.frames, params=run.params)
+            for run in runs
+        )
+    frames = max(run.video.frames for run in runs)
+    return predict_memory_gb(backend, controls, gpu_batch_size, frames)
 
 
 def max_gpu_batch_size(
@@ -93,9 +187,9 @@ def max_gpu_batch_size(
     learned_limit: int | None = None,
 ) -> int:
     """The largest GPU batch predicted to fit, never below 1. A configured cap and a limit
-    learned from an out-of-memory failure both win over the prediction. Transfer2.5 processes
-    samples one at a time, so its answer is always 1."""
-    if backend is Backend.TRANSFER2_5:
+    learned from an out-of-memory failure both win over the prediction. Transfer2.5 and
+    Cosmos 3 process samples one at a time, so their answer is always 1."""
+    if backend in (Backend.TRANSFER2_5, Backend.COSMOS3):
         return 1
     chosen = list(controls)
     single = predict_memory_gb(backend, chosen, 1, frames)

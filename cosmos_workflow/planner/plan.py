@@ -331,8 +331,8 @@ def to_batch(
         gpu_batch_size=process.gpu_batch_size,
         predicted_load_seconds=process.estimate.load_seconds,
         predicted_seconds=process.estimate.total_seconds,
-        predicted_memory_gb=memory.predict_memory_gb(
-            backend, process.controls, process.gpu_batch_size, max(r.video.frames for r in runs)
+        predicted_memory_gb=memory.process_memory_gb(
+            runs, process.controls, process.gpu_batch_size
         ),
         verdict=process.verdict(settings),
         unchanged=process.unchanged,

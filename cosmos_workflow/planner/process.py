@@ -9,7 +9,13 @@ from enum import StrEnum
 
 from cosmos_workflow.domain.controls import ControlSet, control_set_key
 from cosmos_workflow.domain.params import Backend
-from cosmos_workflow.domain.verdicts import BatchingKind, BatchVerdict, VerdictKey, batch_verdict
+from cosmos_workflow.domain.verdicts import (
+    BatchingKind,
+    BatchVerdict,
+    VerdictKey,
+    batch_verdict,
+    identical_by_construction,
+)
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner import compat, memory
 from cosmos_workflow.planner.cost import (
@@ -20,6 +26,9 @@ from cosmos_workflow.planner.cost import (
     load_seconds,
     run_sampling_seconds,
     sampling_units,
+    shape_of,
+    shape_seconds,
+    variant_factor,
 )
 
 
@@ -58,6 +67,8 @@ class Settings:
 
     def may_mix(self, backend: Backend, distilled: bool, union: ControlSet) -> bool:
         """Whether runs of different control sets may share a process loading `union`."""
+        if identical_by_construction(backend):
+            return True
         return not self.keep_outputs or self._verified(
             backend, distilled, BatchingKind.MIXED, union
         )
@@ -142,52 +153,54 @@ class Stats:
     """What the search needs of a set of runs, without touching each run again."""
 
     runs: int
-    units: float  # sampling units x distilled factor (Transfer1: times the union multiplier)
-    own_units: float  # the same with each run's own branch multiplier (Transfer2.5)
+    units: float  # sampling units x variant factor (Transfer1: times the union multiplier)
+    own_seconds: float  # sampling seconds, each run with its own controls (Transfer2.5, Cosmos 3)
     controls: ControlSet
     control_sets: frozenset[ControlSet]
     max_frames: int
+    checkpoint: str | None  # Cosmos 3: equal within a group (`compat.process_key`)
 
     @staticmethod
     def of(runs: Sequence[QueuedRun], params: CostParams) -> Stats:
         units = 0.0
         own = 0.0
         for run in runs:
-            factor = params.distilled_factor if run.params.distilled else 1.0
-            base = factor * sampling_units(
-                run.backend, run.video.frames, run.params.steps, run.params.distilled
-            )
-            units += base
-            own += base * (1.0 + params.branch_fraction * len(run.controls))
+            shape = shape_of(run.params, run.video.frames)
+            units += variant_factor(params, shape) * sampling_units(shape)
+            branches = evaluated_branches(run.backend, run.controls, run.controls)
+            own += shape_seconds(params, shape, branches)
         return Stats(
             runs=len(runs),
             units=units,
-            own_units=own,
+            own_seconds=own,
             controls=compat.control_union(runs),
             control_sets=frozenset(run.controls for run in runs),
             max_frames=max(run.video.frames for run in runs),
+            checkpoint=runs[0].params.checkpoint,
         )
 
     def merged(self, other: Stats) -> Stats:
         return Stats(
             runs=self.runs + other.runs,
             units=self.units + other.units,
-            own_units=self.own_units + other.own_units,
+            own_seconds=self.own_seconds + other.own_seconds,
             controls=self.controls | other.controls,
             control_sets=self.control_sets | other.control_sets,
             max_frames=max(self.max_frames, other.max_frames),
+            checkpoint=self.checkpoint,
         )
 
     def seconds(self, backend: Backend, params: CostParams, max_batch_size: int | None) -> float:
         """Predicted seconds of these runs as processes of at most `max_batch_size` runs, each
         loading the whole union (an upper bound: a chunk may need fewer branches)."""
         processes = math.ceil(self.runs / max_batch_size) if max_batch_size else 1
-        load = processes * load_seconds(params, backend, self.controls)
-        if backend is Backend.TRANSFER2_5:
-            sampling = params.pass_seconds * self.own_units
-        else:
+        load = processes * load_seconds(params, backend, self.controls, self.checkpoint)
+        if backend is Backend.TRANSFER1:
+            # Every pass evaluates every branch of the union (`evaluated_branches`).
             branches = evaluated_branches(backend, self.controls, self.controls)
             sampling = params.pass_seconds * self.units * (1 + params.branch_fraction * branches)
+        else:
+            sampling = self.own_seconds
         return load + sampling + params.run_overhead_seconds * self.runs
 
 

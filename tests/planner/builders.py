@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import combinations
+from typing import Any
 
 from hypothesis import strategies as st
 
 from cosmos_workflow.domain.controls import Control
-from cosmos_workflow.domain.params import Backend, ExecutionParams, JobKind, default_params
+from cosmos_workflow.domain.params import (
+    C3_CHECKPOINTS,
+    Backend,
+    ExecutionParams,
+    JobKind,
+    default_params,
+    validate_params,
+)
 from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 
@@ -35,22 +43,32 @@ def queued_run(
     negative: str = "blurry, cartoonish",
     kind: JobKind = JobKind.INFERENCE,
     job_gpu_batch_size: int = 1,
+    cosmos3: Mapping[str, Any] | None = None,
 ) -> QueuedRun:
-    base = default_params(backend)
-    params = ExecutionParams(
-        backend=backend,
-        steps=steps,
-        guidance=base.guidance,
-        seed=base.seed if seed is None else seed,
-        sigma_max=base.sigma_max,
-        distilled=distilled,
-    )
+    """`cosmos3`: Cosmos 3 parameters given as a user would (checkpoint, sampler, ...); every
+    Cosmos 3 run's parameters are validated as at enqueue, with NVIDIA's per-hint defaults."""
+    chosen = dict(weights or {Control.EDGE: 0.5})
+    if backend is Backend.COSMOS3:
+        raw = {"backend": backend.value, "steps": steps, **(cosmos3 or {})}
+        if seed is not None:
+            raw["seed"] = seed
+        params = validate_params(raw, [control.value for control in chosen])
+    else:
+        base = default_params(backend)
+        params = ExecutionParams(
+            backend=backend,
+            steps=steps,
+            guidance=base.guidance,
+            seed=base.seed if seed is None else seed,
+            sigma_max=base.sigma_max,
+            distilled=distilled,
+        )
     return QueuedRun(
         run_id=run_id,
         job_id=job_id,
         priority=priority,
         queue_index=queue_index,
-        weights=dict(weights or {Control.EDGE: 0.5}),
+        weights=chosen,
         params=params,
         negative_prompt=negative,
         video=VideoInfo(frames=frames, fps=24.0, width=size[0], height=size[1]),
@@ -81,6 +99,7 @@ def queues(
         steps = draw(st.sampled_from([35, 35, 20]))
         frames = draw(st.sampled_from([121, 121, 241, 93]))
         gpu = draw(st.sampled_from([1, 1, 2]))
+        process = draw(cosmos3_process()) if backend is Backend.COSMOS3 else None
         for index in range(draw(st.integers(1, 4))):
             runs.append(
                 queued_run(
@@ -95,9 +114,35 @@ def queues(
                     seed=seed,
                     steps=steps,
                     job_gpu_batch_size=gpu if backend is Backend.TRANSFER1 else 1,
+                    cosmos3=None if process is None else {**process, **draw(cosmos3_sample())},
                 )
             )
     return runs
+
+
+def cosmos3_process() -> st.SearchStrategy[dict[str, Any]]:
+    """What a Cosmos 3 process is loaded with: checkpoint, sampler, diffusion cache."""
+    return st.fixed_dictionaries(
+        {
+            "checkpoint": st.sampled_from(C3_CHECKPOINTS),
+            "sampler": st.sampled_from(["unipc", "unipc", "edm"]),
+            "diffusion_cache": st.sampled_from([True, True, False]),
+        }
+    )
+
+
+def cosmos3_sample() -> st.SearchStrategy[dict[str, Any]]:
+    """Per-sample Cosmos 3 fields; those left out take NVIDIA's defaults for the hints."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "resolution": st.sampled_from(["480", "720", "256", "768"]),
+            "guidance": st.sampled_from([1.0, 3.0, 6.0]),
+            "control_guidance": st.sampled_from([1.0, 1.5, 3.0]),
+            "chunk_frames": st.sampled_from([61, 93, 121]),
+            "max_frames": st.sampled_from([100, 5000]),
+        },
+    )
 
 
 # Every verification a planner test could read: both backends and kinds, every control set, on

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from cosmos_workflow.domain.controls import Control, effective_weights
 from cosmos_workflow.domain.params import Backend, JobKind
-from cosmos_workflow.domain.verdicts import BatchingKind, OutputVerdict, VerdictKey, batch_verdict
+from cosmos_workflow.domain.verdicts import (
+    COSMOS3_REASON,
+    BatchingKind,
+    BatchVerdict,
+    OutputVerdict,
+    VerdictKey,
+    batch_verdict,
+)
 from cosmos_workflow.domain.work import QueuedRun
 from cosmos_workflow.planner import compat, grouping, memory
 from cosmos_workflow.planner.cost_defaults import default_cost_model
@@ -159,7 +166,10 @@ def test_auto_keeps_every_output_unless_allowed(
     result = plan(runs, PlanMode.AUTO, verified=verified, **opts)
     assert obeys_rule(result)
     for batch in result.batches:
-        assert (batch.verdict.reason == "") == (batch.verdict.verdict is IDENTICAL)
+        if batch.backend is Backend.COSMOS3:
+            assert batch.verdict == BatchVerdict(IDENTICAL, COSMOS3_REASON)
+        else:
+            assert (batch.verdict.reason == "") == (batch.verdict.verdict is IDENTICAL)
         if batch.verdict.verdict is VERIFIED:
             assert PROFILE in batch.verdict.reason
         if batch.gpu_batch_size > 1 and not batch.unchanged:
