@@ -1,7 +1,8 @@
 """`cosmos-sim REAL_ARGV...`: run NVIDIA's command line against the simulator instead of a GPU.
 
 The real argv is received verbatim (a launcher such as `torchrun ...` or `python`, the entry point
-script, its arguments); the entry point is recognised by its script path."""
+script or `-m MODULE`, its arguments); the entry point is recognised by its script path or module
+name."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from cosmos_workflow.simulator.runtime import Runtime, SimulatedExit
 TRANSFER1_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 UPSAMPLER_SCRIPT = "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py"
 TRANSFER2_5_SCRIPT = "examples/inference.py"
+COSMOS3_MODULE = "cosmos_framework.scripts.inference"
+COSMOS3_SCRIPT = "cosmos_framework/scripts/inference.py"
+# python's own options that take a value (`python --help`); `-m MODULE` ends python's options.
+PYTHON_VALUE_OPTIONS = {"-W", "-X", "-c"}
 # torchrun's long options that take a value (torch/distributed/run.py `get_args_parser`, torch
 # 2.6.0); the others (--standalone, --module, --no_python, --run_path) are bare flags.
 TORCHRUN_VALUE_FLAGS = {
@@ -53,6 +58,8 @@ class Launch:
     rdzv_backend: str = "static"
     rdzv_endpoint: str = ""
     node_rank: int = 0
+    # `python -m MODULE` / `torchrun -m MODULE`: `script` is the module's dotted name.
+    module: bool = False
 
     @property
     def bound_port(self) -> int | None:
@@ -73,20 +80,42 @@ class Launch:
 
 
 def split_launcher(argv: Sequence[str]) -> Launch:
-    """Strip `torchrun [flags]` or `python` and return the script, its args, the world size and
-    the torchrun flags that decide its rendezvous."""
+    """Strip `torchrun [flags]` or `python [options]` and return the script (or `-m` module),
+    its args, the world size and the torchrun flags that decide its rendezvous."""
     if not argv:
         raise ValueError("usage: cosmos-sim REAL_COMMAND [ARGS...]")
     rest = list(argv)
     launcher = rest.pop(0)
     if launcher.endswith("torchrun"):
-        return _launch(rest, _torchrun_flags(rest))
+        flags = _torchrun_flags(rest)
+        module = "--module" in flags or _pop_module_flag(rest)
+        return _launch(rest, flags, module)
+    module = False
     if launcher.rsplit("/", 1)[-1].startswith("python"):
-        while rest and rest[0].startswith("-") and not rest[0].endswith(".py"):
-            rest.pop(0)
+        module = _python_options(rest)
     else:
         rest.insert(0, launcher)
-    return _launch(rest, None)
+    return _launch(rest, None, module)
+
+
+def _python_options(rest: list[str]) -> bool:
+    """Pop python's options off the front of `rest`; True when `-m` named a module, which is
+    then first in `rest` (everything after it is the module's own argv)."""
+    while rest and rest[0].startswith("-") and not rest[0].endswith(".py"):
+        option = rest.pop(0)
+        if option == "-m":
+            return True
+        if option in PYTHON_VALUE_OPTIONS and rest:
+            rest.pop(0)
+    return False
+
+
+def _pop_module_flag(rest: list[str]) -> bool:
+    """torchrun's `-m`, the short spelling of `--module` (torch/distributed/run.py)."""
+    if rest and rest[0] == "-m":
+        rest.pop(0)
+        return True
+    return False
 
 
 def _torchrun_flags(rest: list[str]) -> dict[str, str]:
@@ -103,13 +132,13 @@ def _torchrun_flags(rest: list[str]) -> dict[str, str]:
     return flags
 
 
-def _launch(rest: list[str], torchrun: dict[str, str] | None) -> Launch:
-    """The launch of `rest` (the script first); `torchrun` holds the launcher's flags, None for
-    a plain process."""
+def _launch(rest: list[str], torchrun: dict[str, str] | None, module: bool = False) -> Launch:
+    """The launch of `rest` (the script or module first); `torchrun` holds the launcher's flags,
+    None for a plain process."""
     if not rest:
         raise ValueError("no entry point script in the command")
     if torchrun is None:
-        return Launch(rest[0], rest[1:], 1, False)
+        return Launch(rest[0], rest[1:], 1, False, module=module)
     return Launch(
         rest[0],
         rest[1:],
@@ -120,6 +149,7 @@ def _launch(rest: list[str], torchrun: dict[str, str] | None) -> Launch:
         rdzv_backend=torchrun.get("--rdzv_backend", "static"),
         rdzv_endpoint=torchrun.get("--rdzv_endpoint", ""),
         node_rank=int(torchrun.get("--node_rank", "0")),
+        module=module,
     )
 
 
@@ -153,6 +183,11 @@ def _dispatch(launch: Launch, runtime: Runtime) -> None:
         from cosmos_workflow.simulator.upsampler import run_upsampler
 
         run_upsampler(launch.args, launch.torchrun, launch.nproc, runtime)
+    elif _is_cosmos3(launch):
+        from cosmos_workflow.simulator.cosmos3 import run_inference as run_cosmos3
+
+        # WORLD_SIZE is set by torchrun only (inference/args.py 1397 reads 0 without it).
+        run_cosmos3(launch.args, launch.nproc if launch.torchrun else 0, runtime)
     elif launch.script.endswith(TRANSFER2_5_SCRIPT):
         from cosmos_workflow.simulator.transfer2_5 import run_inference
 
@@ -160,6 +195,12 @@ def _dispatch(launch: Launch, runtime: Runtime) -> None:
     else:
         print(f"cosmos-sim: no simulation for entry point {launch.script}", file=sys.stderr)
         raise SimulatedExit(2)
+
+
+def _is_cosmos3(launch: Launch) -> bool:
+    if launch.module:
+        return launch.script == COSMOS3_MODULE
+    return launch.script.endswith(COSMOS3_SCRIPT)
 
 
 def run() -> None:
