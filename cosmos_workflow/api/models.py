@@ -49,22 +49,90 @@ class Body(BaseModel):
 
 class ParamsBody(Body):
     """Execution parameters, as `cosmos queue add` takes them; a missing or null one takes the
-    backend's default. Ranges span both backends; the service checks each backend's own
-    (Transfer2.5: guidance a whole number 0 to 7)."""
+    backend's default. Ranges span every backend; the service checks each backend's own
+    (Transfer2.5: guidance a whole number 0 to 7; Cosmos 3: guidance 0 to 7) and refuses a
+    Cosmos 3 parameter with another backend, so the API and the CLI refuse alike."""
 
-    backend: Literal["transfer1", "transfer2.5"] | None = None
+    backend: Literal["transfer1", "transfer2.5", "cosmos3"] | None = None
     steps: int | None = Field(None, ge=1, le=limits.MAX_STEPS)
     guidance: float | None = Field(
-        None, ge=0, le=max(limits.T1_GUIDANCE_RANGE[1], limits.T25_GUIDANCE_RANGE[1])
+        None,
+        ge=0,
+        le=max(
+            limits.T1_GUIDANCE_RANGE[1],
+            limits.T25_GUIDANCE_RANGE[1],
+            limits.C3_GUIDANCE_RANGE[1],
+        ),
     )
     seed: int | None = Field(None, ge=0, le=limits.MAX_SEED)
     sigma_max: float | None = Field(
-        None, ge=0, le=max(limits.T1_SIGMA_MAX_RANGE[1], limits.T25_SIGMA_MAX_RANGE[1])
+        None,
+        ge=0,
+        le=max(
+            limits.T1_SIGMA_MAX_RANGE[1],
+            limits.T25_SIGMA_MAX_RANGE[1],
+            limits.C3_SIGMA_MAX_RANGE[1],
+        ),
+        description="Transfer1/2.5: input-video noise. Cosmos 3: the edm sampler's only.",
     )
-    fps: int | None = Field(None, ge=limits.FPS_RANGE[0], le=limits.FPS_RANGE[1])
+    fps: int | None = Field(
+        None,
+        ge=limits.FPS_RANGE[0],
+        le=limits.FPS_RANGE[1],
+        description="Output fps (Transfer1). Cosmos 3 writes at the input video's rate: leave "
+        "it out or give that rate.",
+    )
     blur: Literal[tuple(p.value for p in limits.Preset)] | None = None  # type: ignore[valid-type]
     canny: Literal[tuple(p.value for p in limits.Preset)] | None = None  # type: ignore[valid-type]
-    distilled: bool | None = None
+    distilled: bool | None = Field(None, description="Transfer1/2.5: the distilled edge model.")
+    checkpoint: Literal[limits.C3_CHECKPOINTS] | None = Field(  # type: ignore[valid-type]
+        None, description="Cosmos 3: the model (default Cosmos3-Nano)."
+    )
+    sampler: Literal[limits.C3_SAMPLERS] | None = Field(  # type: ignore[valid-type]
+        None, description="Cosmos 3: unipc (default) or edm."
+    )
+    diffusion_cache: bool | None = Field(
+        None, description="Cosmos 3: skip diffusion steps with SeaCache (default true)."
+    )
+    control_guidance: float | None = Field(
+        None,
+        ge=limits.C3_CONTROL_GUIDANCE_RANGE[0],
+        le=limits.C3_CONTROL_GUIDANCE_RANGE[1],
+        description="Cosmos 3: control CFG (1 = off; default per control, as NVIDIA).",
+    )
+    shift: float | None = Field(
+        None,
+        gt=limits.C3_SHIFT_RANGE[0],
+        le=limits.C3_SHIFT_RANGE[1],
+        description="Cosmos 3: UniPC time shift (default 10).",
+    )
+    resolution: Literal[limits.C3_RESOLUTIONS] | None = Field(  # type: ignore[valid-type]
+        None, description='Cosmos 3: the resolution tier, as text (default "720").'
+    )
+    chunk_frames: int | None = Field(
+        None,
+        ge=1,
+        le=limits.MAX_FRAMES_LIMIT,
+        description="Cosmos 3: frames per chunk, rounded up to 4k+1 (default 93; wsm 101).",
+    )
+    conditional_frames: int | None = Field(
+        None,
+        ge=0,
+        le=limits.MAX_FRAMES_LIMIT,
+        description="Cosmos 3: frames each chunk overlaps the last (default 1).",
+    )
+    max_frames: int | None = Field(
+        None,
+        ge=1,
+        le=limits.MAX_FRAMES_LIMIT,
+        description="Cosmos 3: frames read from each video (default 5000).",
+    )
+    num_outputs: int | None = Field(
+        None,
+        ge=1,
+        le=limits.MAX_NUM_OUTPUTS,
+        description="Cosmos 3: outputs per prompt, one run each, seeds seed, seed+1, ...",
+    )
 
     def given(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -98,7 +166,7 @@ class JobCreate(Body):
     weights: dict[str, Weight] = Field(
         default_factory=lambda: {"edge": 1.0},
         description='Control weights, e.g. {"edge": 0.5, "depth": 0.3} (as `cosmos queue add`); '
-        "controls: vis, edge, depth, seg (or blur, canny, segmentation); 0 leaves one out.",
+        "controls: vis, edge, depth, seg, wsm (or blur, canny, segmentation); 0 leaves one out.",
     )
     params: ParamsBody = Field(
         default_factory=ParamsBody,

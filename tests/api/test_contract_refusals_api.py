@@ -34,3 +34,23 @@ def test_distilled_with_depth_is_a_422(client: TestClient, ctx: Context, input_i
     assert response.status_code == 422, response.text
     assert "exactly the edge control" in response.text
     assert database_snapshot(ctx) == before
+
+
+def test_cosmos3_with_a_control_it_cannot_compute_is_a_422(
+    client: TestClient, ctx: Context, input_id: str
+) -> None:
+    prompt = client.post("/api/prompts", json={"input": input_id, "text": "a car"}).json()
+    before = database_snapshot(ctx)
+    for control in ("seg", "wsm"):
+        response = client.post(
+            "/api/queue",
+            json={
+                "prompt_ids": [prompt["id"]],
+                "weights": {control: 0.5},
+                "params": {"backend": "cosmos3"},
+            },
+        )
+        assert response.status_code == 422, response.text
+        assert f"has no {control} control video" in response.text
+        assert prompt["id"] in response.text
+    assert database_snapshot(ctx) == before
