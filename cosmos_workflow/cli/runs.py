@@ -82,12 +82,14 @@ def list_(
 
 @runs_app.command("show")
 def show(run_id: str, as_json: JsonOption = False) -> None:
-    """One run with its parameters, timings, output and error."""
+    """One run with its parameters, timings, output and error, and its guardrail posture."""
     from cosmos_workflow.services import runs
 
-    emit(
-        runs.get_run(context(), run_id), as_json, lambda r: console.print_json(r.model_dump_json())
-    )
+    def render(r: Any) -> None:
+        console.print_json(r.model_dump_json())
+        console.print(f"guardrails: {r.guardrails_text()}", soft_wrap=True)
+
+    emit(runs.get_run(context(), run_id), as_json, render)
 
 
 @runs_app.command("pick")

@@ -258,6 +258,10 @@ class ExportedRun(BaseModel):
     command_script: str | None
     command_error: str | None
     render_command: str  # writes the same files again
+    # The guardrail posture the output was made with (domain.guardrails): what its host asked
+    # for and what the model applied; None for an output made before it was recorded.
+    guardrails_asked: str | None = None
+    guardrails_got: str | None = None
 
 
 class ExportResult(BaseModel):
@@ -460,6 +464,8 @@ def _exported(
         render_command=shlex.join(
             ["cosmos", "job", "render", run.job_id, "--out", f"{COMMANDS}/{run.job_id}"]
         ),
+        guardrails_asked=run.guardrails_asked,
+        guardrails_got=run.guardrails_got,
     )
 
 
@@ -475,6 +481,7 @@ def _write_manifests(target: Path, sweep: SweepView, exported: list[ExportedRun]
         "run_id", "job_id", "prompt_id", "prompt_name", "prompt_text", "output_file", "seed",
         "rating", *(f"weight_{c}" for c in controls), *(f"param_{p}" for p in params),
         "ran_command", "ran_on_host", "command", "render_command", "command_error",
+        "guardrails_asked", "guardrails_got",
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

@@ -82,6 +82,7 @@ def _details(run: RunView) -> str:
         f"- started {when_text(run.started_at) or '-'}, "
         f"finished {when_text(run.finished_at) or '-'}, attempts {run.attempts}",
         f"- parameters: `{json.dumps(run.params, sort_keys=True)}`",
+        f"- guardrails: {run.guardrails_text()}",
     ]
     if run.error:
         lines.append(f"- **error** ({run.failure_class or 'unclassified'}): {run.error}")

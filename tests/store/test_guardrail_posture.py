@@ -21,40 +21,10 @@ from cosmos_workflow.store import attempts
 from cosmos_workflow.store import jobs as store
 from cosmos_workflow.store.db import MIGRATIONS_DIR, Database
 from cosmos_workflow.store.models import AttemptRow, RunRow
-from cosmos_workflow.store.runs import RunResult, new_run_row, record_results
-from tests.services.helpers import seed_prompts
+from cosmos_workflow.store.runs import RunResult, record_results
+from tests.store.rows import queue_in_store
 
 COSMOS3_UNGUARDED = "asked off, got not applied by the model (Cosmos 3 transfer never runs them)"
-
-
-def _queue(ctx: Context, backend: Backend, count: int = 2) -> str:
-    """A queued job of `backend` written through the store: Cosmos 3's cost model is not
-    there yet, so the queue service cannot price one."""
-    prompt_ids = seed_prompts(ctx, count)
-    with ctx.db.write() as session:
-        job = store.new_job_row(
-            kind="inference",
-            backend=backend.value,
-            priority=0,
-            position=store.position_at_bottom(session),
-            max_attempts=3,
-            predicted_seconds=None,
-        )
-        rows = [
-            new_run_row(
-                job_id=job["id"],
-                prompt_id=prompt_id,
-                kind="inference",
-                weights={"edge": 0.5},
-                params={"backend": backend.value, "seed": index},
-                index=index,
-                created_at=job["created_at"],
-                predicted_seconds=None,
-            )
-            for index, prompt_id in enumerate(prompt_ids)
-        ]
-        assert store.add_jobs(session, [job], rows)
-    return str(job["id"])
 
 
 def _start(ctx: Context, claim: store.Claim, backend: Backend, disable: bool) -> int:
@@ -95,7 +65,7 @@ def _claim(ctx: Context) -> store.Claim:
 def test_an_attempt_start_records_the_posture_of_its_runs(
     ctx: Context, backend: Backend, disable: bool, asked: str, got: str
 ) -> None:
-    job_id = _queue(ctx, backend)
+    job_id = queue_in_store(ctx, backend)
     assert _postures(ctx, job_id) == [(None, None)] * 2, "a queued run has no posture"
     assert runs.get_run(ctx, runs.list_runs(ctx, job_id=job_id).runs[0].id).guardrails_got is None
     _start(ctx, _claim(ctx), backend, disable)
@@ -106,14 +76,14 @@ def test_an_attempt_start_records_the_posture_of_its_runs(
 
 
 def test_cosmos3_says_why_its_runs_got_no_guardrails(ctx: Context) -> None:
-    job_id = _queue(ctx, Backend.COSMOS3, count=1)
+    job_id = queue_in_store(ctx, Backend.COSMOS3, count=1)
     _start(ctx, _claim(ctx), Backend.COSMOS3, True)
     (run,) = runs.list_runs(ctx, job_id=job_id).runs
     assert run.guardrails_text() == COSMOS3_UNGUARDED
 
 
 def test_a_lost_lease_records_no_posture(ctx: Context) -> None:
-    job_id = _queue(ctx, Backend.TRANSFER2_5)
+    job_id = queue_in_store(ctx, Backend.TRANSFER2_5)
     claim = _claim(ctx)
     stale = store.Claim(job_id=claim.job_id, lease_token="not-the-lease", attempt=claim.attempt)
     _start(ctx, stale, Backend.TRANSFER2_5, True)
@@ -123,7 +93,7 @@ def test_a_lost_lease_records_no_posture(ctx: Context) -> None:
 
 
 def test_a_run_that_ended_keeps_the_posture_it_ran_with(ctx: Context) -> None:
-    job_id = _queue(ctx, Backend.TRANSFER2_5)
+    job_id = queue_in_store(ctx, Backend.TRANSFER2_5)
     claim = _claim(ctx)
     _start(ctx, claim, Backend.TRANSFER2_5, False)
     first, _ = sorted(r.id for r in runs.list_runs(ctx, job_id=job_id).runs)
