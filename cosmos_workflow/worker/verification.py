@@ -35,7 +35,12 @@ from cosmos_workflow.domain.params import (
     check_controls_for_params,
     validate_params,
 )
-from cosmos_workflow.domain.verdicts import BatchingKind, VerdictKey
+from cosmos_workflow.domain.verdicts import (
+    COSMOS3_REASON,
+    BatchingKind,
+    VerdictKey,
+    identical_by_construction,
+)
 from cosmos_workflow.domain.work import JobWork, RunWork, VideoInfo
 from cosmos_workflow.hosts.base import Host
 from cosmos_workflow.services import media
@@ -122,6 +127,12 @@ def build_verify_request(
 def _kinds(
     given: Sequence[str], backend: Backend, controls: ControlSet
 ) -> tuple[BatchingKind, ...]:
+    if identical_by_construction(backend):
+        raise InvalidInput(
+            f"nothing to verify for {backend.value}: every batch is identical by construction "
+            f"({COSMOS3_REASON})",
+            field="backend",
+        )
     try:
         kinds = tuple(dict.fromkeys(BatchingKind(k) for k in given))
     except ValueError:

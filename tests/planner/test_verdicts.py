@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cosmos_workflow.domain.controls import Control, ControlSet
+from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend
-from cosmos_workflow.domain.verdicts import BatchingKind, OutputVerdict, VerdictKey, batch_verdict
+from cosmos_workflow.domain.verdicts import (
+    COSMOS3_REASON,
+    BatchingKind,
+    BatchVerdict,
+    OutputVerdict,
+    VerdictKey,
+    batch_verdict,
+)
+from cosmos_workflow.worker.verification import build_verify_request
 
 T1 = Backend.TRANSFER1
 T25 = Backend.TRANSFER2_5
+C3 = Backend.COSMOS3
 E, D, S = Control.EDGE, Control.DEPTH, Control.SEG
 PROFILE = "h100-80gb"
 
@@ -55,3 +67,19 @@ def test_the_weaker_of_mixing_and_gpu_batching_decides() -> None:
     assert verdict(T1, sets, 1, frozenset({mixed}))[0] is OutputVerdict.VERIFIED
     found, reason = verdict(T1, [frozenset({E})], 2, frozenset({mixed}))
     assert found is OutputVerdict.MAY_DIFFER and "GPU batching" in reason
+
+
+def test_every_cosmos3_batch_is_identical_by_construction() -> None:
+    every = [frozenset({E}), frozenset({D, S}), frozenset({Control.WSM}), frozenset({E, D})]
+    union: ControlSet = frozenset().union(*every)
+    for sets in ([every[0]], every):
+        for size in (1, 3):
+            found = batch_verdict(C3, False, sets, union, size, PROFILE)
+            assert found == BatchVerdict(OutputVerdict.IDENTICAL, COSMOS3_REASON)
+    assert "alone" in COSMOS3_REASON and "own seed" in COSMOS3_REASON
+
+
+def test_verify_batching_has_nothing_to_verify_for_cosmos3() -> None:
+    with pytest.raises(InvalidInput, match="nothing to verify for cosmos3") as raised:
+        build_verify_request(["p1"], ["edge", "depth"], backend="cosmos3")
+    assert raised.value.field == "backend"
