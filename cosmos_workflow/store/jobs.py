@@ -685,7 +685,9 @@ def _move_into_new_job(
         plan_id=job.plan_id,
     )
     add_jobs(session, [row], [])
-    given_back = {} if reached else {"attempts": RunRow.attempts - 1, "started_at": None}
+    # A run the process never reached did not run with its attempt's guardrail posture either.
+    unposed = {"guardrails_asked": None, "guardrails_got": None}
+    given_back = {} if reached else {"attempts": RunRow.attempts - 1, "started_at": None, **unposed}
     for start in range(0, len(run_ids), 500):
         chunk = list(run_ids[start : start + 500])
         index = case({run_id: start + n for n, run_id in enumerate(chunk)}, value=RunRow.id)

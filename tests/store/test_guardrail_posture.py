@@ -153,3 +153,16 @@ def _insert_run(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+def test_a_run_the_process_never_reached_has_no_posture_again(ctx: Context) -> None:
+    job_id = queue_in_store(ctx, Backend.TRANSFER2_5)
+    claim = _claim(ctx)
+    _start(ctx, claim, Backend.TRANSFER2_5, True)
+    first, second = sorted(r.id for r in runs.list_runs(ctx, job_id=job_id).runs)
+    with store.lease_held(ctx.db, job_id, claim.lease_token) as held:
+        store.release(held, "the process died in its first sample", requeue=[second])
+    reran, given_back = runs.get_run(ctx, first), runs.get_run(ctx, second)
+    assert (reran.guardrails_asked, reran.guardrails_got) == ("off", "off")
+    assert given_back.job_id != job_id and given_back.started_at is None
+    assert (given_back.guardrails_asked, given_back.guardrails_got) == (None, None)
