@@ -28,6 +28,7 @@ from cosmos_workflow.ui.common import escaped, shown_errors, when_text
 
 # One row per control, in the order people usually sweep them; each row's control can be changed.
 AXIS_CONTROLS = [Control.EDGE.value, Control.DEPTH.value, Control.SEG.value, Control.VIS.value]
+AXIS_CHOICES = [*AXIS_CONTROLS, Control.WSM.value]  # wsm: Cosmos 3 only
 SWEEP_HEADERS = ["id", "name", "status", "runs by status", "created", "review"]
 START_TEXT = "Pick prompts and type weights for at least one control to see what it queues."
 
@@ -83,6 +84,12 @@ def count_text(preview: SweepPreview, now: float) -> str:
         text += (
             f"\n\nAbove the limit of {preview.limit} runs (max_sweep_runs): "
             f'tick "{confirm_label(preview.runs)}" to queue it.'
+        )
+    if preview.duplicates:
+        text += (
+            f"\n\n**{plural(preview.duplicates, 'combination')} render the same video as "
+            "another**: Cosmos 3 normalises the control weights to sum 1, so only their "
+            "proportions count."
         )
     return text
 
@@ -242,7 +249,7 @@ def _axis_rows() -> tuple[list[Any], list[Any]]:
         with gr.Row():
             controls.append(
                 gr.Dropdown(
-                    AXIS_CONTROLS,
+                    AXIS_CHOICES,
                     value=control,
                     label="Control",
                     scale=1,
