@@ -91,7 +91,7 @@ BAD_INPUT_MARKERS = (
     "Error validating parameters from",  # common/args.py:1068-1070
     "validation error for",  # pydantic's own summary line
     "Extra inputs are not permitted",  # extra="forbid", common/args.py:288-300
-    "Duplicate name:",  # common/args.py:1013-1014
+    "Duplicate name:",  # common/args.py:1013-1014 (unreachable at 5eee9ed; kept for a fix)
     "Unsupported file extension:",  # common/args.py:1056
     "No inference parameter files",  # common/args.py:1083
     "Path does not point to a file",  # common/args.py:277-278
@@ -222,7 +222,8 @@ def _check_job(job: JobWork, workdir: str) -> None:
         raise InvalidInput(f"the Cosmos 3 work directory must be absolute, got {workdir!r}")
     names = [run.run_id for run in job.runs]
     if len(set(names)) != len(names):
-        # NVIDIA refuses the file ("Duplicate name", common/args.py:1013-1014).
+        # NVIDIA's duplicate check never fires (its set of names is never added to,
+        # common/args.py:1003-1015): both samples would write one folder, the later winning.
         raise InvalidInput("sample names (run ids) must be unique within a job")
     for run in job.runs:
         if run.params.backend is not Backend.COSMOS3:
