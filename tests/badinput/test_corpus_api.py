@@ -728,8 +728,62 @@ SWEEPS = [
     get("review-unknown", "/api/review", 404, "no sweep", params={"sweep": "nowhere"}),
 ]  # fmt: skip
 
+
+def c3(**given: Any) -> dict[str, Any]:
+    """A job for the seeded input on Cosmos 3, with these parameters."""
+    return job(params={"backend": "cosmos3", **given})
+
+
+COSMOS3 = [
+    post("c3-seg-no-video", "/api/queue", job(weights={"seg": 1}, params={"backend": "cosmos3"}),
+         422, "(input 'scene') has no seg control video"),
+    post("c3-wsm-no-video", "/api/queue",
+         job(weights={"edge": 0.5, "wsm": 0.5}, params={"backend": "cosmos3"}), 422,
+         "has no wsm control video"),
+    post("c3-fps", "/api/queue", c3(fps=30), 422, "fps 30 differs from the input video's 24"),
+    post("c3-not-mp4", "/api/queue", job(prompt_ids=["@MOV"], params={"backend": "cosmos3"}),
+         422, "Cosmos 3 reads only .mp4 input videos"),
+    post("c3-bulk-not-mp4", "/api/queue/bulk",
+         {"jobs": [job(), job(prompt_ids=["@MOV"], params={"backend": "cosmos3"})]}, 422,
+         "reads only .mp4"),
+    post("c3-param-with-transfer1", "/api/queue", params(checkpoint="Cosmos3-Nano"), 422,
+         "checkpoint is a Cosmos 3 parameter"),
+    post("c3-outputs-with-transfer2.5", "/api/queue",
+         params(backend="transfer2.5", num_outputs=2), 422, "num_outputs is a Cosmos 3"),
+    post("c3-checkpoint-unknown", "/api/queue", c3(checkpoint="Cosmos3-Edge"), 422,
+         "params.checkpoint"),
+    post("c3-sampler-unknown", "/api/queue", c3(sampler="ddim"), 422, "params.sampler"),
+    post("c3-resolution-number", "/api/queue", c3(resolution=720), 422, "params.resolution"),
+    post("c3-cache-text", "/api/queue", c3(diffusion_cache="no"), 422, "valid boolean"),
+    post("c3-guidance-high", "/api/queue", c3(guidance=7.5), 422,
+         "guidance must be between 0 and 7"),
+    post("c3-control-guidance-high", "/api/queue", c3(control_guidance=10.5), 422,
+         "less than or equal to 10"),
+    post("c3-shift-zero", "/api/queue", c3(shift=0), 422, "greater than 0"),
+    post("c3-chunk-zero", "/api/queue", c3(chunk_frames=0), 422, "params.chunk_frames"),
+    post("c3-overlap-whole-chunk", "/api/queue", c3(chunk_frames=5, conditional_frames=5), 422,
+         "must be below the chunk length"),
+    post("c3-sigma-with-unipc", "/api/queue", c3(sigma_max=80), 422, "edm sampler"),
+    post("c3-distilled", "/api/queue", c3(distilled=True), 422, "no distilled"),
+    post("c3-outputs-many", "/api/queue", c3(num_outputs=65), 422, "less than or equal to 64"),
+    post("c3-outputs-past-seed", "/api/queue", c3(seed=2**31 - 1, num_outputs=2), 422,
+         "passes the largest seed"),
+    post("c3-sweep-one-control", "/api/sweeps",
+         sweep(weights={"edge": "0.2:0.8:0.2"}, params={"backend": "cosmos3"}), 422,
+         "renders one video per seed"),
+    post("c3-sweep-preview-one-control", "/api/sweeps",
+         sweep(params={"backend": "cosmos3"}, dry_run=True), 422, "renders one video per seed"),
+    post("c3-sweep-wsm-no-video", "/api/sweeps",
+         sweep(weights={"edge": [0.5], "wsm": [0.2, 0.4]}, params={"backend": "cosmos3"}), 422,
+         "has no wsm control video"),
+    post("c3-sweep-fps", "/api/sweeps",
+         sweep(weights={"edge": [0.5], "depth": [0.2, 0.4]},
+               params={"backend": "cosmos3", "fps": 25}), 422, "fps 25 differs"),
+]  # fmt: skip
+
 CASES = [
     *BROWSER_SAFETY,
+    *COSMOS3,
     *METHODS_AND_PATHS,
     *MALFORMED,
     *STRICT_TYPES,
@@ -766,6 +820,8 @@ def _seed(ctx: Context, roots: Path) -> dict[str, str]:
     inputs.add_input(ctx, roots / "scene", name="scene")
     first = prompts.create_prompt(ctx, "scene", "a sunlit warehouse").id
     second = prompts.create_prompt(ctx, "scene", "a night street").id
+    inputs.add_input(ctx, roots / "movscene", name="movscene")
+    mov = prompts.create_prompt(ctx, "movscene", "a harbour at dawn").id
     done = queue.enqueue(ctx, queue.build_request([second], {"edge": 0.5}))
     output = make_video(ctx.settings.outputs_dir / "seed" / "output.mp4")
     with ctx.db.write() as session:
@@ -785,6 +841,7 @@ def _seed(ctx: Context, roots: Path) -> dict[str, str]:
     return {
         "@P0": first,
         "@P1": second,
+        "@MOV": mov,
         "@JOB": queued.job_id,
         "@QUEUED_RUN": queued.run_ids[0],
         "@DONE": done.job_id,
@@ -797,6 +854,7 @@ def _build_world(url: str, base: Path) -> World:
     home.mkdir(parents=True)
     make_input_folder(roots / "scene", controls=("depth", "edge"))
     make_input_folder(roots / "fresh")
+    make_video(roots / "movscene" / "color.mov")
     make_input_folder(outside)
     (roots / "empty").mkdir()
     (roots / "afile.txt").write_text("not a folder")
