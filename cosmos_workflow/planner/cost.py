@@ -195,28 +195,37 @@ def cosmos3_chunks(
 
 @dataclass(frozen=True, slots=True)
 class SamplingShape:
-    """What one run's sampling cost depends on, besides its controls.
-
-    Transfer1 and Transfer2.5: frames, steps and distilled. Cosmos 3 also: Super or Nano, the
-    forwards per step (and those carrying controls), the chunks and their latent frames, the
-    resolution tier."""
+    """What one run's sampling cost depends on, besides its controls, with its units worked
+    out once (`shape_of` caches it): `units`, base-model passes (Cosmos 3: forwards of the
+    target block, in units of a 93-frame 720p chunk), and `control_units`, the passes that
+    evaluate each control (Transfer1 and Transfer2.5: every pass; Cosmos 3: the forwards that
+    carry the controls, one block per hint). Both before the branch and variant factors."""
 
     backend: Backend
     frames: int
     steps: int
-    distilled: bool = False
-    large: bool = False
-    forwards: int = 0
-    control_forwards: int = 0
-    chunks: int = 0
-    chunk_latent_frames: int = 0
-    resolution: str = C3_DEFAULT_RESOLUTION
+    distilled: bool
+    large: bool  # Cosmos3-Super
+    units: float
+    control_units: float
+    chunk_latent_frames: int = 0  # Cosmos 3
+    resolution: str = C3_DEFAULT_RESOLUTION  # Cosmos 3
+
+
+def shape_of(params: ExecutionParams, frames: int) -> SamplingShape:
+    if params.backend is Backend.COSMOS3:
+        return _cosmos3_shape(params, frames)
+    return _transfer_shape(params.backend, frames, params.steps, params.distilled)
 
 
 @lru_cache(maxsize=8192)
-def shape_of(params: ExecutionParams, frames: int) -> SamplingShape:
-    if params.backend is not Backend.COSMOS3:
-        return SamplingShape(params.backend, frames, params.steps, params.distilled)
+def _transfer_shape(backend: Backend, frames: int, steps: int, distilled: bool) -> SamplingShape:
+    units = float(clip_count(backend, frames) * passes_per_clip(backend, steps, distilled))
+    return SamplingShape(backend, frames, steps, distilled, False, units, units)
+
+
+@lru_cache(maxsize=8192)
+def _cosmos3_shape(params: ExecutionParams, frames: int) -> SamplingShape:
     # Stored Cosmos 3 parameters always hold control_guidance; NVIDIA's generic value otherwise.
     control = (
         C3_MULTI_HINT_DEFAULTS[1] if params.control_guidance is None else params.control_guidance
@@ -230,47 +239,40 @@ def shape_of(params: ExecutionParams, frames: int) -> SamplingShape:
         else params.conditional_frames,
         params.max_frames or C3_DEFAULT_MAX_FRAMES,
     )
+    latent = (chunk - 1) // C3_TEMPORAL_COMPRESSION + 1
+    resolution = params.resolution or C3_DEFAULT_RESOLUTION
+    # Forwards of one target-sized block of a 93-frame 720p chunk, per forward per step.
+    block = (
+        chunks
+        * params.steps
+        * latent
+        / C3_UNIT_LATENT_FRAMES
+        * C3_RESOLUTION_COST.get(resolution, 1.0)
+    )
     return SamplingShape(
         backend=params.backend,
         frames=frames,
         steps=params.steps,
+        distilled=False,
         large=params.checkpoint == C3_LARGE_CHECKPOINT,
-        forwards=forwards,
-        control_forwards=carrying,
-        chunks=chunks,
-        chunk_latent_frames=(chunk - 1) // C3_TEMPORAL_COMPRESSION + 1,
-        resolution=params.resolution or C3_DEFAULT_RESOLUTION,
-    )
-
-
-def _cosmos3_block_units(shape: SamplingShape) -> float:
-    """Forwards of one target-sized block of a 93-frame 720p chunk, per forward per step."""
-    resolution = C3_RESOLUTION_COST.get(shape.resolution, 1.0)
-    return (
-        shape.chunks * shape.steps * shape.chunk_latent_frames / C3_UNIT_LATENT_FRAMES * resolution
+        units=block * forwards,
+        control_units=block * carrying,
+        chunk_latent_frames=latent,
+        resolution=resolution,
     )
 
 
 # --- any backend -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
 def sampling_units(shape: SamplingShape) -> float:
-    """Base-model passes of one run, before the branch and variant factors (Cosmos 3: forwards
-    of the target block, in units of a 93-frame 720p chunk)."""
-    if shape.backend is Backend.COSMOS3:
-        return _cosmos3_block_units(shape) * shape.forwards
-    passes = passes_per_clip(shape.backend, shape.steps, shape.distilled)
-    return float(clip_count(shape.backend, shape.frames) * passes)
+    """Base-model passes of one run, before the branch and variant factors."""
+    return shape.units
 
 
-@lru_cache(maxsize=8192)
 def control_units(shape: SamplingShape) -> float:
-    """Passes of one run that evaluate each control branch: every pass for Transfer1 and
-    Transfer2.5; for Cosmos 3 the forwards carrying the controls, each control one block."""
-    if shape.backend is Backend.COSMOS3:
-        return _cosmos3_block_units(shape) * shape.control_forwards
-    return sampling_units(shape)
+    """Passes of one run that evaluate each control branch (see `SamplingShape`)."""
+    return shape.control_units
 
 
 def variant_factor(params: CostParams, shape: SamplingShape) -> float:
