@@ -5,12 +5,14 @@ batch and of both predictions), though they still count in the fingerprint.
 
 Every batch carries a verdict (`domain.verdicts`): `identical` where NVIDIA's code proves each
 run renders what it renders alone (a Transfer1 batch of one control set at `--batch_size 1`, a
-Transfer2.5 batch of one key set), `verified` where a stored verification covers that kind of
-batch on the plan's GPU profile, else `may_differ` with the reason.
+Transfer2.5 batch of one key set, every Cosmos 3 batch), `verified` where a stored
+verification covers that kind of batch on the plan's GPU profile, else `may_differ` with the
+reason.
 
 How a plan is made:
 1. Runs are grouped by what must be equal within one process (`compat.process_key`: backend,
-   priority, process-global parameters), then by control set.
+   priority, process-global parameters; Cosmos 3: checkpoint, sampler, diffusion cache), then
+   by control set (Cosmos 3 mixes any sets at no cost: one checkpoint serves every hint).
 2. Per group the mode decides which control sets share a process:
    strict - one control set per process (Transfer1 GPU-batches it when `gpu_batching` is on);
    mixed  - all sets together, split only where memory does not fit (Transfer1: each run gets
