@@ -1,4 +1,4 @@
-"""Simulated end-to-end gain of smart batching on three workload shapes.
+"""Simulated end-to-end gain of smart batching on five workload shapes.
 
 For each shape: queue the workload on a fresh home, run it as queued (one model process per job)
 on the simulator, and sum the simulated GPU seconds the worker measured (load_seconds +
@@ -88,10 +88,46 @@ def distilled(prompt_ids: list[str], quick: bool) -> list[queue.JobRequest]:
     ]
 
 
+# A sweep over control mixes, one job per combination and prompt. No two mixes are proportional:
+# Cosmos 3 normalises the weights of a sample to sum 1 (transfer.py L181-189), so proportional
+# mixes would render alike there.
+CONTROL_MIXES: tuple[dict[str, float], ...] = (
+    {"edge": 1.0},
+    {"depth": 1.0},
+    {"seg": 1.0},
+    {"vis": 1.0},
+    {"edge": 0.5, "depth": 0.5},
+    {"edge": 0.7, "depth": 0.3},
+    {"depth": 0.5, "seg": 0.5},
+    {"edge": 0.4, "depth": 0.3, "seg": 0.3},
+    {"vis": 0.5, "edge": 0.5},
+    {"vis": 0.3, "depth": 0.7},
+)
+
+
+def control_mix_sweep(backend: str) -> Workload:
+    """The same sweep over control mixes on one backend. Transfer2.5 loads a model per control
+    key set (several keys switch every sample to the multicontrol model), so it keeps outputs
+    only by grouping equal key sets; Cosmos 3 serves every mix from one set of weights, so the
+    whole sweep shares one process with every output unchanged."""
+
+    def workload(prompt_ids: list[str], quick: bool) -> list[queue.JobRequest]:
+        mixes = CONTROL_MIXES[::3] if quick else CONTROL_MIXES
+        return [
+            queue.build_request([prompt_id], weights, {"backend": backend})
+            for weights in mixes
+            for prompt_id in prompt_ids[:2]
+        ]
+
+    return workload
+
+
 SHAPES: dict[str, Workload] = {
     "uniform controls": uniform,
     "many control sets": many_control_sets,
     "distilled edge": distilled,
+    "control-mix sweep, Transfer2.5": control_mix_sweep("transfer2.5"),
+    "control-mix sweep, Cosmos 3": control_mix_sweep("cosmos3"),
 }
 
 

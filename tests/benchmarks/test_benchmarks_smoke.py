@@ -27,6 +27,9 @@ EXPECTED_RATIOS = {
         "ratio many control sets measured speedup: ",
         "ratio distilled edge measured speedup: ",
         "ratio distilled edge predicted speedup: ",
+        "ratio control-mix sweep, Transfer2.5 measured speedup: ",
+        "ratio control-mix sweep, Cosmos 3 measured speedup: ",
+        "ratio control-mix sweep, Cosmos 3 predicted speedup: ",
     ),
     "benchmarks.cli_analyze": ("ratio analyze vs list: ",),
     "benchmarks.lists": (
