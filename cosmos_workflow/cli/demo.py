@@ -118,6 +118,7 @@ def _summary(result: Any, folder: Path) -> None:
         result.batched,
         result.batched_output_changes_allowed,
         result.sweep,
+        result.cosmos3.execution,
     )
     rows = [
         [
@@ -150,6 +151,15 @@ def _summary(result: Any, folder: Path) -> None:
         f"{result.prediction_error_pct_output_changes_allowed:.1f}%); "
         f"{result.batches_may_differ_output_changes_allowed} batch(es) may render differently "
         "from each run alone"
+    )
+    c3 = result.cosmos3
+    console.print(
+        f"Cosmos 3: {c3.runs} runs of a sweep over control mixes ({c3.jobs_as_queued} jobs as "
+        f"queued) ran as {c3.batches} process(es), {c3.batches_identical} of them identical "
+        "(every output as if rendered alone: one set of weights serves every control); "
+        f"predicted speedup {c3.predicted_speedup:.2f}x (predicted, not measured here; "
+        "`python -m benchmarks.batching_gain` measures it); review it with "
+        f"`COSMOS_HOME={folder} cosmos review {c3.sweep_name} --open`"
     )
     console.print(
         "\nOpen the web UI on the demo data:\n"

@@ -70,6 +70,20 @@ class Execution(BaseModel):
     wall_seconds: float
 
 
+class Cosmos3Part(BaseModel):
+    """A Cosmos 3 sweep over control mixes: one set of weights serves every mix, so the whole
+    sweep shares one process and every batch keeps each run's output (`identical`)."""
+
+    sweep_name: str
+    runs: int
+    jobs_as_queued: int
+    batches: int
+    batches_identical: int
+    predicted_seconds_as_queued: float
+    predicted_speedup: float  # predicted by the cost model, not measured here
+    execution: Execution
+
+
 ALLOWED = "auto_output_changes_allowed"  # the plan, and figures, with output changes allowed
 
 
@@ -95,6 +109,7 @@ class DemoResult(BaseModel):
     sweep_id: str
     sweep_name: str
     sweep: Execution
+    cosmos3: Cosmos3Part
 
 
 @dataclass
@@ -185,6 +200,7 @@ def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
     kept, batched = _batched_run(ctx, hooks, allow=False)
     loose, batched_loose = _batched_run(ctx, hooks, allow=True)
     sweep_id, swept = _review_sweep(ctx, hooks)
+    cosmos3 = _cosmos3_sweep(ctx, hooks)
     return DemoResult(
         home=str(ctx.settings.home),
         runs=runs,
@@ -208,6 +224,7 @@ def run_demo(ctx: Context, hooks: Hooks) -> DemoResult:
         sweep_id=sweep_id,
         sweep_name=SWEEP_NAME,
         sweep=swept,
+        cosmos3=cosmos3,
     )
 
 
@@ -228,6 +245,42 @@ def _review_sweep(ctx: Context, hooks: Hooks) -> tuple[str, Execution]:
     assert result.sweep is not None
     return result.sweep.id, execute(
         ctx, "sweep (auto, outputs kept)", plan.predicted_seconds_after, hooks
+    )
+
+
+COSMOS3_SWEEP_NAME = "demo-cosmos3-mix"
+# No two combinations are proportional: Cosmos 3 normalises a sample's weights to sum 1, so
+# proportional mixes would render alike.
+COSMOS3_AXES = ("edge=0,0.5,1", "depth=0.5", "seg=0,0.5")
+
+
+def _cosmos3_sweep(ctx: Context, hooks: Hooks) -> Cosmos3Part:
+    """A Cosmos 3 sweep over control mixes on two prompts of the first scene: six mixes of
+    edge, depth and seg, one job each as queued, then the auto plan (every batch identical)."""
+    hooks.step(f"Cosmos 3: a sweep over control mixes, {' x '.join(COSMOS3_AXES)}")
+    scene = SCENES[0].name
+    prompt_ids = [p.id for p in prompts.list_prompts(ctx, input_name_or_id=scene)[:2]]
+    request = sweeps.build_sweep(
+        prompt_ids,
+        [parse_axis(a) for a in COSMOS3_AXES],
+        params={"backend": "cosmos3", "steps": 20},
+        name=COSMOS3_SWEEP_NAME,
+    )
+    sweeps.queue_sweep(ctx, request)
+    plan = batching.analyze(ctx, mode="auto")
+    batching.apply_plan(ctx, plan.plan_id)
+    execution = execute(
+        ctx, "Cosmos 3 sweep (auto, outputs kept)", plan.predicted_seconds_after, hooks
+    )
+    return Cosmos3Part(
+        sweep_name=COSMOS3_SWEEP_NAME,
+        runs=request.runs,
+        jobs_as_queued=len(request.jobs),
+        batches=len(plan.batches),
+        batches_identical=sum(1 for b in plan.batches if b.verdict == "identical"),
+        predicted_seconds_as_queued=round(plan.predicted_seconds_before, 1),
+        predicted_speedup=_predicted_speedup(plan),
+        execution=execution,
     )
 
 

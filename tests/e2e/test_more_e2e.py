@@ -184,3 +184,13 @@ def test_demo_json(tmp_path: Path, cosmos: Cosmos) -> None:
     assert sweep["id"] == result["sweep_id"] and sweep["counts"] == {"succeeded": 8}
     grid = demo.json("review", result["sweep_name"])
     assert grid["url"].endswith(f"/review?sweep={result['sweep_name']}")
+    # Then a Cosmos 3 sweep over six control mixes on two prompts: one process, identical.
+    c3 = result["cosmos3"]
+    assert (c3["runs"], c3["jobs_as_queued"], c3["batches"], c3["batches_identical"]) == (
+        12,
+        6,
+        1,
+        1,
+    )
+    assert c3["execution"]["runs_succeeded"] == 12 and c3["execution"]["jobs"] == 1
+    assert c3["predicted_speedup"] > 1.0
