@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pydantic import BaseModel
 
 from cosmos_workflow.domain.controls import parse_control_set_key
 from cosmos_workflow.domain.errors import InvalidInput
-from cosmos_workflow.domain.params import Backend
+from cosmos_workflow.domain.params import Backend, ExecutionParams, params_from_dict
 from cosmos_workflow.planner.calibration import TimingSample, fit_cost_params
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import calibrated_cost_model
-from cosmos_workflow.store.timings import TimingTotals, add_calibration, timing_totals, timings
+from cosmos_workflow.store.timings import (
+    TimingTotals,
+    add_calibration,
+    first_run_params,
+    timing_totals,
+    timings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,10 @@ def calibrate(
         raise InvalidInput(f"unknown backend {backend!r}", field="backend")
     with ctx.db.read() as session:
         rows = timings(session, backend, gpu_profile)
+        # Cosmos 3's cost depends on values its timing rows do not hold (checkpoint, guidance,
+        # control guidance, chunking, resolution): read them from the runs of the process.
+        cosmos3 = [row.job_id for row in rows if row.backend == Backend.COSMOS3.value]
+        run_params = first_run_params(session, cosmos3) if cosmos3 else {}
         groups: dict[tuple[str, str], list[TimingSample]] = {}
         for row in rows:
             groups.setdefault((row.backend, row.gpu_profile), []).append(
@@ -55,6 +66,7 @@ def calibrate(
                     distilled=row.distilled,
                     load_seconds=row.load_seconds,
                     compute_seconds=row.compute_seconds,
+                    params=_params(run_params.get(row.job_id)),
                 )
             )
         models = {profile: calibrated_cost_model(session, profile)[0] for _, profile in groups}
@@ -98,6 +110,10 @@ def calibrate(
             fit.mean_abs_error_pct,
         )
     return CalibrationReport(fits=fits, samples=total, mean_abs_error_pct=round(mean, 3))
+
+
+def _params(stored: dict[str, Any] | None) -> ExecutionParams | None:
+    return None if stored is None else params_from_dict(stored)
 
 
 def measured_since(ctx: Context, since: float) -> TimingTotals:

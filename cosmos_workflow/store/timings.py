@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cosmos_workflow.store.db import now
-from cosmos_workflow.store.models import BatchLimitRow, CalibrationRow, JobRow, TimingRow
+from cosmos_workflow.store.models import BatchLimitRow, CalibrationRow, JobRow, RunRow, TimingRow
 
 
 def add_timing(session: Session, **values: Any) -> None:
@@ -26,6 +26,22 @@ def timings(
     if gpu_profile:
         query = query.where(TimingRow.gpu_profile == gpu_profile)
     return session.scalars(query).all()
+
+
+def first_run_params(session: Session, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored parameters of each job's first run (by batch index), for the jobs that still
+    hold a run: what a measured process ran with, where its timing row does not say."""
+    found: dict[str, dict[str, Any]] = {}
+    ids = sorted(set(job_ids))
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(RunRow.job_id, RunRow.params)
+            .where(RunRow.job_id.in_(ids[start : start + 500]))
+            .order_by(RunRow.job_id, RunRow.batch_index)
+        ).all()
+        for job_id, params in rows:
+            found.setdefault(job_id, params)
+    return found
 
 
 @dataclass(frozen=True)
