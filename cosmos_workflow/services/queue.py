@@ -13,7 +13,6 @@ from cosmos_workflow import defaults
 from cosmos_workflow.domain.controls import Control, validate_weights
 from cosmos_workflow.domain.errors import Conflict, InvalidInput, NotFound
 from cosmos_workflow.domain.params import (
-    Backend,
     JobKind,
     check_controls_for_params,
     num_outputs,
@@ -26,7 +25,7 @@ from cosmos_workflow.domain.states import JobStatus, RunStatus
 from cosmos_workflow.domain.text import MAX_KEY_CHARS, check_line, check_path, shown
 from cosmos_workflow.domain.work import QueuedRun, VideoInfo
 from cosmos_workflow.planner.compat import require_one_process
-from cosmos_workflow.planner.cost import CostModel, JobEstimate
+from cosmos_workflow.planner.cost import JobEstimate
 from cosmos_workflow.services.context import Context
 from cosmos_workflow.services.estimates import planning_target
 from cosmos_workflow.services.eta import queue_etas
@@ -494,26 +493,9 @@ def _estimate_jobs(
             for prompt_id in request.prompt_ids
             for output in request.run_params()
         ]
-        # Refused now rather than failed by the worker. A Cosmos 3 job always fits one process:
-        # its per-process parameters (checkpoint, sampler, diffusion cache) are the job's, and
-        # its sampling parameters (seed included: num_outputs) are per sample.
-        if params.backend is not Backend.COSMOS3:
-            require_one_process(runs)
-        modelled = _modelled(cost, params.backend, target.gpu_profile)
-        estimates.append(
-            cost.predict(params.backend, target.gpu_profile, runs) if modelled else None
-        )
+        require_one_process(runs)  # refused now rather than failed by the worker
+        estimates.append(cost.predict(params.backend, target.gpu_profile, runs))
     return estimates
-
-
-def _modelled(cost: CostModel, backend: Backend, gpu_profile: str) -> bool:
-    """Whether the cost model has parameters for this backend (a backend without measured or
-    default costs is queued without a prediction)."""
-    try:
-        cost.params_for(backend, gpu_profile)
-    except KeyError:
-        return False
-    return True
 
 
 def _prompt_videos(session: Session, prompt_ids: set[str]) -> dict[str, tuple[VideoInfo, str]]:
