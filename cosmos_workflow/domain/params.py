@@ -164,16 +164,8 @@ def default_params(backend: Backend) -> ExecutionParams:
     return ExecutionParams(backend=backend)
 
 
-PARAM_NAMES = (
-    "backend",
-    "steps",
-    "guidance",
-    "seed",
-    "sigma_max",
-    "fps",
-    "blur",
-    "canny",
-    "distilled",
+# Parameters that only Cosmos 3 reads; any other backend refuses them.
+COSMOS3_PARAM_NAMES = (
     "checkpoint",
     "sampler",
     "diffusion_cache",
@@ -185,20 +177,18 @@ PARAM_NAMES = (
     "max_frames",
     "num_outputs",
 )
-# Parameters that only one backend reads; any other backend refuses them.
-COSMOS3_ONLY = frozenset(
-    {
-        "checkpoint",
-        "sampler",
-        "diffusion_cache",
-        "control_guidance",
-        "shift",
-        "resolution",
-        "chunk_frames",
-        "conditional_frames",
-        "max_frames",
-        "num_outputs",
-    }
+COSMOS3_ONLY = frozenset(COSMOS3_PARAM_NAMES)
+PARAM_NAMES = (
+    "backend",
+    "steps",
+    "guidance",
+    "seed",
+    "sigma_max",
+    "fps",
+    "blur",
+    "canny",
+    "distilled",
+    *COSMOS3_PARAM_NAMES,
 )
 
 
