@@ -1,8 +1,8 @@
 """The guardrail posture of each run, end to end: real worker code on hosts that ask for
 guardrails on or off, running the simulator of Transfer1 and Transfer2.5 as real processes; the
 posture each run records, what `cosmos runs show` prints, and what the model process was told.
-(Cosmos 3 cannot run end to end yet: tests/store/test_guardrail_posture.py records its
-posture at an attempt's start.)"""
+Cosmos 3 runs on a host that disables them: they are not loaded (`--no-guardrails`) and
+the model would not have applied them anyway."""
 
 from __future__ import annotations
 
@@ -57,6 +57,14 @@ def fleet(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cont
         ),
         ("transfer2.5", "guarded", "on", "on", "guardrails: on"),
         ("transfer2.5", "unguarded", "off", "off", "guardrails: off"),
+        (
+            "cosmos3",
+            "unguarded",
+            "off",
+            "not applied by the model",
+            "guardrails: asked off, got not applied by the model (Cosmos 3 transfer never runs "
+            "them)",
+        ),
     ],
 )
 def test_each_run_records_the_posture_its_host_asked_and_its_model_got(
@@ -82,5 +90,7 @@ def test_each_run_records_the_posture_its_host_asked_and_its_model_got(
         assert (shown_json["guardrails_asked"], shown_json["guardrails_got"]) == (asked, got)
     with fleet.db.read() as session:
         (argv,) = session.scalars(select(AttemptRow.argv).where(AttemptRow.job_id == job_id))
-    # What the process was told: Transfer2.5 is asked to turn them off; Transfer1 has no switch.
+    # What the process was told: Transfer2.5 is asked to turn them off, Cosmos 3 not to load
+    # them for nothing; Transfer1 has no switch.
     assert ("--disable-guardrails" in argv) == (backend == "transfer2.5" and asked == "off")
+    assert ("--no-guardrails" in argv) == (backend == "cosmos3" and asked == "off")
