@@ -112,11 +112,11 @@ def control_mix_sweep(backend: str) -> Workload:
     whole sweep shares one process with every output unchanged."""
 
     def workload(prompt_ids: list[str], quick: bool) -> list[queue.JobRequest]:
-        mixes = CONTROL_MIXES[::3] if quick else CONTROL_MIXES
+        mixes, prompts = (CONTROL_MIXES[::3], 1) if quick else (CONTROL_MIXES, 2)
         return [
             queue.build_request([prompt_id], weights, {"backend": backend})
             for weights in mixes
-            for prompt_id in prompt_ids[:2]
+            for prompt_id in prompt_ids[:prompts]
         ]
 
     return workload
