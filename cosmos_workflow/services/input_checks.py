@@ -1,7 +1,8 @@
 """What a backend needs from a run's input, checked when the run is queued.
 
-Only the database knows a prompt's input (its RGB video and its control videos), so these checks
-run inside the enqueue transaction, before anything is written: a refusal changes nothing.
+Only the database knows a prompt's input (its RGB video and its control videos): these checks
+read the sources `queue.require_prompts` looked up inside the enqueue transaction, before
+anything is written, so a refusal changes nothing.
 Cosmos 3 (NVIDIA/cosmos-framework at 5eee9ed, docs/contracts.md) fails on these after loading
 its model, or worse:
 
@@ -24,8 +25,7 @@ from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend, JobKind
 from cosmos_workflow.store.models import InputRow
-from cosmos_workflow.store.runs import run_sources
-from cosmos_workflow.store.session import Session
+from cosmos_workflow.store.runs import RunSource
 
 if TYPE_CHECKING:
     from cosmos_workflow.services.queue import JobRequest
@@ -35,14 +35,10 @@ COSMOS3_ON_THE_FLY = frozenset({Control.EDGE, Control.VIS})
 COSMOS3_VIDEO_SUFFIX = ".mp4"
 
 
-def check_inputs(session: Session, requests: Sequence[JobRequest]) -> None:
+def check_inputs(sources: Mapping[str, RunSource], requests: Sequence[JobRequest]) -> None:
     """Refuse a request whose backend cannot render one of its prompts' inputs as asked, naming
-    the prompt and the input. Prompts must exist (`require_prompts` first)."""
-    wanted = [r for r in requests if _is_cosmos3(r)]
-    if not wanted:
-        return
-    sources = run_sources(session, {p for r in wanted for p in r.prompt_ids})
-    for request in wanted:
+    the prompt and the input. `sources`: every prompt's, as `require_prompts` returns them."""
+    for request in (r for r in requests if _is_cosmos3(r)):
         for prompt_id in request.prompt_ids:
             source = sources[prompt_id].input
             check_cosmos3_input(prompt_id, source, request.weights, request.params)

@@ -45,6 +45,7 @@ from cosmos_workflow.store.db import now
 from cosmos_workflow.store.events import latest_events, record_event
 from cosmos_workflow.store.models import JobRow, RunRow
 from cosmos_workflow.store.runs import (
+    RunSource,
     find_run,
     new_run_row,
     prompt_texts,
@@ -168,8 +169,7 @@ def enqueue(ctx: Context, request: JobRequest) -> EnqueueResult:
     concurrent call with the same key commits first: the store reports the taken key and the
     job it names is returned. A used key with other content is a Conflict naming its job."""
     with ctx.db.write() as session:
-        require_prompts(session, request.prompt_ids)
-        check_inputs(session, [request])
+        check_inputs(require_prompts(session, request.prompt_ids), [request])
         if request.idempotency_key:
             existing = _job_by_key(session, request)
             if existing is not None:
@@ -212,8 +212,8 @@ def enqueue_many(
     if len(keys) != len(set(keys)):
         raise InvalidInput("an idempotency key is repeated", field="jobs")
     with ctx.db.write() as session:
-        require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
-        check_inputs(session, requests)
+        sources = require_prompts(session, sorted({p for r in requests for p in r.prompt_ids}))
+        check_inputs(sources, requests)
         add_new_sweeps(session, new_sweeps)
         # A concurrent submission may take one of the keys between the look-up and the insert:
         # then nothing was inserted, and the look-up is made again (each retry means another
@@ -359,12 +359,14 @@ def _parse_sweep_line(
     return request.new_sweep()
 
 
-def require_prompts(session: Session, prompt_ids: Sequence[str]) -> None:
+def require_prompts(session: Session, prompt_ids: Sequence[str]) -> dict[str, RunSource]:
+    """Each prompt's source (the prompt and its input); NotFound names the missing ones."""
     found = run_sources(session, prompt_ids)
     missing = [p for p in prompt_ids if p not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise NotFound(f"unknown prompt id(s): {shown}; see `cosmos prompt list`")
+    return found
 
 
 def _job_by_key(session: Session, request: JobRequest) -> EnqueueResult | None:

@@ -291,8 +291,7 @@ def queue_sweep(
 
 
 def _insert(ctx: Context, session: Session, request: SweepRequest, limit: int) -> SweepResult:
-    queue.require_prompts(session, request.prompt_ids)
-    check_inputs(session, request.jobs)
+    check_inputs(queue.require_prompts(session, request.prompt_ids), request.jobs)
     new = request.new_sweep()
     name = queue.add_new_sweeps(session, [new])[0]
     created = queue.insert_jobs(ctx, session, new.jobs)
