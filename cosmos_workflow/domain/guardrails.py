@@ -30,15 +30,6 @@ class GuardrailPosture:
     asked: Guardrails
     got: Guardrails
 
-    @property
-    def differs(self) -> bool:
-        return self.asked is not self.got
-
-    def describe(self) -> str:
-        if not self.differs:
-            return self.got.value
-        return f"asked {self.asked.value}, got {self.got.value}"
-
 
 def guardrail_posture(backend: Backend, disable_guardrails: bool) -> GuardrailPosture:
     asked = Guardrails.OFF if disable_guardrails else Guardrails.ON
