@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cosmos_workflow.backends.cosmos3 import ON_THE_FLY, VISION_SUFFIX
 from cosmos_workflow.domain.controls import Control
 from cosmos_workflow.domain.errors import InvalidInput
 from cosmos_workflow.domain.params import Backend, JobKind
@@ -29,10 +30,6 @@ from cosmos_workflow.store.runs import RunSource
 
 if TYPE_CHECKING:
     from cosmos_workflow.services.queue import JobRequest
-
-# Controls Cosmos 3 computes from the RGB video when the input has no control video for them.
-COSMOS3_ON_THE_FLY = frozenset({Control.EDGE, Control.VIS})
-COSMOS3_VIDEO_SUFFIX = ".mp4"
 
 
 def check_inputs(sources: Mapping[str, RunSource], requests: Sequence[JobRequest]) -> None:
@@ -54,7 +51,7 @@ def check_cosmos3_input(
     """What Cosmos 3 would refuse or crash on for this prompt's input (see the module's text)."""
     where = f"prompt {prompt_id} (input {row.name!r})"
     for control in sorted(weights, key=lambda c: c.value):
-        if control not in COSMOS3_ON_THE_FLY and control.value not in row.controls:
+        if control not in ON_THE_FLY and control.value not in row.controls:
             raise InvalidInput(
                 f"{where} has no {control.value} control video, and Cosmos 3 computes only "
                 f"edge and blur (vis) from the RGB video; add {control.value}.mp4 to the input's "
@@ -62,7 +59,7 @@ def check_cosmos3_input(
                 field="weights",
             )
     suffix = Path(row.video_path).suffix
-    if suffix.lower() != COSMOS3_VIDEO_SUFFIX:
+    if suffix.lower() != VISION_SUFFIX:
         raise InvalidInput(
             f"{where}: Cosmos 3 reads only .mp4 input videos, and "
             f"{Path(row.video_path).name} is {suffix or 'without an extension'}; convert it "
