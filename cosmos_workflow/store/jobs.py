@@ -596,9 +596,7 @@ def finish(
     queue place, with fresh attempts (none of theirs was used)."""
     session, job = held.session, held.job
     if requeue:
-        moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
-        record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(requeue))
-        error = f"{error + '; ' if error else ''}{len(requeue)} run(s) not reached: {moved}"
+        error = _requeue_unreached(session, job, requeue, error)
     set_job_status(session, job, status, **_ending(error, failure_class))
     log.info("finished job=%s status=%s", job.id, status.value)
 
@@ -618,9 +616,7 @@ def release(
     this job touches them."""
     session, job = held.session, held.job
     if requeue:
-        moved = _move_into_new_job(session, job, requeue, job.gpu_batch_size, reached=False)
-        record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(requeue))
-        error = f"{error}; {len(requeue)} run(s) not reached: {moved}"
+        error = _requeue_unreached(session, job, requeue, error)
     if not charged:
         given_back: dict[str, Any] = {"attempts": RunRow.attempts - 1, "started_at": None}
         set_job_status(
@@ -642,6 +638,16 @@ def release(
         return JobStatus.FAILED
     _requeue(session, job, error, error=error)
     return JobStatus.QUEUED
+
+
+def _requeue_unreached(
+    session: Session, job: JobRow, run_ids: Sequence[str], error: str | None
+) -> str:
+    """Move runs the process never reached to one new queued job in `job`'s place, their
+    attempt given back; returns `error` saying so."""
+    moved = _move_into_new_job(session, job, run_ids, job.gpu_batch_size, reached=False)
+    record_event(session, "job.requeued", job_id=moved, source=job.id, runs=len(run_ids))
+    return f"{error + '; ' if error else ''}{len(run_ids)} run(s) not reached: {moved}"
 
 
 def split_off(session: Session, job: JobRow, run_ids: Sequence[str]) -> str:
