@@ -125,8 +125,8 @@ class ExecutionParams:
         return data
 
 
-OPTIONAL_FIELDS = (
-    "upscale_weight",
+# The ExecutionParams fields only Cosmos 3 has (None for the other backends).
+COSMOS3_FIELDS = (
     "checkpoint",
     "sampler",
     "diffusion_cache",
@@ -137,6 +137,7 @@ OPTIONAL_FIELDS = (
     "conditional_frames",
     "max_frames",
 )
+OPTIONAL_FIELDS = ("upscale_weight", *COSMOS3_FIELDS)
 
 
 def default_params(backend: Backend) -> ExecutionParams:
@@ -164,19 +165,9 @@ def default_params(backend: Backend) -> ExecutionParams:
     return ExecutionParams(backend=backend)
 
 
-# Parameters that only Cosmos 3 reads; any other backend refuses them.
-COSMOS3_PARAM_NAMES = (
-    "checkpoint",
-    "sampler",
-    "diffusion_cache",
-    "control_guidance",
-    "shift",
-    "resolution",
-    "chunk_frames",
-    "conditional_frames",
-    "max_frames",
-    "num_outputs",
-)
+# Parameters that only Cosmos 3 reads; any other backend refuses them. `num_outputs` is a
+# request's, not a run's (`num_outputs`).
+COSMOS3_PARAM_NAMES = (*COSMOS3_FIELDS, "num_outputs")
 COSMOS3_ONLY = frozenset(COSMOS3_PARAM_NAMES)
 PARAM_NAMES = (
     "backend",
