@@ -436,7 +436,8 @@ def insert_jobs(
         )
         job_rows.append(job)
         run_share = _rounded(estimates[index], "compute_seconds", request.run_count)
-        each = [(p, params) for p in request.prompt_ids for params in request.run_params()]
+        outputs = request.run_params()
+        each = [(p, params) for p in request.prompt_ids for params in outputs]
         runs = [
             new_run_row(
                 job_id=job["id"],
@@ -480,7 +481,7 @@ def _estimate_jobs(
         if request.kind is not JobKind.INFERENCE:
             estimates.append(None)
             continue
-        params = params_from_dict(request.params)
+        outputs = [params_from_dict(output) for output in request.run_params()]
         runs = [
             QueuedRun(
                 run_id=prompt_id,
@@ -488,15 +489,15 @@ def _estimate_jobs(
                 priority=request.priority,
                 queue_index=0,
                 weights=request.weights,
-                params=params_from_dict(output),
+                params=params,
                 negative_prompt=videos[prompt_id][1],
                 video=videos[prompt_id][0],
             )
             for prompt_id in request.prompt_ids
-            for output in request.run_params()
+            for params in outputs
         ]
         require_one_process(runs)  # refused now rather than failed by the worker
-        estimates.append(cost.predict(params.backend, target.gpu_profile, runs))
+        estimates.append(cost.predict(outputs[0].backend, target.gpu_profile, runs))
     return estimates
 
 
